@@ -1,0 +1,174 @@
+"""The ``etl`` command: run the pipeline, generate sample data, manage services and secrets.
+
+Every user error is one line on stderr and a documented exit code
+(see ``etl/errors.py``); a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from etl.errors import EXIT_FAILURE, EXIT_OK, ConfigError, EtlError
+
+log = logging.getLogger("etl")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date in YYYY-MM-DD form") from None
+
+
+def yesterday_utc() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def _with_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="config profile in conf/ (default: $ETL_PROFILE or local)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="etl", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-format", choices=["text", "json"], help="log line format (default from config)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the pipeline for one run date")
+    _with_profile(run)
+    run.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
+    run.add_argument("--stages", default="ingest,silver,gold,export",
+                     help="comma-separated subset of ingest,silver,gold,export")
+
+    gen = commands.add_parser("generate", help="write sample landing files (and upload them)")
+    _with_profile(gen)
+    gen.add_argument("--start", type=parse_date, default=date(2026, 11, 20), help="first sales date")
+    gen.add_argument("--days", type=int, default=3)
+    gen.add_argument("--sales-per-day", type=int, default=40)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--out", type=Path, default=Path(".local/generated"), help="local folder for the files")
+    gen.add_argument("--no-upload", action="store_true", help="only write locally, do not copy to landing")
+
+    services = commands.add_parser("services", help="local MinIO and MariaDB for the dev profile")
+    _with_profile(services)
+    services.add_argument("action", choices=["start", "stop", "status"])
+
+    sec = commands.add_parser("secrets", help="the encrypted secrets file of a profile")
+    _with_profile(sec)
+    sec.add_argument("action", choices=["init", "set", "list"])
+    sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
+
+    commands.add_parser("jars", help="print the jar list for spark-submit --jars")
+    return parser
+
+
+def _config(args):
+    from etl.config import load_config
+
+    return load_config(getattr(args, "profile", None))
+
+
+def cmd_run(args) -> int:
+    from etl.pipeline import STAGES, Run
+
+    cfg = _config(args)
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}: choose from {', '.join(STAGES)}")
+    summary = Run(cfg, args.date or yesterday_utc()).execute(stages)
+    print("\n".join(summary.lines()))
+    return EXIT_OK
+
+
+def cmd_generate(args) -> int:
+    from etl.generate import GenerateOptions, generate
+    from etl.pipeline import Run
+
+    cfg = _config(args)
+    landing = None
+    if not args.no_upload:
+        from etl.storage import store_for
+
+        landing = store_for(cfg, cfg.storage.landing, Run(cfg, args.start).secret)
+    opts = GenerateOptions(start=args.start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed)
+    out = cfg.path(str(args.out))
+    paths = generate(opts, out, landing)
+    where = f" and uploaded to {cfg.storage.landing}" if landing else ""
+    print(f"generated {len(paths)} file(s) in {out}{where}")
+    return EXIT_OK
+
+
+def cmd_services(args) -> int:
+    from etl.services import run_services
+
+    return run_services(load_config_for_services(args), args.action)
+
+
+def load_config_for_services(args):
+    from etl.config import load_config
+
+    return load_config(args.profile or "dev")
+
+
+def cmd_secrets(args) -> int:
+    from etl.secrets import SecretStore, load_master_key, write_new_key_file
+
+    cfg = _config(args)
+    store = SecretStore(cfg.secrets_file)
+    if args.action == "init":
+        try:
+            load_master_key()
+        except ConfigError:
+            path, _ = write_new_key_file()
+            print(f"created master key {path} (mode 0600); keep it out of the repository")
+        if store.path.exists():
+            raise ConfigError(f"{store.path} already exists; remove it first to start over")
+        store.init()
+        print(f"created empty secrets file {store.path}")
+    elif args.action == "set":
+        if not args.name:
+            raise ConfigError("etl secrets set NAME: the secret's name is missing")
+        value = getpass.getpass(f"value for {args.name}: ") if sys.stdin.isatty() else sys.stdin.read().rstrip("\n")
+        if not value:
+            raise ConfigError(f"no value given for secret '{args.name}'")
+        store.set(args.name, value)
+        print(f"stored secret '{args.name}' in {store.path}")
+    else:
+        print("\n".join(store.names()))
+    return EXIT_OK
+
+
+def cmd_jars(args) -> int:
+    from etl.jars import jars_csv
+
+    print(jars_csv())
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "services": cmd_services,
+            "secrets": cmd_secrets, "jars": cmd_jars}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from etl.log import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_format or "text", args.log_level)
+    try:
+        return COMMANDS[args.command](args)
+    except EtlError as exc:
+        print(f"etl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("etl: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Typed configuration: ``conf/base.yaml`` + ``conf/<profile>.yaml`` + environment.
+
+Precedence (last wins): base file, profile file, ``ETL__SECTION__KEY=value``
+environment variables (values parsed as YAML scalars, so ``false`` and ``4``
+keep their types). Validation is pydantic's; every failure is reported as one
+line naming the profile and the key, never a traceback.
+Secrets are never in the config itself, only their names in the secrets file.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from etl.errors import ConfigError
+
+PROJECT_ROOT = Path(os.environ.get("ETL_HOME", Path(__file__).resolve().parents[1]))
+CONF_DIR = PROJECT_ROOT / "conf"
+ENV_PREFIX = "ETL__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSettings(_Section):
+    app_name: str = "retail-lakehouse-etl"
+    master: str | None = "local[2]"
+    shuffle_partitions: int = Field(4, ge=1)
+    ui_enabled: bool = False
+    driver_memory: str = "2g"
+    conf: dict[str, str] = {}
+
+
+class S3Settings(_Section):
+    endpoint: str
+    path_style_access: bool = True
+    ssl_enabled: bool = False
+    region: str = "us-east-1"
+    access_key_secret: str
+    secret_key_secret: str
+
+
+class StorageSettings(_Section):
+    landing: str
+    lake: str
+    exports: str
+    s3: S3Settings | None = None
+
+
+class MySQLSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 3306
+    database: str = "retail_gold"
+    user_secret: str = "mysql_user"
+    password_secret: str = "mysql_password"
+    batch_size: int = Field(5000, ge=1)
+    max_connections: int = Field(2, ge=1)
+
+
+class ExcelSettings(_Section):
+    output_dir: str = ".local/exports"
+    upload: bool = False
+    max_rows_per_sheet: int = Field(1_048_576, ge=2, le=1_048_576)
+
+
+class GoldSettings(_Section):
+    incentive_rate: Decimal = Decimal("0.01")
+
+
+class MinioServiceSettings(_Section):
+    port: int = 9900
+    console_port: int = 9901
+    data_dir: str = ".local/minio"
+
+
+class MariaDBServiceSettings(_Section):
+    port: int = 3406
+    data_dir: str = ".local/mariadb"
+
+
+class ServicesSettings(_Section):
+    minio: MinioServiceSettings = MinioServiceSettings()
+    mariadb: MariaDBServiceSettings = MariaDBServiceSettings()
+
+
+class SecretsSettings(_Section):
+    file: str = "conf/secrets/{profile}.json"
+
+
+class Config(_Section):
+    profile: str
+    spark: SparkSettings = SparkSettings()
+    storage: StorageSettings
+    mysql: MySQLSettings = MySQLSettings()
+    excel: ExcelSettings = ExcelSettings()
+    gold: GoldSettings = GoldSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    services: ServicesSettings = ServicesSettings()
+    log_format: Literal["text", "json"] = "text"
+
+    def path(self, relative: str) -> Path:
+        """A config path made absolute against the project root."""
+        path = Path(relative.format(profile=self.profile)).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.path(self.secrets.file)
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _environment_overrides(environ: dict[str, str]) -> dict:
+    overrides: dict = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        node = overrides
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return overrides
+
+
+def load_config(profile: str | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Load and validate a profile; raises ConfigError with one clear line."""
+    environ = dict(os.environ if environ is None else environ)
+    profile = profile or environ.get("ETL_PROFILE", "local")
+    profile_file = CONF_DIR / f"{profile}.yaml"
+    if profile == "base" or not profile_file.exists():
+        raise ConfigError(f"unknown profile '{profile}': choose one of {', '.join(available_profiles())}")
+    data = _merge(_read_yaml(CONF_DIR / "base.yaml"), _read_yaml(profile_file))
+    data = _merge(data, _environment_overrides(environ))
+    data["profile"] = profile
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"config error in profile '{profile}': {key}: {first['msg']}{more}") from None

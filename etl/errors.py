@@ -1,0 +1,35 @@
+"""Errors a user can act on, each with the process exit code it maps to.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+anything else is a bug and exits with ``EXIT_FAILURE`` after logging it.
+"""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 3
+EXIT_DATA_QUALITY = 4
+EXIT_LOCKED = 5
+
+
+class EtlError(Exception):
+    """Base class: a failure the user can fix, reported without a traceback."""
+
+    exit_code = EXIT_FAILURE
+
+
+class ConfigError(EtlError):
+    """A profile, a config key, a secret or a command-line value is wrong."""
+
+    exit_code = EXIT_CONFIG
+
+
+class SecretError(ConfigError):
+    """A secret cannot be read: no key, wrong key, tampered file, missing name."""
+
+
+class InputError(EtlError):
+    """Input data cannot be processed as the contract says."""
+
+
+class ExportError(EtlError):
+    """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""

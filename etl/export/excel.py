@@ -1,0 +1,110 @@
+"""Gold -> ``Daily_Report_YYYYMMDD.xlsx``, streamed and formatted for a business reader.
+
+openpyxl's write-only mode appends rows as they arrive from
+``DataFrame.toLocalIterator()``, one partition at a time, so the driver never
+holds a whole table. Column kinds come from the Spark schema: money as
+``#,##0.00``, percentages as ``0.00"%"`` (values are already ×100), dates as
+dates. Widths are fitted from one small aggregate (max length per column).
+A sheet longer than the configured limit continues on ``Name (2)``, ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DecimalType, TimestampType
+
+MONEY_FORMAT = "#,##0.00"
+PERCENT_FORMAT = '0.00"%"'
+DATE_FORMAT = "yyyy-mm-dd"
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+
+
+@dataclass(frozen=True)
+class SheetResult:
+    name: str
+    sheets: tuple[str, ...]
+    rows: int
+
+
+def report_file_name(run_date: date) -> str:
+    return f"Daily_Report_{run_date:%Y%m%d}.xlsx"
+
+
+def number_format(column: str, dtype) -> str | None:
+    if isinstance(dtype, DecimalType):
+        return PERCENT_FORMAT if column.endswith(("_percentage", "_pct", "_rate")) else MONEY_FORMAT
+    if isinstance(dtype, (DateType, TimestampType)):
+        return DATE_FORMAT
+    return None
+
+
+def column_widths(frame: DataFrame) -> list[int]:
+    """Characters per column: the longest value or header, capped at 60."""
+    lengths = frame.select(*[F.max(F.length(F.col(c).cast("string"))).alias(c) for c in frame.columns]).first()
+    return [min(60, max(len(c), (lengths[c] or 0)) + 2) for c in frame.columns]
+
+
+def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[int]):
+    sheet = workbook.create_sheet(title)
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A2"
+    header = []
+    for name in frame.columns:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        cell.alignment = Alignment(horizontal="center")
+        header.append(cell)
+    sheet.append(header)
+    return sheet
+
+
+def _finish_sheet(sheet, columns: int, rows: int) -> None:
+    sheet.auto_filter.ref = f"A1:{get_column_letter(columns)}{rows + 1}"
+
+
+def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int) -> SheetResult:
+    """Stream ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included)."""
+    formats = [number_format(f.name, f.dataType) for f in frame.schema.fields]
+    widths = column_widths(frame)
+    titles = [name]
+    sheet = _start_sheet(workbook, name, frame, widths)
+    in_sheet = total = 0
+    for row in frame.toLocalIterator():
+        if in_sheet == max_rows - 1:
+            _finish_sheet(sheet, len(widths), in_sheet)
+            titles.append(f"{name} ({len(titles) + 1})")
+            sheet = _start_sheet(workbook, titles[-1], frame, widths)
+            in_sheet = 0
+        cells = []
+        for value, fmt in zip(row, formats):
+            cell = WriteOnlyCell(sheet, value=value)
+            if fmt:
+                cell.number_format = fmt
+            cells.append(cell)
+        sheet.append(cells)
+        in_sheet += 1
+        total += 1
+    _finish_sheet(sheet, len(widths), in_sheet)
+    return SheetResult(name, tuple(titles), total)
+
+
+def write_report(path: Path, sheets: dict[str, DataFrame], max_rows: int) -> list[SheetResult]:
+    """Write every sheet, in order, to ``path`` (a local file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = Workbook(write_only=True)
+    results = [write_sheet(workbook, name, frame, max_rows) for name, frame in sheets.items()]
+    tmp = path.with_suffix(".tmp.xlsx")
+    workbook.save(tmp)
+    tmp.replace(path)
+    return results

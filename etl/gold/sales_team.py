@@ -1,0 +1,88 @@
+"""``sales_team_data_mart``: one row per (store, salesperson, month); see docs/gold/sales_team_data_mart.md.
+
+Computed from in-store transactions dated on or before the run date only, so
+the table is a function of silver and ``run_date``. Sums stay exact decimals;
+every derived figure is rounded half-up once, at the end.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+MONEY = "decimal(18,2)"
+PERCENT = "decimal(9,2)"
+
+COLUMNS = [
+    "store_id", "sales_person_id", "full_name", "sales_month", "total_sales", "total_transactions",
+    "avg_transaction_value", "max_single_transaction", "avg_sales_per_month", "top_performance_rank",
+    "incentive", "month_over_month_variance", "sales_growth_rate", "year_to_date_sales",
+    "first_sale_month", "last_sale_month", "sales_contribution_percentage",
+]
+
+
+def full_name(first: str, last: str) -> F.Column:
+    """``first_name || ' ' || last_name``, trimmed; ``Unknown`` when the reference row is missing."""
+    name = F.trim(F.concat_ws(" ", F.col(first), F.col(last)))
+    return F.when(name.isNull() | (name == ""), F.lit("Unknown")).otherwise(name)
+
+
+def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
+                    incentive_rate: Decimal) -> DataFrame:
+    """``store_sales``: one row per in-store transaction with store_id, sales_person_id,
+    sales_date and amount. ``team``: sales_team reference (id, first_name, last_name)."""
+    monthly = (
+        store_sales.filter(F.col("sales_date") <= F.lit(run_date))
+        .groupBy("store_id", "sales_person_id", F.date_format("sales_date", "yyyy-MM").alias("sales_month"))
+        .agg(F.sum("amount").alias("total_sales"),
+             F.count(F.lit(1)).cast("int").alias("total_transactions"),
+             F.max("amount").alias("max_single_transaction"))
+        .withColumn("_month_start", F.to_date(F.concat("sales_month", F.lit("-01"))))
+    )
+
+    per_salesperson_by_month = Window.partitionBy("store_id", "sales_person_id").orderBy("_month_start")
+    per_salesperson_to_date = per_salesperson_by_month.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    per_salesperson_all = Window.partitionBy("store_id", "sales_person_id")
+    per_salesperson_year_to_date = (
+        Window.partitionBy("store_id", "sales_person_id", F.year("_month_start"))
+        .orderBy("_month_start").rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    per_store_month = Window.partitionBy("store_id", "sales_month")
+    per_store_month_by_sales = per_store_month.orderBy(F.col("total_sales").desc())
+
+    previous_month_start = F.lag("_month_start").over(per_salesperson_by_month)
+    previous_total = F.when(
+        previous_month_start == F.add_months("_month_start", -1),
+        F.lag("total_sales").over(per_salesperson_by_month))
+
+    rate = F.lit(incentive_rate).cast("decimal(9,4)")
+    marts = (
+        monthly
+        .withColumn("_previous_total", previous_total)
+        .withColumn("top_performance_rank", F.rank().over(per_store_month_by_sales).cast("int"))
+        .select(
+            "store_id", "sales_person_id", "sales_month",
+            F.col("total_sales").cast(MONEY).alias("total_sales"),
+            "total_transactions",
+            F.round(F.col("total_sales") / F.col("total_transactions"), 2).cast(MONEY).alias("avg_transaction_value"),
+            F.col("max_single_transaction").cast(MONEY).alias("max_single_transaction"),
+            F.round(F.avg("total_sales").over(per_salesperson_to_date), 2).cast(MONEY).alias("avg_sales_per_month"),
+            "top_performance_rank",
+            F.when(F.col("top_performance_rank") == 1, F.round(F.col("total_sales") * rate, 2))
+             .otherwise(F.lit(0)).cast(MONEY).alias("incentive"),
+            (F.col("total_sales") - F.col("_previous_total")).cast(MONEY).alias("month_over_month_variance"),
+            F.round(F.try_divide((F.col("total_sales") - F.col("_previous_total")) * 100, F.col("_previous_total")), 2)
+             .cast(PERCENT).alias("sales_growth_rate"),
+            F.sum("total_sales").over(per_salesperson_year_to_date).cast(MONEY).alias("year_to_date_sales"),
+            F.min("sales_month").over(per_salesperson_all).alias("first_sale_month"),
+            F.max("sales_month").over(per_salesperson_all).alias("last_sale_month"),
+            F.round(F.col("total_sales") * 100 / F.sum("total_sales").over(per_store_month), 2)
+             .cast(PERCENT).alias("sales_contribution_percentage"),
+        )
+    )
+    names = team.select(F.col("id").alias("sales_person_id"), full_name("first_name", "last_name").alias("full_name"))
+    return (marts.join(F.broadcast(names), "sales_person_id", "left")
+            .withColumn("full_name", F.coalesce("full_name", F.lit("Unknown")))
+            .select(*COLUMNS))

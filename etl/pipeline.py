@@ -1,0 +1,147 @@
+"""One pipeline run: run id, stages (ingest, silver, gold, export), and the summary.
+
+Stages read and write only through the lake, so any stage can be rerun alone.
+Secrets are decrypted lazily, by the stage that needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as random_tokens
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from pyspark.sql import SparkSession
+
+from etl.bronze.ingest import FeedIngestResult, ingest_csv_feed
+from etl.config import Config
+from etl.contracts import reference as reference_contract
+from etl.contracts import sales as sales_contract
+from etl.export.excel import report_file_name, write_report
+from etl.export.mysql import export_to_mysql
+from etl.gold.build import GOLD_TABLES, build_gold
+from etl.lake import table_uri
+from etl.log import current_run_id
+from etl.secrets import SecretStore
+from etl.silver.build import REFERENCE_FEEDS, SilverResult, build_silver
+from etl.spark import build_session
+from etl.storage import store_for
+
+log = logging.getLogger(__name__)
+STAGES = ("ingest", "silver", "gold", "export")
+EXCEL_SHEETS = {"Sales_Team_Data_Mart": ("sales_team_data_mart", ["store_id", "sales_month", "sales_person_id"])}
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by start time, unique across concurrent starts."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{random_tokens.token_hex(3)}"
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    run_date: date
+    profile: str
+    ingest: list[FeedIngestResult] = field(default_factory=list)
+    silver: SilverResult | None = None
+    gold: dict[str, int] = field(default_factory=dict)
+    gold_locations: dict[str, str] = field(default_factory=dict)
+    mysql: dict[str, int] | None = None
+    mysql_target: str | None = None
+    excel_local: str | None = None
+    excel_uploaded: str | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"run {self.run_id} for {self.run_date} (profile {self.profile})"]
+        for feed in self.ingest:
+            out.append(f"  bronze {feed.feed:<11} files ingested {len(feed.ingested)}, rejected {len(feed.rejected)}, "
+                       f"duplicate {len(feed.duplicates)}, rows {feed.rows}")
+            out.extend(f"    rejected {key}: {reason}" for key, reason in feed.rejected.items())
+        if self.silver:
+            out.append(f"  silver sales: {self.silver.rows_in} bronze row(s) -> {self.silver.rows_out} in silver, "
+                       f"{self.silver.rows_quarantined} quarantined")
+        for table, count in self.gold.items():
+            out.append(f"  gold {table}: {count} row(s) at {self.gold_locations[table]}")
+        if self.mysql is not None:
+            out.extend(f"  mysql {table}: {count} row(s) at {self.mysql_target}" for table, count in self.mysql.items())
+        if self.excel_local:
+            out.append(f"  excel report: {self.excel_local}")
+        if self.excel_uploaded:
+            out.append(f"  excel uploaded: {self.excel_uploaded}")
+        return out
+
+
+class Run:
+    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None):
+        self.cfg = cfg
+        self.run_date = run_date
+        self.run_id = run_id or new_run_id()
+        self.started_at = datetime.now(timezone.utc)
+        self.summary = RunSummary(self.run_id, run_date, cfg.profile)
+        self._spark: SparkSession | None = None
+        self._secrets: dict[str, str] = {}
+
+    def secret(self, name: str) -> str:
+        """Decrypt one secret on first use; kept in memory for this run only."""
+        if name not in self._secrets:
+            self._secrets[name] = SecretStore(self.cfg.secrets_file).get(name)
+        return self._secrets[name]
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            self._spark = build_session(self.cfg, self.secret if self.cfg.storage.s3 else None)
+        return self._spark
+
+    # -- stages -------------------------------------------------------------
+    def ingest(self) -> None:
+        landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
+        feeds = [("sales", sales_contract.OPTIONAL + sales_contract.MANDATORY, sales_contract.MANDATORY,
+                  sales_contract.ALIASES)]
+        feeds += [(feed, tuple(reference_contract.COLUMNS[feed]), reference_contract.mandatory(feed), {})
+                  for feed in REFERENCE_FEEDS]
+        for feed, known, mandatory, aliases in feeds:
+            self.summary.ingest.append(ingest_csv_feed(
+                self.spark, landing, feed, known, mandatory, aliases, table_uri(self.cfg, "bronze", feed),
+                self.run_id, self.started_at.replace(tzinfo=None)))
+
+    def silver(self) -> None:
+        self.summary.silver = build_silver(self.spark, self.cfg, self.run_date)
+
+    def gold(self) -> None:
+        self.summary.gold = build_gold(self.spark, self.cfg, self.run_date)
+        self.summary.gold_locations = {t: table_uri(self.cfg, "gold", t) for t in GOLD_TABLES}
+
+    def export(self) -> None:
+        gold = {t: self.spark.read.format("delta").load(table_uri(self.cfg, "gold", t)) for t in GOLD_TABLES}
+        if self.cfg.mysql.enabled:
+            self.summary.mysql = export_to_mysql(self.spark, self.cfg, self.secret, gold, self.run_id, self.run_date)
+            m = self.cfg.mysql
+            self.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
+        else:
+            log.info("mysql export skipped: mysql.enabled is false in profile '%s'", self.cfg.profile)
+        self.export_excel(gold)
+
+    def export_excel(self, gold) -> None:
+        name = report_file_name(self.run_date)
+        local = self.cfg.path(self.cfg.excel.output_dir) / name
+        sheets = {sheet: gold[table].orderBy(*order) for sheet, (table, order) in EXCEL_SHEETS.items()}
+        write_report(local, sheets, self.cfg.excel.max_rows_per_sheet)
+        self.summary.excel_local = str(local)
+        if self.cfg.excel.upload:
+            exports = store_for(self.cfg, self.cfg.storage.exports, self.secret)
+            self.summary.excel_uploaded = exports.upload(local, f"reports/{self.run_date.isoformat()}/{name}")
+
+    def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
+        token = current_run_id.set(self.run_id)
+        try:
+            log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
+            for stage in STAGES:
+                if stage in stages:
+                    log.info("stage %s: start", stage)
+                    getattr(self, stage)()
+                    log.info("stage %s: done", stage)
+            return self.summary
+        finally:
+            current_run_id.reset(token)

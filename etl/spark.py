@@ -1,0 +1,91 @@
+"""The one SparkSession builder every entry point uses.
+
+Delta extensions and catalog, the project's jars (from ``.jars/``, never
+downloaded), S3A settings for an S3-compatible endpoint, and redaction of
+every secret-bearing key. Credentials go only into the live Hadoop
+configuration after the session exists, so they are never part of SparkConf
+(and so never in the Spark UI's environment tab nor in event logs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from pyspark.sql import SparkSession
+
+from etl.config import Config
+from etl.jars import jars_csv
+
+# Keys whose values Spark must hide in the UI, event logs and error messages.
+REDACTION_REGEX = (
+    r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key"
+    r"|fs\.s3a\..*\.key|jdbc:.*|master[._-]?key|encryption"
+)
+
+S3A_CREDENTIALS_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+
+
+def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
+    """Non-secret Spark settings for a profile (pure, so it can be tested and printed)."""
+    conf = {
+        "spark.app.name": cfg.spark.app_name,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "true",
+        "spark.ui.enabled": str(cfg.spark.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.redaction.regex": REDACTION_REGEX,
+        "spark.sql.redaction.string.regex": r"(?i)(password|secret|token)=[^&;\s]*",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.driver.memory": cfg.spark.driver_memory,
+        # The same interpreter on driver and executors (standalone workers on this host).
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+    }
+    if not under_spark_submit:
+        # spark-submit gets --jars and --master on its command line instead.
+        conf["spark.jars"] = jars_csv()
+        if cfg.spark.master:
+            conf["spark.master"] = cfg.spark.master
+    s3 = cfg.storage.s3
+    if s3 is not None:
+        conf.update({
+            "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.s3a.endpoint": s3.endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": s3.region,
+            "spark.hadoop.fs.s3a.path.style.access": str(s3.path_style_access).lower(),
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(s3.ssl_enabled).lower(),
+            "spark.hadoop.fs.s3a.aws.credentials.provider": S3A_CREDENTIALS_PROVIDER,
+            "spark.hadoop.fs.s3a.attempts.maximum": "5",
+            "spark.hadoop.fs.s3a.retry.limit": "5",
+            "spark.hadoop.fs.s3a.connection.timeout": "30s",
+            "spark.hadoop.fs.s3a.connection.establish.timeout": "10s",
+            "spark.hadoop.fs.s3a.fast.upload": "true",
+            "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
+            "spark.hadoop.fs.s3a.bucket.all.committer.magic.enabled": "true",
+        })
+    conf.update(cfg.spark.conf)
+    return conf
+
+
+def running_under_spark_submit() -> bool:
+    """True when this Python process was started by spark-submit (the JVM already exists)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("ETL_UNDER_SPARK_SUBMIT") == "1"
+
+
+def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -> SparkSession:
+    """Create (or reuse) the session and hand the object-store credentials to Hadoop, in memory."""
+    builder = SparkSession.builder
+    for key, value in spark_conf(cfg, running_under_spark_submit()).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    if cfg.storage.s3 is not None and get_secret is not None:
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        hadoop.set("fs.s3a.access.key", get_secret(cfg.storage.s3.access_key_secret))
+        hadoop.set("fs.s3a.secret.key", get_secret(cfg.storage.s3.secret_key_secret))
+    return spark

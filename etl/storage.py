@@ -1,0 +1,161 @@
+"""Object-store housekeeping outside Spark: list, hash, peek, move, upload.
+
+Spark reads and writes the data itself; this module does the small per-file
+work around it (a file's checksum, its header line, moving it to archive/)
+with boto3 against S3/MinIO, or plain filesystem calls for the ``local``
+profile. Both stream: no file is ever held whole in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from etl.config import Config
+
+CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    uri: str          # as Spark reads it: s3a://bucket/key or file:///abs/path
+    key: str          # path relative to the area root, e.g. sales/2026-11-22/sales_1.csv
+    size: int
+
+
+class ObjectStore:
+    """One area (landing, lake or exports): a bucket on S3, a folder locally."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        raise NotImplementedError
+
+    def open_chunks(self, key: str) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def move(self, key: str, new_key: str) -> None:
+        raise NotImplementedError
+
+    def upload(self, local: Path, key: str) -> str:
+        raise NotImplementedError
+
+    def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.open_chunks(key):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def first_line(self, key: str, limit: int = 64 * 1024) -> str:
+        """The header line of a text file (at most ``limit`` bytes read)."""
+        data = b""
+        for chunk in self.open_chunks(key):
+            data += chunk
+            if b"\n" in data or len(data) >= limit:
+                break
+        return data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, root: str):
+        self.base = Path(root).resolve()
+        super().__init__(str(self.base))
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        folder = self.base / prefix
+        if not folder.exists():
+            return []
+        return [
+            StoredFile(uri=p.as_uri(), key=str(p.relative_to(self.base)), size=p.stat().st_size)
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")
+        ]
+
+    def open_chunks(self, key: str) -> Iterator[bytes]:
+        with open(self.base / key, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    def move(self, key: str, new_key: str) -> None:
+        target = self.base / new_key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(self.base / key, target)
+
+    def upload(self, local: Path, key: str) -> str:
+        target = self.base / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)
+        return target.as_uri()
+
+
+class S3Store(ObjectStore):
+    def __init__(self, root: str, client):
+        super().__init__(root)
+        without_scheme = root.split("://", 1)[1]
+        self.bucket, _, self.prefix = without_scheme.partition("/")
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix.rstrip('/')}/{key}" if self.prefix else key
+
+    def list(self, prefix: str) -> list[StoredFile]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        files = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for obj in page.get("Contents", []):
+                full = obj["Key"]
+                rel = full[len(self.prefix.rstrip("/")) + 1:] if self.prefix else full
+                if rel.endswith("/") or rel.rsplit("/", 1)[-1].startswith("."):
+                    continue
+                files.append(StoredFile(uri=f"s3a://{self.bucket}/{full}", key=rel, size=obj["Size"]))
+        return sorted(files, key=lambda f: f.key)
+
+    def open_chunks(self, key: str) -> Iterator[bytes]:
+        body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def move(self, key: str, new_key: str) -> None:
+        self.client.copy({"Bucket": self.bucket, "Key": self._key(key)}, self.bucket, self._key(new_key))
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def upload(self, local: Path, key: str) -> str:
+        self.client.upload_file(str(local), self.bucket, self._key(key))
+        return f"s3a://{self.bucket}/{self._key(key)}"
+
+
+def s3_client(cfg: Config, get_secret: Callable[[str], str]):
+    """A boto3 client for the profile's S3-compatible endpoint."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    s3 = cfg.storage.s3
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        region_name=s3.region,
+        aws_access_key_id=get_secret(s3.access_key_secret),
+        aws_secret_access_key=get_secret(s3.secret_key_secret),
+        config=BotoConfig(
+            s3={"addressing_style": "path" if s3.path_style_access else "auto"},
+            retries={"max_attempts": 5, "mode": "standard"},
+        ),
+    )
+
+
+def store_for(cfg: Config, root: str, get_secret: Callable[[str], str]) -> ObjectStore:
+    """The store behind a configured area root (``s3a://bucket[/prefix]`` or a local folder)."""
+    if root.startswith(("s3a://", "s3://")):
+        return S3Store(root, s3_client(cfg, get_secret))
+    return LocalStore(str(cfg.path(root)))
+
+
+def spark_uri(cfg: Config, root: str, *parts: str) -> str:
+    """A URI Spark can read or write for a path under a configured area root."""
+    base = root if "://" in root else cfg.path(root).as_uri()
+    return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts if p]])

@@ -1,0 +1,261 @@
+"""Integration tests for ``etl.services``: real MinIO and MariaDB on free loopback ports.
+
+Why a dedicated config: the tests must never touch a developer's running dev
+services, secrets file or master key, so ports, data directories, the secrets
+file and the master key file all point into a pytest temporary directory.
+One start is shared by the module to keep the tests fast (a few seconds).
+The unmarked tests at the end check the install paths of a fresh machine
+(go install, apt-get) with fakes, since the real ones take minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from etl import services
+from etl.config import load_config
+from etl.secrets import SecretStore
+
+integration = pytest.mark.integration
+
+PREBUILT_MINIO = Path("/tmp/gobin")  # built earlier on this machine; only a speed-up, not required
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    root = tmp_path_factory.mktemp("svc")
+    minio_port, console_port, mariadb_port = _free_ports(3)
+    environ = {
+        "ETL__SERVICES__MINIO__PORT": str(minio_port),
+        "ETL__SERVICES__MINIO__CONSOLE_PORT": str(console_port),
+        "ETL__SERVICES__MINIO__DATA_DIR": str(root / "minio"),
+        "ETL__SERVICES__MARIADB__PORT": str(mariadb_port),
+        "ETL__SERVICES__MARIADB__DATA_DIR": str(root / "mariadb"),
+        "ETL__STORAGE__S3__ENDPOINT": f"http://127.0.0.1:{minio_port}",
+        "ETL__MYSQL__PORT": str(mariadb_port),
+        "ETL__SECRETS__FILE": str(root / "secrets.json"),
+    }
+    config = load_config("dev", environ=environ)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ETL_MASTER_KEY", raising=False)
+        mp.setenv("ETL_MASTER_KEY_FILE", str(root / "key" / "master.key"))
+        if not shutil.which("minio") and (PREBUILT_MINIO / "minio").exists():
+            mp.setenv("PATH", f"{PREBUILT_MINIO}{os.pathsep}{os.environ['PATH']}")
+        yield config
+        services.stop(config, say=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def started(cfg):
+    lines: list[str] = []
+    info = services.start(cfg, say=lines.append)
+    return info, lines
+
+
+def _secret_values(cfg) -> list[str]:
+    store = SecretStore(cfg.secrets_file)
+    return [store.get(name) for name in store.names()]
+
+
+def _app_query(cfg, tmp_path: Path, sql: str) -> subprocess.CompletedProcess:
+    """Run SQL as the app user over TCP; the password goes in a 0600 defaults file, not argv."""
+    store = SecretStore(cfg.secrets_file)
+    defaults = tmp_path / "client.cnf"
+    defaults.touch(mode=0o600)
+    defaults.write_text(
+        "[client]\n"
+        f"user={store.get(cfg.mysql.user_secret)}\n"
+        f"password={store.get(cfg.mysql.password_secret)}\n"
+    )
+    assert stat.S_IMODE(defaults.stat().st_mode) == 0o600
+    return subprocess.run(
+        [shutil.which("mariadb") or "mysql", f"--defaults-extra-file={defaults}", "--protocol=TCP",
+         "--host=127.0.0.1", f"--port={cfg.services.mariadb.port}", "--batch", "--skip-column-names",
+         cfg.mysql.database, "-e", sql],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+@integration
+def test_start_runs_both_and_second_start_is_a_no_op(cfg, started):
+    first, lines = started
+    assert first["minio"]["running"] and first["mariadb"]["running"]
+    assert Path(cfg.path(cfg.services.minio.data_dir), "minio.pid").exists()
+    again_lines: list[str] = []
+    second = services.start(cfg, say=again_lines.append)
+    assert second["minio"]["pid"] == first["minio"]["pid"]
+    assert second["mariadb"]["pid"] == first["mariadb"]["pid"]
+    assert any("already running" in line for line in again_lines)
+    # Secrets were generated, stored encrypted, and never printed.
+    assert {cfg.storage.s3.access_key_secret, cfg.storage.s3.secret_key_secret,
+            cfg.mysql.user_secret, cfg.mysql.password_secret} <= set(SecretStore(cfg.secrets_file).names())
+    output = "\n".join(lines + again_lines)
+    for value in _secret_values(cfg):
+        if value != services.APP_USER:
+            assert value not in output
+            assert value not in cfg.secrets_file.read_text()
+
+
+@integration
+def test_servers_listen_on_loopback_only(cfg, started):
+    for name, port in (("minio", cfg.services.minio.port), ("mariadb", cfg.services.mariadb.port)):
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout \
+            if shutil.which("ss") else ""
+        if out:
+            local = [line.split()[3].rsplit(":", 1)[0] for line in out.splitlines()]
+            assert set(local) <= {"127.0.0.1", "[::1]"}, (name, out)  # loopback only, never 0.0.0.0
+
+
+@integration
+def test_buckets_exist(cfg, started):
+    client = services.s3_client(cfg)
+    names = {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}
+    assert {"landing", "lake", "exports"} <= names
+    client.put_object(Bucket="landing", Key="probe.txt", Body=b"ok")
+    assert client.get_object(Bucket="landing", Key="probe.txt")["Body"].read() == b"ok"
+
+
+@integration
+def test_app_user_reaches_database_over_tcp(cfg, started, tmp_path):
+    result = _app_query(cfg, tmp_path, "select current_user(); create table if not exists probe (id int); "
+                                       "show databases;")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.split()
+    assert out[0] == f"{services.APP_USER}@127.0.0.1"
+    assert set(out[1:]) == {"information_schema", cfg.mysql.database}  # rights on its database only
+
+
+@integration
+def test_stale_pid_file_while_running_is_repaired(cfg, started):
+    before = services.status(cfg)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for pid_file in (Path(before["minio"]["data"]).parent / "minio.pid",
+                     Path(before["mariadb"]["data"]).parent / "mysqld.pid"):
+        pid_file.write_text(f"{dead.pid}\n")
+    after = services.start(cfg, say=lambda line: None)
+    assert after["minio"]["pid"] == before["minio"]["pid"]
+    assert after["mariadb"]["pid"] == before["mariadb"]["pid"]
+
+
+@integration
+def test_stop_then_start_with_stale_pid_files(cfg, started, tmp_path):
+    lines: list[str] = []
+    services.stop(cfg, say=lines.append)
+    stopped = services.status(cfg)
+    assert not stopped["minio"]["running"] and not stopped["mariadb"]["running"]
+    minio_pid = Path(stopped["minio"]["data"]).parent / "minio.pid"
+    mysqld_pid = Path(stopped["mariadb"]["data"]).parent / "mysqld.pid"
+    assert not minio_pid.exists() and not mysqld_pid.exists()
+    services.stop(cfg, say=lines.append)  # harmless when not running
+
+    # Stale pid files: a dead pid and a live pid that is not our server (this test process).
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    minio_pid.write_text(f"{dead.pid}\n")
+    mysqld_pid.write_text(f"{os.getpid()}\n")
+    restart_lines: list[str] = []
+    info = services.start(cfg, say=restart_lines.append)
+    assert info["minio"]["running"] and info["mariadb"]["running"]
+    assert info["mariadb"]["pid"] != os.getpid()
+    assert any("stale pid file" in line for line in restart_lines)
+    assert services.status_lines(cfg)[0].startswith("minio: running")
+
+    names = {bucket["Name"] for bucket in services.s3_client(cfg).list_buckets()["Buckets"]}
+    assert {"landing", "lake", "exports"} <= names
+    result = _app_query(cfg, tmp_path, "select count(*) from probe")  # data survived the restart
+    assert result.returncode == 0, result.stderr
+
+
+@integration
+def test_run_services_prints_one_line_per_step(cfg, started, capsys):
+    assert services.run_services(cfg, "status") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["minio", "mariadb"]
+    with pytest.raises(services.ConfigError):
+        services.run_services(cfg, "restart")
+
+
+# -- install paths on a fresh machine (fakes; no services needed) -------------
+@pytest.fixture
+def bare_cfg(tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "BIN_DIR", str(tmp_path / "bin"))
+    return load_config("dev", environ={
+        "ETL__SERVICES__MINIO__DATA_DIR": str(tmp_path / "minio"),
+        "ETL__SERVICES__MARIADB__DATA_DIR": str(tmp_path / "mariadb"),
+    })
+
+
+def _executable(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_minio_copied_from_path_when_present(bare_cfg, tmp_path, monkeypatch):
+    _executable(tmp_path / "path" / "minio", "exit 0\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    target = services.ensure_minio_binary(bare_cfg, say=lambda line: None)
+    assert target == tmp_path / "bin" / "minio" and os.access(target, os.X_OK)
+
+
+def test_minio_built_with_go_install_when_absent(bare_cfg, tmp_path, monkeypatch):
+    fake_go = _executable(tmp_path / "go" / "go", 'PATH=/usr/bin:/bin\nif [ "$1" = env ]; then exit 0; fi\n'
+                          'echo "$@" > "$GOBIN/args"; printf "#!/bin/sh\\n" > "$GOBIN/minio"; chmod +x "$GOBIN/minio"\n')
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(services, "_go_binary", lambda: str(fake_go))
+    lines: list[str] = []
+    target = services.ensure_minio_binary(bare_cfg, say=lines.append)
+    assert os.access(target, os.X_OK)
+    assert (tmp_path / "bin" / "args").read_text().split() == ["install", "github.com/minio/minio@latest"]
+    assert "3 minutes" in lines[0]
+
+
+def test_minio_missing_without_go_is_a_clear_error(bare_cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(services, "_go_binary", lambda: None)
+    with pytest.raises(services.ServiceError, match="Go is missing"):
+        services.ensure_minio_binary(bare_cfg, say=lambda line: None)
+
+
+def test_mariadb_installed_with_apt_when_absent(bare_cfg, monkeypatch):
+    installed = {"server": "/usr/sbin/mariadbd", "install_db": "/usr/bin/mariadb-install-db", "client": "/usr/bin/mariadb"}
+    calls: list[list[str]] = []
+
+    def fake_run(argv, env=None, **kwargs):
+        calls.append(argv)
+        assert env["DEBIAN_FRONTEND"] == "noninteractive"
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(services, "_mariadb_tools",
+                        lambda: installed if calls else dict.fromkeys(installed))
+    monkeypatch.setattr(services.subprocess, "run", fake_run)
+    monkeypatch.setattr(services.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(services.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert services.ensure_mariadb_installed(bare_cfg, say=lambda line: None) == installed
+    assert calls == [["apt-get", "update"], ["apt-get", "install", "-y", "mariadb-server", "mariadb-client"]]
+
+
+def test_sql_string_literal_is_escaped():
+    assert services._sql_string("a'b\\c") == "'a''b\\\\c'"

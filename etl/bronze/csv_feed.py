@@ -55,10 +55,12 @@ def header_problem(header: CsvHeader, mandatory: tuple[str, ...]) -> str | None:
 
 def read_csv_group(spark: SparkSession, uris: list[str], header: CsvHeader) -> DataFrame:
     """Files sharing one header, as positional string columns ``c0..cN`` plus the corrupt record and file path."""
+    # Fields carry the file's own header names so Spark's header check agrees, then become positional.
     schema = StructType(
-        [StructField(f"c{i}", StringType(), True) for i in range(len(header.raw))]
+        [StructField(name, StringType(), True) for name in header.raw]
         + [StructField(CORRUPT, StringType(), True)]
     )
+    positional = [f"c{i}" for i in range(len(header.raw))]
     return (
         spark.read.format("csv")
         .schema(schema)
@@ -66,6 +68,7 @@ def read_csv_group(spark: SparkSession, uris: list[str], header: CsvHeader) -> D
                  columnNameOfCorruptRecord=CORRUPT, enforceSchema="true", escape='"')
         .load(uris)
         .select("*", F.col("_metadata.file_path").alias("_file_path"))
+        .toDF(*positional, CORRUPT, "_file_path")
     )
 
 

@@ -56,8 +56,9 @@ def migrations(folder: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
 
 
 def split_statements(sql: str) -> list[str]:
+    """Statements of a migration file: each ends with ``;`` at the end of a line."""
     without_comments = re.sub(r"^\s*--.*$", "", sql, flags=re.MULTILINE)
-    return [s.strip() for s in without_comments.split(";") if s.strip()]
+    return [s.strip() for s in re.split(r";\s*$", without_comments, flags=re.MULTILINE) if s.strip()]
 
 
 class Connection:
@@ -69,8 +70,11 @@ class Connection:
         for key, value in target.properties().items():
             props.setProperty(key, value)
         try:
-            jvm.java.lang.Class.forName(DRIVER)
-            self._conn = jvm.java.sql.DriverManager.getConnection(target.url, props)
+            # The jar came through spark.jars, so it lives in Spark's class loader, not the system one
+            # that DriverManager would search: load the driver there and connect through it directly.
+            loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+            driver = loader.loadClass(DRIVER).newInstance()
+            self._conn = driver.connect(target.url, props)
         except Exception as exc:  # py4j wraps the SQLException; its text never holds the password
             reason = _java_message(exc)
             raise ExportError(f"cannot connect to MySQL at {target.describe()} as '{target.user}': {reason}") from None
@@ -79,6 +83,8 @@ class Connection:
         statement = self._conn.createStatement()
         try:
             statement.execute(sql)
+        except Exception as exc:
+            raise ExportError(f"MySQL statement failed ({sql.split()[0]} ...): {_java_message(exc)}") from None
         finally:
             statement.close()
 

@@ -15,12 +15,14 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from etl import services
 from etl.config import PROJECT_ROOT, Config, load_config
+from etl.generate import GenerateOptions, generate
 from etl.secrets import SecretStore
 from etl.spark import spark_conf
 from etl.storage import store_for
@@ -116,3 +118,17 @@ def s3_spark(spark, stack):
 def landing_store(stack: Stack, prefix: str):
     cfg = stack.config(**isolated_env(prefix))
     return store_for(cfg, cfg.storage.landing, stack.secret)
+
+
+SLICE_RUN_DATE = date(2026, 11, 22)
+SLICE_OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=40, seed=11)
+
+
+@pytest.fixture(scope="session")
+def local_slice_run(stack, s3_spark, tmp_path_factory):
+    """Three generated days in landing prefix ``slice``, run once with ``etl run`` in local mode."""
+    env = isolated_env("slice")
+    generate(SLICE_OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, "slice"))
+    first = stack.run([str(BIN / "etl"), "run", "--date", SLICE_RUN_DATE.isoformat()], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return stack, stack.config(**env), env, first

@@ -6,21 +6,17 @@ second run must change nothing a consumer can see.
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
 from etl.export.mysql import Connection, target_for
-from etl.generate import GenerateOptions, generate
 from etl.gold.sales_team import COLUMNS as MART_COLUMNS
-from tests.integration.conftest import BIN, isolated_env, landing_store
+from tests.integration.conftest import BIN, SLICE_OPTS as OPTS, SLICE_RUN_DATE as RUN_DATE
 
 pytestmark = pytest.mark.integration
 
-RUN_DATE = date(2026, 11, 22)
-OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=40, seed=11)
 
 
 def _comparable(row):
@@ -38,32 +34,21 @@ def _mysql_rows(spark, cfg, secret):
                           "ORDER BY store_id, sales_person_id, sales_month")
 
 
-@pytest.fixture(scope="module")
-def slice_run(stack, s3_spark, tmp_path_factory):
-    prefix = "slice"
-    env = isolated_env(prefix)
-    generate(OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, prefix))
-    first = stack.run([str(BIN / "etl"), "run", "--date", RUN_DATE.isoformat()], env)
-    assert first.returncode == 0, first.stderr[-3000:]
-    cfg = stack.config(**env)
-    return stack, cfg, env, first
-
-
-def _gold(spark, cfg, version=None):
+def gold_table(spark, cfg, version=None):
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
     return reader.load(f"{cfg.storage.lake}/gold/sales_team_data_mart")
 
 
-def test_layers_exist_on_minio_with_expected_counts(slice_run, s3_spark):
-    _, cfg, _, first = slice_run
+def test_layers_exist_on_minio_with_expected_counts(local_slice_run, s3_spark):
+    _, cfg, _, first = local_slice_run
     lake = cfg.storage.lake
     expected_sales = OPTS.days * OPTS.sales_per_day
     assert s3_spark.read.format("delta").load(f"{lake}/bronze/sales").count() == expected_sales
     assert s3_spark.read.format("delta").load(f"{lake}/silver/sales").count() == expected_sales
     assert s3_spark.read.format("delta").load(f"{lake}/bronze/sales_team").count() == 9
-    gold = _gold(s3_spark, cfg)
+    gold = gold_table(s3_spark, cfg)
     # 3 stores x 3 salespersons, one month of sales, all of them selling with 40 sales a day.
     assert gold.count() == 9
     assert gold.agg({"total_sales": "sum"}).first()[0] == \
@@ -71,9 +56,9 @@ def test_layers_exist_on_minio_with_expected_counts(slice_run, s3_spark):
     assert "gold sales_team_data_mart: 9 row(s) at s3a://lake/slice/gold/sales_team_data_mart" in first.stdout
 
 
-def test_mysql_and_excel_hold_exactly_the_gold_rows(slice_run, s3_spark):
-    stack, cfg, _, first = slice_run
-    gold = _rows(_gold(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"])
+def test_mysql_and_excel_hold_exactly_the_gold_rows(local_slice_run, s3_spark):
+    stack, cfg, _, first = local_slice_run
+    gold = _rows(gold_table(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"])
     mysql = _mysql_rows(s3_spark, cfg, stack.secret)
     as_text = [tuple(None if v is None else str(v) for v in row) for row in gold]
     assert mysql == as_text
@@ -87,10 +72,10 @@ def test_mysql_and_excel_hold_exactly_the_gold_rows(slice_run, s3_spark):
     assert "excel uploaded: s3a://exports/slice/reports/2026-11-22/Daily_Report_20261122.xlsx" in first.stdout
 
 
-def test_second_run_changes_nothing_and_time_travel_works(slice_run, s3_spark):
-    stack, cfg, env, _ = slice_run
+def test_second_run_changes_nothing_and_time_travel_works(local_slice_run, s3_spark):
+    stack, cfg, env, _ = local_slice_run
     lake = cfg.storage.lake
-    gold_before = _rows(_gold(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"])
+    gold_before = _rows(gold_table(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"])
     mysql_before = _mysql_rows(s3_spark, cfg, stack.secret)
     bronze_before = s3_spark.read.format("delta").load(f"{lake}/bronze/sales").count()
 
@@ -99,7 +84,7 @@ def test_second_run_changes_nothing_and_time_travel_works(slice_run, s3_spark):
     assert "bronze sales       files ingested 0, rejected 0, duplicate 3, rows 0" in second.stdout
 
     assert s3_spark.read.format("delta").load(f"{lake}/bronze/sales").count() == bronze_before
-    assert _rows(_gold(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"]) == gold_before
+    assert _rows(gold_table(s3_spark, cfg), ["store_id", "sales_person_id", "sales_month"]) == gold_before
     assert _mysql_rows(s3_spark, cfg, stack.secret) == mysql_before
     # The gold table was rewritten by the second run; its previous version is still readable.
-    assert _rows(_gold(s3_spark, cfg, version=0), ["store_id", "sales_person_id", "sales_month"]) == gold_before
+    assert _rows(gold_table(s3_spark, cfg, version=0), ["store_id", "sales_person_id", "sales_month"]) == gold_before

@@ -18,6 +18,7 @@ demo: setup services
 	$(BIN)/etl run --profile $(PROFILE) --date $(DEMO_DATE)
 
 test: setup
+	-scripts/install-compose-cli.sh
 	$(BIN)/python -m pytest
 
 unit: setup

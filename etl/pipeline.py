@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 
 from pyspark.sql import SparkSession
 
-from etl.bronze.ingest import FeedIngestResult, ingest_csv_feed
+from etl.bronze.ingest import CsvFeed, FeedIngestResult, ingest_csv_feed
 from etl.config import Config
 from etl.contracts import reference as reference_contract
 from etl.contracts import sales as sales_contract
@@ -55,8 +55,9 @@ class RunSummary:
     def lines(self) -> list[str]:
         out = [f"run {self.run_id} for {self.run_date} (profile {self.profile})"]
         for feed in self.ingest:
+            recovered = f", recovered {len(feed.recovered)}" if feed.recovered else ""
             out.append(f"  bronze {feed.feed:<11} files ingested {len(feed.ingested)}, rejected {len(feed.rejected)}, "
-                       f"duplicate {len(feed.duplicates)}, rows {feed.rows}")
+                       f"duplicate {len(feed.duplicates)}{recovered}, rows {feed.rows}")
             out.extend(f"    rejected {key}: {reason}" for key, reason in feed.rejected.items())
         if self.silver:
             out.append(f"  silver sales: {self.silver.rows_in} bronze row(s) -> {self.silver.rows_out} in silver, "
@@ -97,14 +98,14 @@ class Run:
     # -- stages -------------------------------------------------------------
     def ingest(self) -> None:
         landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
-        feeds = [("sales", sales_contract.OPTIONAL + sales_contract.MANDATORY, sales_contract.MANDATORY,
-                  sales_contract.ALIASES)]
-        feeds += [(feed, tuple(reference_contract.COLUMNS[feed]), reference_contract.mandatory(feed), {})
+        feeds = [CsvFeed("sales", sales_contract.OPTIONAL + sales_contract.MANDATORY, sales_contract.MANDATORY,
+                         sales_contract.ALIASES)]
+        feeds += [CsvFeed(feed, tuple(reference_contract.COLUMNS[feed]), reference_contract.mandatory(feed))
                   for feed in REFERENCE_FEEDS]
-        for feed, known, mandatory, aliases in feeds:
+        for feed in feeds:
             self.summary.ingest.append(ingest_csv_feed(
-                self.spark, landing, feed, known, mandatory, aliases, table_uri(self.cfg, "bronze", feed),
-                self.run_id, self.started_at.replace(tzinfo=None)))
+                self.spark, landing, feed, table_uri(self.cfg, "bronze", feed.name),
+                table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None)))
 
     def silver(self) -> None:
         self.summary.silver = build_silver(self.spark, self.cfg, self.run_date)

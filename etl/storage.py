@@ -44,6 +44,21 @@ class ObjectStore:
     def upload(self, local: Path, key: str) -> str:
         raise NotImplementedError
 
+    def put_text(self, key: str, text: str) -> None:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def head_bytes(self, key: str, limit: int = 4096) -> bytes:
+        """The first ``limit`` bytes of a file (to sniff its format)."""
+        data = b""
+        for chunk in self.open_chunks(key):
+            data += chunk
+            if len(data) >= limit:
+                break
+        return data[:limit]
+
     def sha256(self, key: str) -> str:
         digest = hashlib.sha256()
         for chunk in self.open_chunks(key):
@@ -90,6 +105,14 @@ class LocalStore(ObjectStore):
         shutil.copyfile(local, target)
         return target.as_uri()
 
+    def put_text(self, key: str, text: str) -> None:
+        target = self.base / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def exists(self, key: str) -> bool:
+        return (self.base / key).exists()
+
 
 class S3Store(ObjectStore):
     def __init__(self, root: str, client):
@@ -127,6 +150,20 @@ class S3Store(ObjectStore):
     def upload(self, local: Path, key: str) -> str:
         self.client.upload_file(str(local), self.bucket, self._key(key))
         return f"s3a://{self.bucket}/{self._key(key)}"
+
+    def put_text(self, key: str, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=text.encode())
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
 
 
 def s3_client(cfg: Config, get_secret: Callable[[str], str]):

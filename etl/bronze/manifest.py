@@ -1,0 +1,71 @@
+"""The file manifest (``<lake>/ops/file_manifest``): one row per (feed, landing path, checksum).
+
+Every file the ingest stage sees gets a row: ``ingested`` (with rows read and
+the bronze version that holds them), ``rejected`` (with the reason) or
+``skipped_duplicate`` (its content is already in bronze under another name).
+Rows are MERGEd on (feed, path, checksum), so recording the same fact twice, as
+a run recovering from a crash does, changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+INGESTED = "ingested"
+REJECTED = "rejected"
+DUPLICATE = "skipped_duplicate"
+
+SCHEMA = StructType([
+    StructField("feed", StringType(), False),
+    StructField("path", StringType(), False),
+    StructField("size", LongType(), False),
+    StructField("checksum", StringType(), False),
+    StructField("run_id", StringType(), False),
+    StructField("status", StringType(), False),
+    StructField("reason", StringType(), True),
+    StructField("rows_read", LongType(), True),
+    StructField("bronze_version", LongType(), True),
+    StructField("recorded_at", TimestampType(), False),
+])
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    feed: str
+    path: str
+    size: int
+    checksum: str
+    run_id: str
+    status: str
+    reason: str | None = None
+    rows_read: int | None = None
+    bronze_version: int | None = None
+
+
+def read_entries(spark: SparkSession, uri: str, feed: str) -> list[ManifestEntry]:
+    """The manifest rows of one feed (one row per file ever seen: small)."""
+    if not DeltaTable.isDeltaTable(spark, uri):
+        return []
+    rows = spark.read.format("delta").load(uri).filter(f"feed = '{feed}'").drop("recorded_at").collect()
+    return [ManifestEntry(**row.asDict()) for row in rows]
+
+
+def record(spark: SparkSession, uri: str, entries: list[ManifestEntry], recorded_at: datetime) -> None:
+    """Insert new facts; a row already there keeps its first run id and is left as it is."""
+    if not entries:
+        return
+    frame = spark.createDataFrame(
+        [(e.feed, e.path, e.size, e.checksum, e.run_id, e.status, e.reason, e.rows_read, e.bronze_version,
+          recorded_at) for e in entries], SCHEMA)
+    if not DeltaTable.isDeltaTable(spark, uri):
+        frame.write.format("delta").save(uri)
+        return
+    (DeltaTable.forPath(spark, uri).alias("t")
+     .merge(frame.alias("s"), "t.feed = s.feed AND t.path = s.path AND t.checksum = s.checksum")
+     .whenNotMatchedInsertAll()
+     .execute())

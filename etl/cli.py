@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=3)
     gen.add_argument("--sales-per-day", type=int, default=40)
     gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--customers", type=int, default=50)
+    gen.add_argument("--stores", type=int, default=3)
+    gen.add_argument("--orders-per-day", type=int, default=20)
+    gen.add_argument("--events-per-day", type=int, default=20, help="orders per day in the order event feed")
+    gen.add_argument("--feeds", default="sales,stores,products,sales_team",
+                     help="comma-separated feeds, or 'all' for all seven")
+    gen.add_argument("--inject-defects", action="store_true", help="add every defect kind at a small rate")
+    gen.add_argument("--drop-day", type=parse_date, action="append", default=[],
+                     help="a date whose sales drop to a fifth (repeatable)")
     gen.add_argument("--out", type=Path, default=Path(".local/generated"), help="local folder for the files")
     gen.add_argument("--no-upload", action="store_true", help="only write locally, do not copy to landing")
 
@@ -87,7 +96,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from etl.generate import GenerateOptions, generate
+    from etl.generate import ALL_FEEDS, GenerateOptions, generate
     from etl.pipeline import Run
 
     cfg = _config(args)
@@ -96,11 +105,17 @@ def cmd_generate(args) -> int:
         from etl.storage import store_for
 
         landing = store_for(cfg, cfg.storage.landing, Run(cfg, args.start).secret)
-    opts = GenerateOptions(start=args.start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed)
+    feeds = ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
+    opts = GenerateOptions(start=args.start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
+                           customers=args.customers, stores=args.stores, orders_per_day=args.orders_per_day,
+                           events_orders_per_day=args.events_per_day, feeds=feeds,
+                           defects=args.inject_defects, drop_days=tuple(args.drop_day))
     out = cfg.path(str(args.out))
-    paths = generate(opts, out, landing)
+    report = generate(opts, out, landing)
     where = f" and uploaded to {cfg.storage.landing}" if landing else ""
-    print(f"generated {len(paths)} file(s) in {out}{where}")
+    print(f"generated {len(report)} file(s) in {out}{where}")
+    for feed, files in report.files.items():
+        print(f"  {feed:<13} {len(files)} file(s), {sum(files.values())} record(s)")
     return EXIT_OK
 
 

@@ -63,7 +63,7 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
             "spark.hadoop.fs.s3a.attempts.maximum": "5",
             "spark.hadoop.fs.s3a.retry.limit": "5",
             "spark.hadoop.fs.s3a.connection.timeout": "30s",
-            "spark.hadoop.fs.s3a.connection.establish.timeout": "10s",
+            "spark.hadoop.fs.s3a.connection.establish.timeout": "15s",
             "spark.hadoop.fs.s3a.fast.upload": "true",
             "spark.hadoop.fs.s3a.committer.magic.enabled": "true",
             "spark.hadoop.fs.s3a.bucket.all.committer.magic.enabled": "true",

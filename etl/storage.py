@@ -85,7 +85,8 @@ class LocalStore(ObjectStore):
         if not folder.exists():
             return []
         return [
-            StoredFile(uri=p.as_uri(), key=str(p.relative_to(self.base)), size=p.stat().st_size)
+            # A plain path, not as_uri(): Spark reads the string literally, so %-encoding would break names.
+            StoredFile(uri=str(p), key=str(p.relative_to(self.base)), size=p.stat().st_size)
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")
         ]
 

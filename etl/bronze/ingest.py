@@ -152,7 +152,8 @@ def ingest_csv_feed(spark: SparkSession, landing: ObjectStore, feed: CsvFeed, ta
         checksum = landing.sha256(stored.key)
         recovered_checksums = {c for _, c in recovered}
         if (checksum in in_bronze and checksum not in recovered_checksums
-                and first_path.get(checksum, stored.key) == stored.key):
+                and first_path.get(checksum, stored.key) == stored.key
+                and not landing.exists(f"{ARCHIVE}/{stored.key}")):
             # Committed to bronze by a run that stopped before archiving it: finish the bookkeeping.
             recovered.append((stored, checksum))
             to_archive.append(stored.key)

@@ -3,8 +3,9 @@
 Every file the ingest stage sees gets a row: ``ingested`` (with rows read and
 the bronze version that holds them), ``rejected`` (with the reason) or
 ``skipped_duplicate`` (its content is already in bronze under another name).
-Rows are MERGEd on (feed, path, checksum), so recording the same fact twice, as
-a run recovering from a crash does, changes nothing.
+Rows are MERGEd on (feed, path, checksum, status), so recording the same fact
+twice, as a run recovering from a crash does, changes nothing, while the same
+file re-delivered after it was archived adds one ``skipped_duplicate`` row.
 """
 
 from __future__ import annotations
@@ -66,6 +67,6 @@ def record(spark: SparkSession, uri: str, entries: list[ManifestEntry], recorded
         frame.write.format("delta").save(uri)
         return
     (DeltaTable.forPath(spark, uri).alias("t")
-     .merge(frame.alias("s"), "t.feed = s.feed AND t.path = s.path AND t.checksum = s.checksum")
+     .merge(frame.alias("s"), "t.feed = s.feed AND t.path = s.path AND t.checksum = s.checksum AND t.status = s.status")
      .whenNotMatchedInsertAll()
      .execute())

@@ -13,6 +13,8 @@ from decimal import Decimal
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from etl.gold.decimal_math import divide_half_up
+
 MONEY = "decimal(18,2)"
 PERCENT = "decimal(9,2)"
 
@@ -57,7 +59,7 @@ def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
         previous_month_start == F.add_months("_month_start", -1),
         F.lag("total_sales").over(per_salesperson_by_month))
 
-    rate = F.lit(incentive_rate).cast("decimal(9,4)")
+    rate = F.lit(incentive_rate)  # exact: a literal Decimal keeps every digit of the configured rate
     marts = (
         monthly
         .withColumn("_previous_total", previous_total)
@@ -66,20 +68,21 @@ def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
             "store_id", "sales_person_id", "sales_month",
             F.col("total_sales").cast(MONEY).alias("total_sales"),
             "total_transactions",
-            F.round(F.col("total_sales") / F.col("total_transactions"), 2).cast(MONEY).alias("avg_transaction_value"),
+            divide_half_up(F.col("total_sales"), F.col("total_transactions"), 2, MONEY).alias("avg_transaction_value"),
             F.col("max_single_transaction").cast(MONEY).alias("max_single_transaction"),
-            F.round(F.avg("total_sales").over(per_salesperson_to_date), 2).cast(MONEY).alias("avg_sales_per_month"),
+            divide_half_up(F.sum("total_sales").over(per_salesperson_to_date),
+                           F.count(F.lit(1)).over(per_salesperson_to_date), 2, MONEY).alias("avg_sales_per_month"),
             "top_performance_rank",
             F.when(F.col("top_performance_rank") == 1, F.round(F.col("total_sales") * rate, 2))
              .otherwise(F.lit(0)).cast(MONEY).alias("incentive"),
             (F.col("total_sales") - F.col("_previous_total")).cast(MONEY).alias("month_over_month_variance"),
-            F.round(F.try_divide((F.col("total_sales") - F.col("_previous_total")) * 100, F.col("_previous_total")), 2)
-             .cast(PERCENT).alias("sales_growth_rate"),
+            divide_half_up((F.col("total_sales") - F.col("_previous_total")) * 100, F.col("_previous_total"),
+                           2, PERCENT).alias("sales_growth_rate"),
             F.sum("total_sales").over(per_salesperson_year_to_date).cast(MONEY).alias("year_to_date_sales"),
             F.min("sales_month").over(per_salesperson_all).alias("first_sale_month"),
             F.max("sales_month").over(per_salesperson_all).alias("last_sale_month"),
-            F.round(F.col("total_sales") * 100 / F.sum("total_sales").over(per_store_month), 2)
-             .cast(PERCENT).alias("sales_contribution_percentage"),
+            divide_half_up(F.col("total_sales") * 100, F.sum("total_sales").over(per_store_month),
+                           2, PERCENT).alias("sales_contribution_percentage"),
         )
     )
     names = team.select(F.col("id").alias("sales_person_id"), full_name("first_name", "last_name").alias("full_name"))

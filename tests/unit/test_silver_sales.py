@@ -1,0 +1,212 @@
+"""Silver sales (DATA_CONTRACT.md, sales row of the quality rules): typed, checked, one row per sale.
+
+Each rule test builds a few bronze rows (strings, as they land) from one valid
+row with a field or two changed, and compares the exact ``failed_rules`` of every
+row. Run date 2026-02-15 throughout.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from etl.contracts.sales import BRONZE_SCHEMA
+from etl.silver.sales import split_sales, typed_sales, validate_sales
+
+RUN_DATE = date(2026, 2, 15)
+RESULT_DDL = "record_number bigint, failed_rules array<string>"
+
+VALID = {
+    "sale_id": None, "customer_id": "1", "store_id": "2", "product_name": "Milk", "sales_date": "2026-02-14",
+    "sales_person_id": "3", "price": "10.00", "quantity": "2", "total_cost": "20.00",
+    "additional_columns": None, "raw_record": None, "source_file": "sales/a.csv", "record_number": 1,
+    "file_checksum": "c0ffee", "ingested_at": datetime(2026, 2, 15, 6, 0), "run_id": "20260215T060000Z-aaaaaa",
+}
+
+
+def bronze_row(record_number: int, **changes) -> dict:
+    return {**VALID, "record_number": record_number, **changes}
+
+
+def bronze(spark, *rows: dict):
+    return spark.createDataFrame([tuple(r[f.name] for f in BRONZE_SCHEMA.fields) for r in rows], BRONZE_SCHEMA)
+
+
+def failed_rules_by_record(spark, *rows: dict):
+    checked = validate_sales(typed_sales(bronze(spark, *rows)), RUN_DATE)
+    return checked.select("record_number", F.array_sort("failed_rules").alias("failed_rules"))
+
+
+def expected_rules(spark, *rows: tuple[int, list[str]]):
+    return spark.createDataFrame([(n, sorted(rules)) for n, rules in rows], RESULT_DDL)
+
+
+def assert_rules(spark, rows: list[dict], expected: list[tuple[int, list[str]]]) -> None:
+    assert_df_equality(failed_rules_by_record(spark, *rows), expected_rules(spark, *expected),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+# -- error rules -----------------------------------------------------------------------------
+
+def test_a_valid_row_fails_no_rule(spark):
+    assert_rules(spark, [bronze_row(1)], [(1, [])])
+
+
+def test_mandatory_field_missing(spark):
+    rows = [bronze_row(1)]
+    expected = [(1, [])]
+    for n, field in enumerate(["customer_id", "store_id", "product_name", "sales_date",
+                               "sales_person_id", "price", "quantity", "total_cost"], start=2):
+        # null for most, a blank string for the ones a CSV gives as an empty cell
+        rows.append(bronze_row(n, **{field: "  " if field in ("product_name", "price") else None}))
+        expected.append((n, [f"missing_or_unparseable_{field}"]))
+    assert_rules(spark, rows, expected)
+
+
+def test_mandatory_field_unparseable(spark):
+    rows = [
+        bronze_row(1, customer_id=" 7 ", price=" 10.00 ", sales_date=" 2026-02-14 "),  # padded values still parse
+        bronze_row(2, customer_id="abc"),
+        bronze_row(3, store_id="1.5"),
+        bronze_row(4, sales_person_id="3x"),
+        bronze_row(5, sales_date="14/02/2026"),
+        bronze_row(6, sales_date="2026-02-30"),
+        bronze_row(7, price="ten"),
+        bronze_row(8, quantity="2.5"),
+        bronze_row(9, total_cost="20,00"),
+        bronze_row(10, customer_id="99999999999"),  # does not fit an int
+    ]
+    expected = [
+        (1, []),
+        (2, ["missing_or_unparseable_customer_id"]),
+        (3, ["missing_or_unparseable_store_id"]),
+        (4, ["missing_or_unparseable_sales_person_id"]),
+        (5, ["missing_or_unparseable_sales_date"]),
+        (6, ["missing_or_unparseable_sales_date"]),
+        (7, ["missing_or_unparseable_price"]),
+        (8, ["missing_or_unparseable_quantity"]),
+        (9, ["missing_or_unparseable_total_cost"]),
+        (10, ["missing_or_unparseable_customer_id"]),
+    ]
+    assert_rules(spark, rows, expected)
+
+
+def test_quantity_not_positive(spark):
+    rows = [bronze_row(1, quantity="1", total_cost="10.00"),
+            bronze_row(2, quantity="0", total_cost="0.00"),
+            bronze_row(3, quantity="-1", price="0.00", total_cost="0.00")]
+    assert_rules(spark, rows, [(1, []), (2, ["quantity_not_positive"]), (3, ["quantity_not_positive"])])
+
+
+def test_price_negative(spark):
+    # -0.01 x 1 vs 0.00 is within the 0.01 tolerance, so only the sign rule fails
+    rows = [bronze_row(1, price="0.00", quantity="1", total_cost="0.00"),
+            bronze_row(2, price="-0.01", quantity="1", total_cost="0.00")]
+    assert_rules(spark, rows, [(1, []), (2, ["price_negative"])])
+
+
+def test_total_cost_negative(spark):
+    rows = [bronze_row(1, price="0.00", quantity="1", total_cost="0.00"),
+            bronze_row(2, price="0.00", quantity="1", total_cost="-0.01")]
+    assert_rules(spark, rows, [(1, []), (2, ["total_cost_negative"])])
+
+
+def test_total_cost_mismatch_beyond_one_cent(spark):
+    # price 10.00 x quantity 2 = 20.00
+    rows = [bronze_row(1, total_cost="20.01"),   # off by exactly 0.01: passes
+            bronze_row(2, total_cost="19.99"),   # off by exactly 0.01: passes
+            bronze_row(3, total_cost="20.02"),
+            bronze_row(4, total_cost="19.98"),
+            bronze_row(5, price="3.33", quantity="3", total_cost="10.00")]  # 9.99 vs 10.00: passes
+    assert_rules(spark, rows, [(1, []), (2, []), (3, ["total_cost_mismatch"]), (4, ["total_cost_mismatch"]),
+                               (5, [])])
+
+
+def test_sales_date_after_run_date(spark):
+    rows = [bronze_row(1, sales_date="2026-02-15"), bronze_row(2, sales_date="2026-02-16")]
+    assert_rules(spark, rows, [(1, []), (2, ["sales_date_out_of_range"])])
+
+
+def test_sales_date_before_2000(spark):
+    rows = [bronze_row(1, sales_date="2000-01-01"), bronze_row(2, sales_date="1999-12-31")]
+    assert_rules(spark, rows, [(1, []), (2, ["sales_date_out_of_range"])])
+
+
+def test_malformed_record(spark):
+    rows = [bronze_row(1),
+            bronze_row(2, raw_record='1,2,"Milk,2026-02-14,3,10.00,2,20.00'),
+            # what Spark's PERMISSIVE mode typically gives: the record kept raw, fields missing
+            bronze_row(3, raw_record="1,2", product_name=None, sales_date=None, sales_person_id=None,
+                       price=None, quantity=None, total_cost=None)]
+    assert_rules(spark, rows, [
+        (1, []),
+        (2, ["malformed_record"]),
+        (3, ["malformed_record", "missing_or_unparseable_product_name", "missing_or_unparseable_sales_date",
+             "missing_or_unparseable_sales_person_id", "missing_or_unparseable_price",
+             "missing_or_unparseable_quantity", "missing_or_unparseable_total_cost"]),
+    ])
+
+
+def test_every_failed_rule_is_listed(spark):
+    rows = [bronze_row(1, quantity="0", price="-1.00", total_cost="-5.00", sales_date="2026-03-01")]
+    assert_rules(spark, rows, [(1, ["quantity_not_positive", "price_negative", "total_cost_negative",
+                                    "total_cost_mismatch", "sales_date_out_of_range"])])
+
+
+# -- transaction id ----------------------------------------------------------------------------
+
+def test_derived_transaction_id_is_deterministic(spark):
+    rows = [
+        bronze_row(1, file_checksum="aaa", source_file="sales/x.csv", run_id="r1"),
+        bronze_row(1, file_checksum="aaa", source_file="sales/copy-of-x.csv", run_id="r2"),  # same file again
+        bronze_row(2, file_checksum="aaa"),                                                  # next record
+        bronze_row(1, file_checksum="bbb"),                                                  # another file
+        bronze_row(12, file_checksum="aaa"),
+        bronze_row(2, file_checksum="aaa1"),                       # "aaa1" + 2 must not collide with "aaa" + 12
+    ]
+    ids = [r.transaction_id for r in typed_sales(bronze(spark, *rows)).collect()]
+    assert ids[0] == ids[1]
+    assert len(set(ids[1:])) == 5
+    assert all(ids) and all(not i.startswith(" ") for i in ids)
+
+
+def test_sale_id_wins_over_derived_id(spark):
+    rows = [bronze_row(1, sale_id=" S-100 "), bronze_row(2, sale_id="S-100"), bronze_row(3, sale_id="   "),
+            bronze_row(3, sale_id=None)]
+    ids = [r.transaction_id for r in typed_sales(bronze(spark, *rows)).orderBy("record_number").collect()]
+    assert ids[:2] == ["S-100", "S-100"]
+    assert ids[2] == ids[3] and ids[2] != "S-100" and ids[2].strip() != ""
+
+
+# -- one row per sale ------------------------------------------------------------------------
+
+def test_later_delivery_of_a_sale_id_replaces_the_earlier_one(spark):
+    rows = [
+        bronze_row(1, sale_id="S-1", quantity="1", total_cost="10.00",
+                   source_file="sales/2026-02-14/a.csv", run_id="20260214T060000Z-aaaaaa"),
+        bronze_row(7, sale_id="S-1", quantity="3", total_cost="30.00",
+                   source_file="sales/2026-02-15/a.csv", run_id="20260215T060000Z-bbbbbb"),
+        bronze_row(2, sale_id="S-2", source_file="sales/2026-02-14/a.csv", run_id="20260214T060000Z-aaaaaa"),
+    ]
+    silver, quarantine = split_sales(bronze(spark, *rows), RUN_DATE)
+    expected = spark.createDataFrame(
+        [("S-1", 3, "sales/2026-02-15/a.csv", 7), ("S-2", 2, "sales/2026-02-14/a.csv", 2)],
+        "transaction_id string, quantity int, source_file string, record_number bigint")
+    assert_df_equality(silver.select("transaction_id", "quantity", "source_file", "record_number"), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+    assert quarantine.count() == 0
+
+
+def test_split_sales_sends_failing_rows_to_quarantine_with_raw_values(spark):
+    rows = [bronze_row(1, sale_id="S-1"), bronze_row(2, sale_id="S-2", quantity="zero")]
+    silver, quarantine = split_sales(bronze(spark, *rows), RUN_DATE)
+    expected_quarantine = spark.createDataFrame(
+        [("S-2", "zero", ["missing_or_unparseable_quantity"], "sales/a.csv", 2)],
+        "transaction_id string, quantity string, failed_rules array<string>, source_file string, "
+        "record_number bigint")
+    assert_df_equality(quarantine.select("transaction_id", "quantity", "failed_rules", "source_file",
+                                         "record_number"),
+                       expected_quarantine, ignore_row_order=True, ignore_nullable=True)
+    assert [r.transaction_id for r in silver.select("transaction_id").collect()] == ["S-1"]

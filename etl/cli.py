@@ -115,7 +115,8 @@ def cmd_generate(args) -> int:
     where = f" and uploaded to {cfg.storage.landing}" if landing else ""
     print(f"generated {len(report)} file(s) in {out}{where}")
     for feed, files in report.files.items():
-        print(f"  {feed:<13} {len(files)} file(s), {sum(files.values())} record(s)")
+        if files:
+            print(f"  {feed:<13} {len(files)} file(s), {sum(files.values())} record(s)")
     return EXIT_OK
 
 

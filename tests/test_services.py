@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -22,29 +21,17 @@ import pytest
 from etl import services
 from etl.config import load_config
 from etl.secrets import SecretStore
+from tests.integration.conftest import free_ports
 
 integration = pytest.mark.integration
 
 PREBUILT_MINIO = Path("/tmp/gobin")  # built earlier on this machine; only a speed-up, not required
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("svc")
-    minio_port, console_port, mariadb_port = _free_ports(3)
+    minio_port, console_port, mariadb_port = free_ports(3)
     environ = {
         "ETL__SERVICES__MINIO__PORT": str(minio_port),
         "ETL__SERVICES__MINIO__CONSOLE_PORT": str(console_port),

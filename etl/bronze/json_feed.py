@@ -34,6 +34,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from etl.bronze.csv_feed import source_key
 from etl.contracts import order_events as contract
+from etl.bronze import require_columns
 
 FILE_PATH = "_file_path"
 BLOCK_START = "_block_start"
@@ -69,12 +70,6 @@ def read_jsonl_files(spark: SparkSession, uris: list[str]) -> DataFrame:
     )
 
 
-def _require_columns(frame: DataFrame, names: tuple[str, ...], what: str) -> None:
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
-
-
 def conform_jsonl_to_bronze(raw: DataFrame, files: DataFrame, root: str, run_id: str,
                             ingested_at: datetime) -> DataFrame:
     """``read_jsonl_files`` output -> ``order_events.BRONZE_SCHEMA``: line numbers and lineage added.
@@ -84,8 +79,8 @@ def conform_jsonl_to_bronze(raw: DataFrame, files: DataFrame, root: str, run_id:
     ``raw`` must come straight from the reader (no shuffle in between): within one
     split, rows are in file order.
     """
-    _require_columns(raw, ("raw_line", "event", FILE_PATH, BLOCK_START), "the raw JSON Lines frame")
-    _require_columns(files, ("source_file", "file_checksum"), "the files frame")
+    require_columns(raw, ("raw_line", "event", FILE_PATH, BLOCK_START), "the raw JSON Lines frame")
+    require_columns(files, ("source_file", "file_checksum"), "the files frame")
     in_file_order = Window.partitionBy(FILE_PATH).orderBy(BLOCK_START, "_row_id")
     return (
         raw.withColumn("_row_id", F.monotonically_increasing_id())

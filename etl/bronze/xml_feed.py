@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from etl.bronze.csv_feed import source_key
 from etl.contracts import orders as contract
+from etl.bronze import require_columns
 
 FILE_PATH = "_file_path"
 
@@ -41,12 +42,6 @@ def read_xml_files(spark: SparkSession, uris: list[str]) -> DataFrame:
     )
 
 
-def _require_columns(frame: DataFrame, names: tuple[str, ...], what: str) -> None:
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
-
-
 def conform_xml_to_bronze(raw: DataFrame, files: DataFrame, root: str, run_id: str,
                           ingested_at: datetime) -> DataFrame:
     """``read_xml_files`` output -> ``orders.BRONZE_SCHEMA``: record numbers per file and lineage added.
@@ -56,8 +51,8 @@ def conform_xml_to_bronze(raw: DataFrame, files: DataFrame, root: str, run_id: s
     ``raw`` must come straight from the reader (no shuffle in between), each file in
     one partition, in document order.
     """
-    _require_columns(raw, (*contract.MANDATORY, contract.CORRUPT, FILE_PATH), "the raw XML frame")
-    _require_columns(files, ("source_file", "file_checksum"), "the files frame")
+    require_columns(raw, (*contract.MANDATORY, contract.CORRUPT, FILE_PATH), "the raw XML frame")
+    require_columns(files, ("source_file", "file_checksum"), "the files frame")
     per_file = Window.partitionBy(FILE_PATH)
     return (
         raw.withColumn("_row_id", F.monotonically_increasing_id())

@@ -55,13 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--stores", type=int, default=3)
     gen.add_argument("--orders-per-day", type=int, default=20)
     gen.add_argument("--events-per-day", type=int, default=20, help="orders per day in the order event feed")
-    gen.add_argument("--feeds", default="sales,stores,products,sales_team",
-                     help="comma-separated feeds, or 'all' for all seven")
+    gen.add_argument("--feeds", default="all", help="comma-separated feeds, or 'all' (default) for all seven")
     gen.add_argument("--inject-defects", action="store_true", help="add every defect kind at a small rate")
     gen.add_argument("--drop-day", type=parse_date, action="append", default=[],
                      help="a date whose sales drop to a fifth (repeatable)")
     gen.add_argument("--out", type=Path, default=Path(".local/generated"), help="local folder for the files")
     gen.add_argument("--no-upload", action="store_true", help="only write locally, do not copy to landing")
+
+    upload = commands.add_parser("upload", help="copy your own files into a feed's landing prefix")
+    _with_profile(upload)
+    upload.add_argument("path", type=Path, help="a file, or a folder whose files are all uploaded")
+    upload.add_argument("--feed", required=True, help="the landing feed: stores, products, sales_team, "
+                                                       "customers, sales, orders or order_events")
+    upload.add_argument("--folder", default="", help="a sub-folder under the feed prefix, e.g. 2026-11-22")
 
     services = commands.add_parser("services", help="local MinIO and MariaDB for the dev profile")
     _with_profile(services)
@@ -120,6 +126,41 @@ def cmd_generate(args) -> int:
     return EXIT_OK
 
 
+def cmd_upload(args) -> int:
+    from tqdm import tqdm
+
+    from etl.bronze.feeds import FEED_NAMES
+    from etl.pipeline import Run
+    from etl.storage import store_for
+
+    if args.feed not in FEED_NAMES:
+        raise ConfigError(f"unknown feed '{args.feed}': choose from {', '.join(FEED_NAMES)}")
+    source = args.path.expanduser()
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+        names = [p.relative_to(source).as_posix() for p in files]
+    elif source.is_file():
+        files, names = [source], [source.name]
+    else:
+        raise ConfigError(f"{source} is neither a file nor a folder")
+    if not files:
+        raise ConfigError(f"{source} holds no file to upload")
+    cfg = _config(args)
+    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret)
+    base = "/".join(p.strip("/") for p in (args.feed, args.folder) if p.strip("/"))
+    keys = [f"{base}/{name}" for name in names]
+    waiting = [k for k in keys if landing.exists(k)]
+    if waiting:
+        raise ConfigError(f"{waiting[0]} is already in landing, waiting for the next run: "
+                          f"rename the file or use --folder ({len(waiting)} such file(s))")
+    for path, key in tqdm(list(zip(files, keys)), desc="uploading", unit="file", disable=len(files) < 2,
+                          leave=False):
+        landing.upload(path, key)
+    print(f"uploaded {len(files)} file(s) to {cfg.storage.landing.rstrip('/')}/{base}/; "
+          f"the next run ingests them")
+    return EXIT_OK
+
+
 def cmd_services(args) -> int:
     from etl.services import run_services
 
@@ -167,7 +208,7 @@ def cmd_jars(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "services": cmd_services,
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "upload": cmd_upload, "services": cmd_services,
             "secrets": cmd_secrets, "jars": cmd_jars}
 
 

@@ -13,17 +13,16 @@ from datetime import date, datetime, timezone
 
 from pyspark.sql import SparkSession
 
-from etl.bronze.ingest import CsvFeed, FeedIngestResult, ingest_csv_feed
+from etl.bronze.feeds import FEED_NAMES
+from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
-from etl.contracts import reference as reference_contract
-from etl.contracts import sales as sales_contract
 from etl.export.excel import report_file_name, write_report
 from etl.export.mysql import export_to_mysql
 from etl.gold.build import GOLD_TABLES, build_gold
 from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.secrets import SecretStore
-from etl.silver.build import REFERENCE_FEEDS, SilverResult, build_silver
+from etl.silver.build import SilverResult, build_silver
 from etl.spark import build_session
 from etl.storage import store_for
 
@@ -98,14 +97,10 @@ class Run:
     # -- stages -------------------------------------------------------------
     def ingest(self) -> None:
         landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
-        feeds = [CsvFeed("sales", sales_contract.OPTIONAL + sales_contract.MANDATORY, sales_contract.MANDATORY,
-                         sales_contract.ALIASES)]
-        feeds += [CsvFeed(feed, tuple(reference_contract.COLUMNS[feed]), reference_contract.mandatory(feed))
-                  for feed in REFERENCE_FEEDS]
-        for feed in feeds:
-            self.summary.ingest.append(ingest_csv_feed(
-                self.spark, landing, feed, table_uri(self.cfg, "bronze", feed.name),
-                table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None)))
+        lake = store_for(self.cfg, self.cfg.storage.lake, self.secret)
+        self.summary.ingest = ingest_feeds(
+            self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEED_NAMES},
+            table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None))
 
     def silver(self) -> None:
         self.summary.silver = build_silver(self.spark, self.cfg, self.run_date)

@@ -1,17 +1,22 @@
 """Landing -> bronze: every file once, every record once, nothing lost.
 
-For each feed the stage takes a snapshot of the landing prefix (a file that
-lands later waits for the next run), hashes every file (streamed), and then:
+The stage takes one snapshot of every feed's landing prefix when it starts (a
+file that lands later waits for the next run), hashes every file (streamed,
+several at a time), and then, per feed (``etl/bronze/feeds.py`` says how each
+format is checked and read):
 
 * content already in bronze under another name -> ``skipped_duplicate``;
 * a file that fails the file-level checks (empty, not text, wrong format,
-  missing a mandatory column) -> ``rejected``: manifest row, a sidecar with the
-  reason, and the file moved to ``rejected/<key>``; nothing of it reaches bronze;
-* the rest -> read with an explicit schema and appended to bronze in one
-  commit, then ``ingested`` manifest rows, then moved to ``archive/<key>``.
+  missing a mandatory column, ...) -> ``rejected``: manifest row, a sidecar with
+  the reason, and the file moved to ``rejected/<key>``; nothing of it reaches bronze;
+* the rest -> read with an explicit schema and appended to the feed's bronze
+  table in one commit.
+
+Then one manifest MERGE records every ingested and duplicate file of every
+feed, and only then are the files moved to ``archive/<key>``.
 
 Bronze is the source of truth for "already ingested": a run that stopped after
-the bronze commit but before its manifest rows or its archive moves is
+a bronze commit but before its manifest rows or its archive moves is
 completed by the next run (the file's checksum is in bronze, so it is
 recorded and archived, not read again). That makes every step safe to repeat.
 """
@@ -21,16 +26,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from etl.bronze import manifest
-from etl.bronze.csv_feed import CsvHeader, conform_to_bronze, header_problem, parse_header, read_csv_group
+from etl.bronze.feeds import Accepted, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
 from etl.storage import ObjectStore, StoredFile
 
@@ -38,18 +43,10 @@ log = logging.getLogger(__name__)
 
 ARCHIVE = "archive"
 REJECTED_AREA = "rejected"
+STAGING = "_staging"
+HASH_THREADS = 16
 # Test hook: simulate the process being killed at a named point (see tests/integration/test_ingest.py).
 CRASH_ENV = "ETL_TEST_CRASH_AT"
-
-
-@dataclass(frozen=True)
-class CsvFeed:
-    """What ingestion needs to know about one CSV feed (from etl/contracts)."""
-
-    name: str
-    known_columns: tuple[str, ...]
-    mandatory: tuple[str, ...]
-    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +58,19 @@ class FeedIngestResult:
     recovered: list[str] = field(default_factory=list)
     rows: int = 0
     table_version: int | None = None
+
+
+@dataclass
+class _FeedPlan:
+    """What the stage decided for one feed's files before writing anything."""
+
+    feed: Feed
+    table_uri: str
+    result: FeedIngestResult
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[tuple[StoredFile, str, str]] = field(default_factory=list)    # file, checksum, reason
+    entries: list[ManifestEntry] = field(default_factory=list)
+    to_archive: list[str] = field(default_factory=list)
 
 
 def _crash_point(name: str) -> None:
@@ -77,27 +87,10 @@ def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
     return {r.file_checksum for r in rows}
 
 
-def text_file_problem(head: bytes, size: int) -> str | None:
-    """File-level checks common to the text feeds, on the first bytes only."""
-    if size == 0:
-        return "empty file"
-    if b"\x00" in head:
-        return "not a text file (binary content)"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
-            return f"not UTF-8 text (invalid byte at offset {exc.start})"
-    return None
-
-
-def csv_file_problem(landing: ObjectStore, stored: StoredFile, feed: CsvFeed) -> tuple[str | None, CsvHeader]:
-    head = landing.head_bytes(stored.key) if stored.size else b""
-    problem = text_file_problem(head, stored.size)
-    if problem:
-        return problem, CsvHeader((), ())
-    header = parse_header(landing.first_line(stored.key), feed.aliases)
-    return header_problem(header, feed.mandatory), header
+def checksums(landing: ObjectStore, files: list[StoredFile]) -> dict[str, str]:
+    """sha256 of every file, streamed, several at a time (object-store latency, not CPU, is the limit)."""
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        return dict(zip([f.key for f in files], pool.map(lambda f: landing.sha256(f.key), files)))
 
 
 def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, reason: str, run_id: str) -> None:
@@ -107,98 +100,112 @@ def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, 
     landing.move(stored.key, f"{REJECTED_AREA}/{stored.key}")
 
 
-def _read_csv_batch(spark: SparkSession, landing: ObjectStore, feed: CsvFeed,
-                    files: list[tuple[StoredFile, str, CsvHeader]], run_id: str,
-                    ingested_at: datetime) -> DataFrame:
-    groups: dict[CsvHeader, list[tuple[StoredFile, str]]] = defaultdict(list)
-    for stored, checksum, header in files:
-        groups[header].append((stored, checksum))
-    frames = []
-    for header, members in groups.items():
-        raw = read_csv_group(spark, [stored.uri for stored, _ in members], header)
-        files_df = spark.createDataFrame([(stored.key, checksum) for stored, checksum in members],
-                                         "source_file string, file_checksum string")
-        frames.append(conform_to_bronze(raw, header, feed.known_columns, files_df, landing.root,
-                                        run_id, ingested_at))
-    batch = frames[0]
-    for frame in frames[1:]:
-        batch = batch.unionByName(frame)
-    return batch
-
-
 def _rows_per_checksum(spark: SparkSession, table_uri: str, condition) -> dict[str, int]:
     rows = (spark.read.format("delta").load(table_uri).filter(condition)
             .groupBy("file_checksum").count().collect())
     return {r.file_checksum: r["count"] for r in rows}
 
 
-def ingest_csv_feed(spark: SparkSession, landing: ObjectStore, feed: CsvFeed, table_uri: str,
-                    manifest_uri: str, run_id: str, ingested_at: datetime) -> FeedIngestResult:
-    result = FeedIngestResult(feed.name)
-    seen = {(e.path, e.checksum): e for e in manifest.read_entries(spark, manifest_uri, feed.name)}
-    first_path = {e.checksum: e.path for e in seen.values() if e.status == INGESTED}
-    in_bronze = known_checksums(spark, table_uri)
-
-    entries: list[ManifestEntry] = []
-    to_read: list[tuple[StoredFile, str, CsvHeader]] = []
-    to_archive: list[str] = []
-    recovered: list[tuple[StoredFile, str]] = []
-    batch: set[str] = set()
+def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, feed: Feed, table_uri: str,
+               files: list[StoredFile], hashes: dict[str, str], seen: list[ManifestEntry],
+               run_id: str) -> _FeedPlan:
+    plan = _FeedPlan(feed, table_uri, FeedIngestResult(feed.name))
+    seen_keys = {(e.path, e.checksum) for e in seen}
+    first_path = {e.checksum: e.path for e in seen if e.status == INGESTED}
+    in_bronze = known_checksums(spark, table_uri) if files else set()
+    in_batch: set[str] = set()
+    recovered: set[str] = set()
 
     def entry(stored: StoredFile, checksum: str, status: str, **extra) -> ManifestEntry:
         return ManifestEntry(feed.name, stored.key, stored.size, checksum, run_id, status, **extra)
 
-    for stored in landing.list(f"{feed.name}/"):
-        checksum = landing.sha256(stored.key)
-        recovered_checksums = {c for _, c in recovered}
-        if (checksum in in_bronze and checksum not in recovered_checksums
+    recovered_files: list[tuple[StoredFile, str]] = []
+    for stored in files:
+        checksum = hashes[stored.key]
+        if (checksum in in_bronze and checksum not in recovered
                 and first_path.get(checksum, stored.key) == stored.key
                 and not landing.exists(f"{ARCHIVE}/{stored.key}")):
             # Committed to bronze by a run that stopped before archiving it: finish the bookkeeping.
-            recovered.append((stored, checksum))
-            to_archive.append(stored.key)
-        elif checksum in in_bronze or checksum in batch:
-            entries.append(entry(stored, checksum, DUPLICATE, reason="same content as an ingested file"))
-            result.duplicates.append(stored.key)
-            to_archive.append(stored.key)
+            recovered.add(checksum)
+            recovered_files.append((stored, checksum))
+            plan.to_archive.append(stored.key)
+        elif checksum in in_bronze or checksum in first_path or checksum in in_batch:
+            plan.entries.append(entry(stored, checksum, DUPLICATE, reason="same content as an ingested file"))
+            plan.result.duplicates.append(stored.key)
+            plan.to_archive.append(stored.key)
         else:
-            problem, header = csv_file_problem(landing, stored, feed)
+            problem, accepted = feed.check(landing, stored, checksum, staging)
             if problem:
-                manifest.record(spark, manifest_uri, [entry(stored, checksum, REJECTED, reason=problem)],
-                                ingested_at)
-                _reject(landing, stored, feed.name, checksum, problem, run_id)
-                result.rejected[stored.key] = problem
-                log.warning("rejected %s: %s", stored.key, problem)
+                plan.rejected.append((stored, checksum, problem))
+                plan.entries.append(entry(stored, checksum, REJECTED, reason=problem))
             else:
-                batch.add(checksum)
-                to_read.append((stored, checksum, header))
+                in_batch.add(checksum)
+                plan.accepted.append(accepted)
 
-    if recovered:
-        counts = _rows_per_checksum(spark, table_uri, F.col("file_checksum").isin([c for _, c in recovered]))
-        for stored, checksum in recovered:
-            if (stored.key, checksum) not in seen:
-                entries.append(entry(stored, checksum, INGESTED, rows_read=counts.get(checksum, 0)))
-            result.recovered.append(stored.key)
+    if recovered_files:
+        counts = _rows_per_checksum(spark, table_uri, F.col("file_checksum").isin(sorted(recovered)))
+        for stored, checksum in recovered_files:
+            if (stored.key, checksum) not in seen_keys:
+                plan.entries.append(entry(stored, checksum, INGESTED, rows_read=counts.get(checksum, 0)))
+            plan.result.recovered.append(stored.key)
+    return plan
 
-    if to_read:
-        _read_csv_batch(spark, landing, feed, to_read, run_id, ingested_at) \
-            .write.format("delta").mode("append").save(table_uri)
-        version = DeltaTable.forPath(spark, table_uri).history(1).first().version
-        _crash_point("after_bronze_commit")
-        counts = _rows_per_checksum(spark, table_uri, F.col("run_id") == run_id)
-        for stored, checksum, _ in to_read:
-            entries.append(entry(stored, checksum, INGESTED, rows_read=counts.get(checksum, 0),
-                                 bronze_version=version))
-            result.ingested.append(stored.key)
-            result.rows += counts.get(checksum, 0)
-            to_archive.append(stored.key)
-        result.table_version = version
 
-    manifest.record(spark, manifest_uri, entries, ingested_at)
+def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at: datetime) -> None:
+    plan.feed.read(spark, plan.accepted, run_id, ingested_at).write.format("delta").mode("append") \
+        .save(plan.table_uri)
+    version = DeltaTable.forPath(spark, plan.table_uri).history(1).first().version
+    _crash_point("after_bronze_commit")
+    counts = _rows_per_checksum(spark, plan.table_uri, F.col("run_id") == run_id)
+    for item in plan.accepted:
+        rows = counts.get(item.checksum, 0)
+        plan.entries.append(ManifestEntry(plan.feed.name, item.stored.key, item.stored.size, item.checksum, run_id,
+                                          INGESTED, rows_read=rows, bronze_version=version))
+        plan.result.ingested.append(item.stored.key)
+        plan.result.rows += rows
+        plan.to_archive.append(item.stored.key)
+    plan.result.table_version = version
+
+
+def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, table_uris: dict[str, str],
+                 manifest_uri: str, run_id: str, ingested_at: datetime,
+                 feeds: list[Feed] | None = None) -> list[FeedIngestResult]:
+    """The ingest stage over ``feeds`` (default: all seven); ``table_uris`` maps feed -> bronze table."""
+    feeds = feeds if feeds is not None else all_feeds()
+    snapshot = {feed.name: landing.list(f"{feed.name}/") for feed in feeds}
+    total = sum(len(files) for files in snapshot.values())
+    log.info("ingest: %d file(s) in landing: %s", total,
+             ", ".join(f"{name} {len(files)}" for name, files in snapshot.items()))
+    hashes = checksums(landing, [f for files in snapshot.values() for f in files])
+    seen = manifest.read_entries(spark, manifest_uri) if total else []
+    staging_prefix = f"{STAGING}/{run_id}"
+    staged = staging.prefixed(staging_prefix)
+
+    plans = [
+        _plan_feed(spark, landing, staged, feed, table_uris[feed.name], snapshot[feed.name], hashes,
+                   [e for e in seen if e.feed == feed.name], run_id)
+        for feed in feeds
+    ]
+    # Rejections first: recorded, then the sidecar, then the move (a crash in between repeats them harmlessly).
+    manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status == REJECTED], ingested_at)
+    for plan in plans:
+        for stored, checksum, reason in plan.rejected:
+            _reject(landing, stored, plan.feed.name, checksum, reason, run_id)
+            plan.result.rejected[stored.key] = reason
+            log.warning("rejected %s: %s", stored.key, reason)
+    try:
+        for plan in plans:
+            if plan.accepted:
+                _write_bronze(spark, plan, run_id, ingested_at)
+    finally:
+        staging.delete_prefix(staging_prefix)
+
+    manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED], ingested_at)
     _crash_point("after_manifest")
-    for key in to_archive:
-        landing.move(key, f"{ARCHIVE}/{key}")
-    log.info("bronze %s: %d file(s) ingested (%d row(s)), %d rejected, %d duplicate, %d recovered",
-             feed.name, len(result.ingested), result.rows, len(result.rejected), len(result.duplicates),
-             len(result.recovered))
-    return result
+    for plan in plans:
+        for key in plan.to_archive:
+            landing.move(key, f"{ARCHIVE}/{key}")
+        r = plan.result
+        log.info("bronze %s: %d file(s) ingested (%d row(s)), %d rejected, %d duplicate, %d recovered",
+                 r.feed, len(r.ingested), r.rows, len(r.rejected), len(r.duplicates), len(r.recovered))
+    return [plan.result for plan in plans]

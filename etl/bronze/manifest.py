@@ -15,6 +15,7 @@ from datetime import datetime
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 INGESTED = "ingested"
@@ -48,11 +49,14 @@ class ManifestEntry:
     bronze_version: int | None = None
 
 
-def read_entries(spark: SparkSession, uri: str, feed: str) -> list[ManifestEntry]:
-    """The manifest rows of one feed (one row per file ever seen: small)."""
+def read_entries(spark: SparkSession, uri: str, feed: str | None = None) -> list[ManifestEntry]:
+    """The manifest rows of one feed, or of all (one row per file ever seen: small next to the data)."""
     if not DeltaTable.isDeltaTable(spark, uri):
         return []
-    rows = spark.read.format("delta").load(uri).filter(f"feed = '{feed}'").drop("recorded_at").collect()
+    table = spark.read.format("delta").load(uri)
+    if feed is not None:
+        table = table.filter(F.col("feed") == feed)
+    rows = table.drop("recorded_at").collect()
     return [ManifestEntry(**row.asDict()) for row in rows]
 
 

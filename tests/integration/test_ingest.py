@@ -1,23 +1,30 @@
-"""Landing -> bronze on MinIO: rejects with reasons, duplicates, idempotency, crash recovery.
+"""Landing -> bronze on MinIO over s3a: every feed, rejects with reasons, duplicates, idempotency, crashes.
 
-Each test gets its own landing/lake prefix and runs the ingest stage as
-``etl run --stages ingest`` in a separate process, as the scheduler would.
+Each test gets its own landing/lake prefix. Runs that the scheduler would start
+go through ``etl run --stages ingest`` in a separate process; checks read the
+real Delta tables and the real bucket.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pytest
+from openpyxl import Workbook
 
-from etl.generate import GenerateOptions, generate
+from etl.generate import ALL_FEEDS, GenerateOptions, generate
 from tests.integration.conftest import BIN, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration
 
 RUN_DATE = "2026-11-22"
-OPTS = GenerateOptions(start=date(2026, 11, 20), days=2, sales_per_day=25, seed=5)
+ALL_FEEDS_OPTS = GenerateOptions(start=date(2026, 11, 20), days=2, sales_per_day=25, seed=5, customers=30,
+                                 orders_per_day=12, events_orders_per_day=10, feeds=ALL_FEEDS, defects=True)
+CLEAN_OPTS = GenerateOptions(start=date(2026, 11, 21), days=1, sales_per_day=20, seed=9, customers=20,
+                             orders_per_day=8, events_orders_per_day=6, feeds=ALL_FEEDS)
 
 
 def _ingest(stack, prefix, extra=None):
@@ -29,97 +36,267 @@ def _keys(store, prefix=""):
     return sorted(f.key for f in store.list(prefix))
 
 
-def _bronze_count(spark, prefix, feed="sales"):
-    return spark.read.format("delta").load(f"s3a://lake/{prefix}/bronze/{feed}").count()
+def _bronze(spark, prefix, feed):
+    return spark.read.format("delta").load(f"s3a://lake/{prefix}/bronze/{feed}")
 
 
 def _manifest(spark, prefix):
-    rows = spark.read.format("delta").load(f"s3a://lake/{prefix}/ops/file_manifest").collect()
-    return {(r.feed, r.path): r for r in rows}
+    return spark.read.format("delta").load(f"s3a://lake/{prefix}/ops/file_manifest").collect()
 
 
-def test_each_reject_reason_moves_the_file_with_a_sidecar_and_a_manifest_row(stack, s3_spark, lake_prefix, tmp_path):
+def _expected(report):
+    """Per feed: (files ingested, rejected, duplicate, rows in bronze) as the generator wrote them."""
+    expected = {}
+    for feed in ALL_FEEDS:
+        files = report.files[feed]
+        rejected = [k for k in report.defects["missing_column"] if k in files]
+        duplicates = [k for k in report.defects["duplicate_files"] if k in files]
+        ingested = [k for k in files if k not in rejected and k not in duplicates]
+        expected[feed] = (len(ingested), len(rejected), len(duplicates), sum(files[k] for k in ingested))
+    return expected
+
+
+def _summary_line(feed, ingested, rejected, duplicate, rows):
+    return (f"  bronze {feed:<11} files ingested {ingested}, rejected {rejected}, duplicate {duplicate}, "
+            f"rows {rows}")
+
+
+# -- every feed, from generated data with injected defects --------------------------------------
+
+@pytest.fixture(scope="module")
+def all_feeds_run(stack, s3_spark, tmp_path_factory):
+    prefix = "ingest-all"
+    landing = landing_store(stack, prefix)
+    report = generate(ALL_FEEDS_OPTS, tmp_path_factory.mktemp("gen-all"), landing, progress=False)
+    first = _ingest(stack, prefix)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return stack, landing, prefix, report, first
+
+
+def test_every_feed_reaches_its_bronze_table_with_the_generated_counts(all_feeds_run, s3_spark):
+    _, landing, prefix, report, first = all_feeds_run
+    expected = _expected(report)
+    assert any(r for _, r, _, _ in expected.values()), "the generator injected no file to reject"
+    assert any(d for _, _, d, _ in expected.values()), "the generator injected no duplicate file"
+    for feed, (ingested, rejected, duplicate, rows) in expected.items():
+        assert _summary_line(feed, ingested, rejected, duplicate, rows) in first.stdout, first.stdout
+        assert _bronze(s3_spark, prefix, feed).count() == rows, feed
+    # Every landed file is now in archive/ or rejected/, none left in the feed prefixes.
+    for feed in ALL_FEEDS:
+        assert _keys(landing, f"{feed}/") == [], feed
+    landed = {key for feed in ALL_FEEDS for key in report.files[feed]}
+    moved = {k.split("/", 1)[1] for k in _keys(landing, "archive/") + _keys(landing, "rejected/")
+             if not k.endswith(".reason.json")}
+    assert moved == landed
+
+
+def test_bronze_keeps_nested_events_and_the_lineage_of_every_record(all_feeds_run, s3_spark):
+    _, _, prefix, report, _ = all_feeds_run
+    events = _bronze(s3_spark, prefix, "order_events")
+    # The whole event is kept as it came (raw_line) and parsed with its nesting (event struct).
+    first = events.orderBy("source_file", "record_number").first()
+    assert json.loads(first.raw_line)["event_id"] == first.event.event_id
+    assert first.event.raw_event.raw_payload.properties.Order.orderID is not None
+    orders = _bronze(s3_spark, prefix, "orders")
+    assert {f.name for f in orders.schema.fields} >= {"order_id", "mobile_number", "raw_record"}
+    for feed in ALL_FEEDS:
+        table = _bronze(s3_spark, prefix, feed)
+        lineage = table.select("source_file", "record_number", "file_checksum", "ingested_at", "run_id")
+        assert lineage.filter("source_file IS NULL OR record_number IS NULL OR file_checksum IS NULL "
+                              "OR ingested_at IS NULL OR run_id IS NULL").count() == 0, feed
+        # record numbers are 1..n per file, each once
+        per_file = table.groupBy("source_file").agg({"record_number": "max", "*": "count"}).collect()
+        for row in per_file:
+            assert row["max(record_number)"] >= row["count(1)"], (feed, row.source_file)
+    # An XLSX delivery's rows carry the workbook's landing key.
+    xlsx = report.variations["xlsx_files"]
+    assert xlsx, "the generator wrote no XLSX customers file"
+    assert _bronze(s3_spark, prefix, "customers").filter(f"source_file = '{xlsx[0]}'").count() \
+        == report.files["customers"][xlsx[0]]
+
+
+def test_manifest_has_a_row_per_file_with_status_size_checksum_run_and_version(all_feeds_run, s3_spark):
+    _, _, prefix, report, first = all_feeds_run
+    rows = _manifest(s3_spark, prefix)
+    by_path = {r.path: r for r in rows}
+    assert set(by_path) == {key for feed in ALL_FEEDS for key in report.files[feed]}
+    for row in rows:
+        assert row.size > 0 and len(row.checksum) == 64 and row.run_id in first.stdout
+        if row.status == "ingested":
+            assert row.rows_read == report.files[row.feed][row.path] and row.bronze_version is not None
+        elif row.status == "rejected":
+            assert row.path in report.defects["missing_column"] and row.reason.startswith("missing mandatory")
+        else:
+            assert row.status == "skipped_duplicate" and row.path in report.defects["duplicate_files"]
+
+
+def test_the_same_landing_content_again_changes_no_bronze_count(all_feeds_run, s3_spark, tmp_path):
+    stack, landing, prefix, report, _ = all_feeds_run
+    before = {feed: _bronze(s3_spark, prefix, feed).count() for feed in ALL_FEEDS}
+    # The whole delivery again under the same names, and one file of each format under a new name.
+    generate(ALL_FEEDS_OPTS, tmp_path / "again", landing, progress=False)
+    renamed = {}
+    for feed in ("sales", "orders", "order_events", "customers"):
+        key = next(k for k in report.files[feed] if k not in report.defects["missing_column"])
+        renamed[feed] = f"{feed}/resent/{key.rsplit('/', 1)[1]}"
+        landing.upload(tmp_path / "again" / key, renamed[feed])
+    second = _ingest(stack, prefix)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert {feed: _bronze(s3_spark, prefix, feed).count() for feed in ALL_FEEDS} == before
+    statuses = {}
+    for row in _manifest(s3_spark, prefix):
+        statuses.setdefault(row.path, []).append(row.status)
+    for key in renamed.values():
+        assert statuses[key] == ["skipped_duplicate"], key
+    for feed in ALL_FEEDS:
+        assert _keys(landing, f"{feed}/") == [], feed
+
+
+# -- one test per reject reason ------------------------------------------------------------------
+
+def _xlsx(rows) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+SALES_HEADER = b"customer_id,store_id,product_name,sales_date,sales_person_id,price,quantity,total_cost\n"
+REJECTS = {
+    "sales/bad/empty.csv": (b"", "empty file"),
+    "sales/bad/binary.csv": (b"PK\x03\x04\x00\x00binary", "not a text file (binary content)"),
+    "sales/bad/latin1.csv": ("customer_id,store_id,product_name\n1,2,Cr\xe8me\n".encode("latin-1") + b"x" * 10,
+                             "not UTF-8 text (invalid byte at offset 40)"),
+    "sales/bad/no_price.csv": (b"customer_id,store_id,product_name,sales_date,sales_person_id,quantity,total_cost\n"
+                               b"1,1,Strawberry Cone,2026-11-21,1,1,90.00\n", "missing mandatory column(s): price"),
+    "sales/bad/twice.csv": (SALES_HEADER.rstrip(b"\n") + b",price\n", "duplicated column(s): price"),
+    "sales/bad/orders.xml": (b"<orders><order><order_id>1</order_id></order></orders>\n",
+                             "wrong format: XML, expected CSV with a header row"),
+    "stores/bad/stores.json": (b'{"id": 1}\n', "wrong format: JSON, expected CSV with a header row"),
+    "orders/bad/empty.xml": (b"", "empty file"),
+    "orders/bad/sales.csv": (SALES_HEADER, "not XML: starts with 'customer_id,store_id'"),
+    "orders/bad/root.xml": (b"<?xml version='1.0'?>\n<sales><order/></sales>\n",
+                            "wrong root element <sales>, expected <orders>"),
+    "order_events/bad/array.json": (b'[{"stream_id": 1}]\n', "a JSON array, not JSON Lines (one object per line)"),
+    "order_events/bad/pretty.json": (b'{\n  "stream_id": 1\n}\n',
+                                     "pretty-printed JSON, not JSON Lines (one object per line)"),
+    "order_events/bad/csv.jsonl": (SALES_HEADER, "not JSON Lines: starts with 'customer_id,store_id'"),
+    "customers/bad/not_zip.xlsx": (b"customer_id,first_name\n", "not an XLSX file (not a zip archive)"),
+    "customers/bad/no_region.xlsx": (_xlsx([["Customer ID", "First Name", "Last Name", "Address", "Pincode",
+                                             "Mobile Number", "Customer Joining Date"],
+                                            [1, "Asha", "Rao", "MG Road", 122001, 9811000017, "2024-01-02"]]),
+                                     "missing mandatory column(s): region"),
+    "customers/bad/blank.xlsx": (_xlsx([]), "the first sheet ('Sheet') is empty"),
+    "customers/bad/half_name.csv": (b"customer_id,first_name,address,pincode,phone_number,region,"
+                                    b"customer_joining_date\n1,Asha,MG Road,122001,9811000017,North,2024-01-02\n",
+                                    "missing mandatory column(s): last_name"),
+}
+
+
+@pytest.fixture(scope="module")
+def rejects_run(stack, s3_spark, tmp_path_factory):
+    prefix = "ingest-rejects"
+    landing = landing_store(stack, prefix)
+    folder = tmp_path_factory.mktemp("rejects")
+    for key, (content, _) in REJECTS.items():
+        path = folder / key.replace("/", "_")
+        path.write_bytes(content)
+        landing.upload(path, key)
+    result = _ingest(stack, prefix)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = {r.path: r for r in _manifest(s3_spark, prefix)}
+    return landing, prefix, result, manifest
+
+
+@pytest.mark.parametrize("key", list(REJECTS), ids=[k.split("/", 2)[2] + "@" + k.split("/")[0] for k in REJECTS])
+def test_reject_reason(rejects_run, s3_spark, key):
+    landing, prefix, result, manifest = rejects_run
+    reason = REJECTS[key][1]
+    assert not landing.exists(key), f"{key} is still in landing"
+    assert landing.exists(f"rejected/{key}"), f"{key} was not moved to rejected/"
+    sidecar = json.loads(b"".join(landing.open_chunks(f"rejected/{key}.reason.json")))
+    assert (sidecar["reason"], sidecar["file"], sidecar["feed"]) == (reason, key, key.split("/")[0])
+    row = manifest[key]
+    assert (row.status, row.reason, row.rows_read, row.bronze_version) == ("rejected", reason, None, None)
+    assert f"rejected {key}: {reason}" in result.stdout
+    # Nothing of a rejected file reaches bronze (no feed here had an accepted file: no bronze table at all).
+    feed = key.split("/")[0]
+    assert f"bronze {feed:<11} files ingested 0" in result.stdout
+
+
+# -- XLSX and CSV customers give the same bronze rows ---------------------------------------------
+
+CUSTOMER_VALUES = [
+    [7, "Asha", "Rao", "12 MG Road, Gurgaon", 122001, 919811000017, "North", date(2024, 1, 2)],
+    [8, "Vikram", "Khan", "4 Anna Salai, Chennai", 600001, "098110 00018", "South", date(2023, 5, 30)],
+]
+CANONICAL = ["customer_id", "first_name", "last_name", "address", "pincode", "phone_number", "region",
+             "customer_joining_date"]
+ALIASED = ["Customer ID", "First Name", "Last-Name", " Address", "PINCODE", "Mobile Number", "Region",
+           "Customer Joining Date"]
+
+
+def test_xlsx_and_csv_customers_with_aliased_headers_give_the_same_bronze_rows(stack, s3_spark, lake_prefix,
+                                                                                tmp_path):
+    def csv_text(header):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([[v.isoformat() if isinstance(v, date) else v for v in row] for row in CUSTOMER_VALUES])
+        return out.getvalue().encode()
+
     landing = landing_store(stack, lake_prefix)
-    generate(OPTS, tmp_path / "gen", landing)
-    bad = {
-        "sales/bad/empty.csv": (b"", "empty file"),
-        "sales/bad/binary.csv": (b"PK\x03\x04\x00\x00binary", "not a text file (binary content)"),
-        "sales/bad/latin1.csv": ("customer_id,store_id,product_name\n1,2,Cr\xe8me\n".encode("latin-1") + b"x" * 10,
-                                 "not UTF-8 text (invalid byte at offset 40)"),
-        "sales/bad/no_price.csv": (b"customer_id,store_id,product_name,sales_date,sales_person_id,quantity,total_cost\n"
-                                   b"1,1,Strawberry Cone,2026-11-21,1,1,90.00\n",
-                                   "missing mandatory column(s): price"),
-        "sales/bad/orders.xml": (b"<orders><order><order_id>1</order_id></order></orders>\n",
-                                 "missing mandatory column(s): customer_id, store_id, product_name, sales_date, "
-                                 "sales_person_id, price, quantity, total_cost"),
+    files = {
+        "customers/a_aliased.csv": csv_text(ALIASED),
+        "customers/b_canonical.csv": csv_text(CANONICAL),
+        # typed cells: numbers for ids, pincode and one phone, a real date cell
+        "customers/c_aliased.xlsx": _xlsx([ALIASED, *[[*r[:7], datetime.combine(r[7], datetime.min.time())]
+                                                      for r in CUSTOMER_VALUES]]),
+        "customers/d_canonical.xlsx": _xlsx([CANONICAL, *CUSTOMER_VALUES]),
     }
-    for key, (content, _) in bad.items():
+    for key, content in files.items():
         path = tmp_path / key.replace("/", "_")
         path.write_bytes(content)
         landing.upload(path, key)
-
     result = _ingest(stack, lake_prefix)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert _summary_line("customers", 4, 0, 0, 8) in result.stdout, result.stdout
 
-    manifest = _manifest(s3_spark, lake_prefix)
-    for key, (_, reason) in bad.items():
-        assert not landing.exists(key), f"{key} is still in landing"
-        assert landing.exists(f"rejected/{key}"), f"{key} was not moved to rejected/"
-        sidecar = json.loads("".join(c.decode() for c in landing.open_chunks(f"rejected/{key}.reason.json")))
-        assert sidecar["reason"] == reason and sidecar["file"] == key
-        row = manifest[("sales", key)]
-        assert (row.status, row.reason, row.rows_read) == ("rejected", reason, None)
-        assert f"rejected {key}: {reason}" in result.stdout
-    # Nothing of a rejected file reached bronze: only the generated rows are there.
-    assert _bronze_count(s3_spark, lake_prefix) == OPTS.days * OPTS.sales_per_day
-    assert _keys(landing, "sales/") == []
+    bronze = _bronze(s3_spark, lake_prefix, "customers")
+    content = [c for c in bronze.columns if c not in ("source_file", "file_checksum", "ingested_at", "run_id")]
+    per_file = {key: sorted(tuple(r) for r in bronze.filter(bronze.source_file == key).select(*content).collect())
+                for key in files}
+    reference = per_file["customers/b_canonical.csv"]
+    assert len(reference) == 2 and reference[0][:3] == ("7", "Asha", "Rao")
+    assert reference[0][5] == "919811000017" and reference[0][7] == "2024-01-02"
+    for key, rows in per_file.items():
+        assert rows == reference, key
 
 
-def test_same_content_twice_and_under_a_new_name_is_ingested_once(stack, s3_spark, lake_prefix, tmp_path):
-    landing = landing_store(stack, lake_prefix)
-    paths = generate(OPTS, tmp_path / "gen", landing)
-    first = _ingest(stack, lake_prefix)
-    assert first.returncode == 0, first.stderr[-3000:]
-    count = _bronze_count(s3_spark, lake_prefix)
-    assert count == OPTS.days * OPTS.sales_per_day
-
-    # The same delivery again under its own names, and one file under a new name.
-    generate(OPTS, tmp_path / "gen", landing)
-    sales_file = next(p for p in paths if "sales_2026-11-20" in p.name)
-    landing.upload(sales_file, "sales/resent/renamed.csv")
-    second = _ingest(stack, lake_prefix)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "bronze sales       files ingested 0, rejected 0, duplicate 3, rows 0" in second.stdout
-    assert _bronze_count(s3_spark, lake_prefix) == count
-    rows = s3_spark.read.format("delta").load(f"s3a://lake/{lake_prefix}/ops/file_manifest") \
-        .filter("feed = 'sales'").collect()
-    statuses = {}
-    for row in rows:
-        statuses.setdefault(row.path, []).append(row.status)
-    assert statuses["sales/resent/renamed.csv"] == ["skipped_duplicate"]
-    # First delivery ingested, the same file under the same name again recorded as a duplicate.
-    assert sorted(statuses["sales/2026-11-20/sales_2026-11-20.csv"]) == ["ingested", "skipped_duplicate"]
-    assert _keys(landing, "sales/") == []
-
+# -- a crash between bronze commit and archive --------------------------------------------------
 
 @pytest.mark.parametrize("crash_at", ["after_bronze_commit", "after_manifest"])
 def test_a_run_killed_between_commit_and_archive_is_completed_by_the_next(stack, s3_spark, lake_prefix,
                                                                           tmp_path, crash_at):
     landing = landing_store(stack, lake_prefix)
-    generate(OPTS, tmp_path / "gen", landing)
+    report = generate(CLEAN_OPTS, tmp_path / "gen", landing, progress=False)
+    expected = _expected(report)
     crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": crash_at})
     assert crashed.returncode == 70, crashed.stderr[-3000:]
-    # Killed after the sales commit: rows are in bronze but the files are still in landing.
-    assert _bronze_count(s3_spark, lake_prefix) == OPTS.days * OPTS.sales_per_day
-    assert len(_keys(landing, "sales/")) == OPTS.days
+    # Killed after a bronze commit: rows are in bronze but every file is still in landing.
+    assert _bronze(s3_spark, lake_prefix, "stores").count() == expected["stores"][3]
+    assert sum(len(_keys(landing, f"{feed}/")) for feed in ALL_FEEDS) == len(report)
 
     rerun = _ingest(stack, lake_prefix)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"recovered {OPTS.days}" in rerun.stdout
-    assert _bronze_count(s3_spark, lake_prefix) == OPTS.days * OPTS.sales_per_day
-    assert _keys(landing, "sales/") == []
-    assert len(_keys(landing, "archive/sales/")) == OPTS.days
+    assert "recovered 1" in rerun.stdout
+    for feed, (ingested, _, _, rows) in expected.items():
+        assert _bronze(s3_spark, lake_prefix, feed).count() == rows, feed
+        assert _keys(landing, f"{feed}/") == [], feed
+        assert len(_keys(landing, f"archive/{feed}/")) == ingested, feed
     manifest = _manifest(s3_spark, lake_prefix)
-    sales_rows = [r for (feed, _), r in manifest.items() if feed == "sales"]
-    assert sorted(r.status for r in sales_rows) == ["ingested"] * OPTS.days
-    assert sum(r.rows_read for r in sales_rows) == OPTS.days * OPTS.sales_per_day
+    assert sorted(r.status for r in manifest) == ["ingested"] * len(report)
+    assert {r.path: r.rows_read for r in manifest} == {k: v for f in ALL_FEEDS for k, v in report.files[f].items()}

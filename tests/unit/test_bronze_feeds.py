@@ -1,0 +1,83 @@
+"""Per-feed file checks (etl/bronze/feeds.py) on real files in a local landing folder.
+
+The integration tests run the same checks over s3a with every reject reason;
+these pin the dispatch: which check a feed applies, and where an accepted file
+is read from (an XLSX delivery from its staged CSV, under the landing key).
+"""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+
+from etl.bronze.feeds import all_feeds, csv_format_problem
+from etl.storage import LocalStore
+
+FEEDS = {feed.name: feed for feed in all_feeds()}
+
+
+def _store(tmp_path, name, files: dict[str, bytes]) -> LocalStore:
+    for key, content in files.items():
+        path = tmp_path / name / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (tmp_path / name).mkdir(exist_ok=True)
+    return LocalStore(str(tmp_path / name))
+
+
+def _check(tmp_path, feed, key, content):
+    landing = _store(tmp_path, "landing", {key: content})
+    staging = _store(tmp_path, "staging", {})
+    stored = landing.list(f"{feed}/")[0]
+    return FEEDS[feed].check(landing, stored, "c" * 64, staging), landing, staging
+
+
+def test_csv_format_problem_names_xml_and_json():
+    assert csv_format_problem(b"  <?xml version='1.0'?><orders/>") == "wrong format: XML, expected CSV with a header row"
+    assert csv_format_problem(b'\xef\xbb\xbf{"a": 1}') == "wrong format: JSON, expected CSV with a header row"
+    assert csv_format_problem(b"[1, 2]") == "wrong format: JSON, expected CSV with a header row"
+    assert csv_format_problem(b"id,name\n") is None
+
+
+def test_every_contract_feed_is_known_in_ingest_order():
+    assert list(FEEDS) == ["stores", "products", "sales_team", "customers", "sales", "orders", "order_events"]
+
+
+def test_a_csv_feed_accepts_a_header_with_extra_columns_in_any_order(tmp_path):
+    header = b"extra,total_cost,quantity,price,sales_person_id,sales_date,product_name,store_id,customer_id\n"
+    (problem, accepted), landing, _ = _check(tmp_path, "sales", "sales/a.csv", header)
+    assert problem is None
+    assert accepted.read_uri == landing.uri_for("sales/a.csv") and accepted.read_root == landing.root
+    assert accepted.header.canonical[0] == "extra"
+
+
+def test_the_xml_feed_applies_the_xml_check(tmp_path):
+    (problem, accepted), _, _ = _check(tmp_path, "orders", "orders/a.xml", b"<order_list/>")
+    assert (problem, accepted) == ("wrong root element <order_list>, expected <orders>", None)
+
+
+def test_the_json_lines_feed_applies_the_json_lines_check(tmp_path):
+    (problem, _), _, _ = _check(tmp_path, "order_events", "order_events/a.json", b"[]\n")
+    assert problem == "a JSON array, not JSON Lines (one object per line)"
+
+
+def test_an_xlsx_customers_file_is_read_from_its_staged_csv_under_the_landing_key(tmp_path):
+    book = Workbook()
+    book.active.append(["Customer ID", "Customer Name", "Address", "Pincode", "Mobile Number", "Region",
+                        "Customer Joining Date"])
+    book.active.append([1, "Asha Rao", "MG Road", 122001, 9811000017, "North", "2024-01-02"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    (problem, accepted), _, staging = _check(tmp_path, "customers", "customers/d/x.xlsx", buffer.getvalue())
+    assert problem is None
+    assert accepted.read_root == staging.root and accepted.read_uri == staging.uri_for("customers/d/x.xlsx")
+    staged = (tmp_path / "staging" / "customers" / "d" / "x.xlsx").read_text()
+    assert staged == ("Customer ID,Customer Name,Address,Pincode,Mobile Number,Region,Customer Joining Date\n"
+                      "1,Asha Rao,MG Road,122001,9811000017,North,2024-01-02\n")
+    assert "customer_name" in accepted.header.canonical and "phone_number" in accepted.header.canonical
+
+
+def test_a_customers_csv_named_xlsx_is_judged_as_a_workbook(tmp_path):
+    (problem, _), _, _ = _check(tmp_path, "customers", "customers/x.xlsx", b"customer_id\n1\n")
+    assert problem == "not an XLSX file (not a zip archive)"

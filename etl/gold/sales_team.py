@@ -1,8 +1,9 @@
 """``sales_team_data_mart``: one row per (store, salesperson, month); see docs/gold/sales_team_data_mart.md.
 
-Computed from in-store transactions dated on or before the run date only, so
-the table is a function of silver and ``run_date``. Sums stay exact decimals;
-every derived figure is rounded half-up once, at the end.
+Computed from in-store (``channel = 'store'``) revenue transactions dated on or
+before the run date only, so the table is a function of silver and
+``run_date``. Sums stay exact decimals; every derived figure is rounded
+half-up once, at the end.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from decimal import Decimal
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from etl.gold.common import MONEY, PERCENT, check_run_date, full_name, month_of, require_columns, revenue_up_to
 from etl.gold.decimal_math import divide_half_up
 
-MONEY = "decimal(18,2)"
-PERCENT = "decimal(9,2)"
+DEFAULT_INCENTIVE_RATE = Decimal("0.01")
 
 COLUMNS = [
     "store_id", "sales_person_id", "full_name", "sales_month", "total_sales", "total_transactions",
@@ -24,21 +25,44 @@ COLUMNS = [
     "incentive", "month_over_month_variance", "sales_growth_rate", "year_to_date_sales",
     "first_sale_month", "last_sale_month", "sales_contribution_percentage",
 ]
+SORT_KEYS = ("store_id", "sales_person_id", "sales_month")
+TRANSACTION_COLUMNS = ("channel", "store_id", "sales_person_id", "transaction_date", "amount", "is_revenue")
+TEAM_COLUMNS = ("id", "first_name", "last_name")
 
 
-def full_name(first: str, last: str) -> F.Column:
-    """``first_name || ' ' || last_name``, trimmed; ``Unknown`` when the reference row is missing."""
-    name = F.trim(F.concat_ws(" ", F.col(first), F.col(last)))
-    return F.when(name.isNull() | (name == ""), F.lit("Unknown")).otherwise(name)
+def sales_team_data_mart(transactions: DataFrame, sales_team: DataFrame, run_date: date,
+                         incentive_rate: Decimal = DEFAULT_INCENTIVE_RATE) -> DataFrame:
+    """``transactions``: silver TRANSACTIONS (channel, store_id, sales_person_id, transaction_date,
+    amount, is_revenue); only in-store revenue rows up to ``run_date`` count.
+    ``sales_team``: reference (id, first_name, last_name)."""
+    require_columns(transactions, TRANSACTION_COLUMNS, "transactions")
+    check_run_date(run_date)
+    store_sales = (revenue_up_to(transactions, run_date).filter(F.col("channel") == "store")
+                   .select("store_id", "sales_person_id", "transaction_date", "amount"))
+    return _mart(store_sales, sales_team, run_date, incentive_rate)
 
 
 def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
                     incentive_rate: Decimal) -> DataFrame:
-    """``store_sales``: one row per in-store transaction with store_id, sales_person_id,
-    sales_date and amount. ``team``: sales_team reference (id, first_name, last_name)."""
+    """Compatibility path for the first slice (etl/gold/build.py): ``store_sales`` holds one row per
+    in-store sale with store_id, sales_person_id, sales_date and amount (all revenue)."""
+    require_columns(store_sales, ("store_id", "sales_person_id", "sales_date", "amount"), "store_sales")
+    check_run_date(run_date)
+    rows = (store_sales.filter(F.col("sales_date") <= F.lit(run_date))
+            .select("store_id", "sales_person_id", F.col("sales_date").alias("transaction_date"), "amount"))
+    return _mart(rows, team, run_date, incentive_rate)
+
+
+def _mart(store_sales: DataFrame, team: DataFrame, run_date: date, incentive_rate: Decimal) -> DataFrame:
+    """``store_sales``: in-store revenue sales up to ``run_date`` (store_id, sales_person_id,
+    transaction_date, amount)."""
+    require_columns(team, TEAM_COLUMNS, "sales_team")
+    if isinstance(incentive_rate, float) or not isinstance(incentive_rate, (Decimal, int)):
+        raise TypeError(f"incentive_rate must be a Decimal (exact), got {type(incentive_rate).__name__} "
+                        f"{incentive_rate!r}; pass Decimal('0.01')")
     monthly = (
-        store_sales.filter(F.col("sales_date") <= F.lit(run_date))
-        .groupBy("store_id", "sales_person_id", F.date_format("sales_date", "yyyy-MM").alias("sales_month"))
+        store_sales
+        .groupBy("store_id", "sales_person_id", month_of("transaction_date").alias("sales_month"))
         .agg(F.sum("amount").alias("total_sales"),
              F.count(F.lit(1)).cast("int").alias("total_transactions"),
              F.max("amount").alias("max_single_transaction"))
@@ -59,7 +83,7 @@ def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
         previous_month_start == F.add_months("_month_start", -1),
         F.lag("total_sales").over(per_salesperson_by_month))
 
-    rate = F.lit(incentive_rate)  # exact: a literal Decimal keeps every digit of the configured rate
+    rate = F.lit(Decimal(incentive_rate))  # exact: a literal Decimal keeps every digit of the configured rate
     marts = (
         monthly
         .withColumn("_previous_total", previous_total)

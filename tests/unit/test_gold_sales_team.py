@@ -17,6 +17,11 @@ store 1, salesperson 12 (not in sales_team -> "Unknown")
 store 2, salesperson 13 " Cara" / "Diaz " (trimmed name)
     2026-01-02 33.33, 33.33, 33.34              -> Jan 100.00, avg 33.333.. -> 33.33
 sales_team also holds id 99, who has no sales (must not produce a row).
+
+The mart is built from silver transactions (``sales_team_data_mart``): the rows above as
+``channel = 'store'``, plus rows that must not count: an online order and a POS order matched to
+store 1 (not in-store), and a cancelled in-store row (not revenue). The first slice's
+``sales_team_mart`` (a ``sales`` frame with sales_date) must give the same table.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from decimal import Decimal as D
 import pytest
 from chispa import assert_df_equality
 
-from etl.gold.sales_team import sales_team_mart
+from etl.contracts.silver import TRANSACTIONS
+from etl.gold.sales_team import sales_team_data_mart, sales_team_mart
 
 RUN_DATE = date(2026, 2, 15)
 RATE = D("0.01")
@@ -58,6 +64,21 @@ STORE_SALES = [
     (2, 13, date(2026, 1, 2), D("33.33")),
     (2, 13, date(2026, 1, 2), D("33.33")),
     (2, 13, date(2026, 1, 3), D("33.34")),
+]
+
+
+def transaction(tid, store, salesperson, day, amount, channel="store", revenue=True):
+    return (channel, tid, 1, store, salesperson, day, None, D(amount), 1,
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+
+
+TRANSACTION_ROWS = [
+    transaction(f"s{n}", store, salesperson, day, amount)
+    for n, (store, salesperson, day, amount) in enumerate(STORE_SALES)
+] + [
+    transaction("o1", None, None, date(2026, 1, 10), "500.00", channel="online"),
+    transaction("p1", 1, None, date(2026, 1, 10), "700.00", channel="pos"),
+    transaction("s-cancelled", 1, 11, date(2026, 1, 10), "1000.00", revenue=False),
 ]
 TEAM = [(10, "Asha", "Rao"), (11, "Ben", "Ng"), (13, " Cara", "Diaz "), (99, "No", "Sales")]
 
@@ -94,9 +115,9 @@ KEY = ["store_id", "sales_person_id", "sales_month"]
 
 @pytest.fixture(scope="module")
 def mart(spark):
-    store_sales = spark.createDataFrame(STORE_SALES, STORE_SALES_DDL)
+    transactions = spark.createDataFrame(TRANSACTION_ROWS, TRANSACTIONS)
     team = spark.createDataFrame(TEAM, TEAM_DDL)
-    return sales_team_mart(store_sales, team, RUN_DATE, RATE).cache()
+    return sales_team_data_mart(transactions, team, RUN_DATE, RATE).cache()
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +131,31 @@ def _columns(frame, *names):
 
 def test_every_column_matches_the_hand_computed_mart(mart, expected):
     assert_df_equality(mart, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_only_in_store_revenue_transactions_count(spark, mart):
+    # Jan 2026, store 1: only salesperson 10's 100.01; the online, POS and cancelled rows add nothing
+    expected = spark.createDataFrame(
+        [(1, 10, "2026-01", D("100.01"), 2, D("100.00"))],
+        "store_id int, sales_person_id int, sales_month string, total_sales decimal(18,2), "
+        "total_transactions int, sales_contribution_percentage decimal(9,2)")
+    actual = (_columns(mart, "total_sales", "total_transactions", "sales_contribution_percentage")
+              .filter("sales_month = '2026-01' AND (store_id = 1 OR store_id IS NULL)"))
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_compatibility_path_from_silver_sales_gives_the_same_mart(spark, expected):
+    store_sales = spark.createDataFrame(STORE_SALES, STORE_SALES_DDL)
+    team = spark.createDataFrame(TEAM, TEAM_DDL)
+    actual = sales_team_mart(store_sales, team, RUN_DATE, RATE)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_incentive_rate_must_be_exact(spark):
+    transactions = spark.createDataFrame([], TRANSACTIONS)
+    team = spark.createDataFrame([], TEAM_DDL)
+    with pytest.raises(TypeError, match="Decimal"):
+        sales_team_data_mart(transactions, team, RUN_DATE, 0.01)
 
 
 def test_incentive_goes_to_every_rank_one_tie(spark, mart):

@@ -75,7 +75,7 @@ def sku_key(col: Column | str) -> Column:
 def _catalogue_by(products: DataFrame, key: Column) -> DataFrame:
     """One catalogue row per key: the lowest product id wins when names (or SKUs) collide."""
     require_columns(products, ("id", "name", "sku_id"), "products")
-    lowest_id_first = Window.partitionBy("_key").orderBy(F.col("id").asc())
+    lowest_id_first = Window.partitionBy("_key").orderBy(F.col(PRODUCT_ID).asc())
     return (products.filter(F.col("id").isNotNull())
             .select(key.alias("_key"), F.col("id").alias(PRODUCT_ID), F.col("name").alias(CATALOGUE_NAME),
                     F.col("sku_id").alias(CATALOGUE_SKU))

@@ -1,0 +1,230 @@
+"""Silver customers (etl/silver/customers.py): typing, the customers rules, canonical ids, SCD2 history.
+
+Run date 2026-02-15 throughout. Versions and dimension rows are built from a
+few literal fields (id, region, dates); the other attributes are fixed unless a
+test is about them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from etl.contracts.customers import BRONZE_SCHEMA
+from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
+from etl.quality.rules import default_rules, apply_rules
+from etl.silver.customers import customer_id_map, region_on, scd2_merge, typed_customers
+
+RUN_DATE = date(2026, 2, 15)
+PHONE = "9811000017"
+
+VALID = {
+    "customer_id": "1", "first_name": "Asha", "last_name": "Rao", "address": "Sector 66", "pincode": "122018",
+    "phone_number": "+91 98110 00017", "region": "North", "customer_joining_date": "2024-05-01",
+    "customer_name": None, "updated_at": "2026-02-10", "additional_columns": None, "raw_record": None,
+    "source_file": "customers/a.csv", "record_number": 1, "file_checksum": "aaa",
+    "ingested_at": datetime(2026, 2, 15, 6), "run_id": "r1",
+}
+RULES_DDL = "record_number bigint, failed_errors array<string>, warnings array<string>"
+VERSION_DDL = ("customer_id int, first_name string, last_name string, address string, pincode string, "
+               "phone_number string, region string, customer_joining_date date, updated_at date, run_id string, "
+               "source_file string, record_number bigint")
+
+
+def bronze_row(record_number: int, **changes) -> dict:
+    return {**VALID, "record_number": record_number, **changes}
+
+
+def bronze(spark, *rows: dict):
+    return spark.createDataFrame([tuple(r[f.name] for f in BRONZE_SCHEMA.fields) for r in rows], BRONZE_SCHEMA)
+
+
+def assert_rules(spark, rows: list[dict], expected: list[tuple[int, list[str], list[str]]]) -> None:
+    checked = apply_rules(typed_customers(bronze(spark, *rows), RUN_DATE), default_rules()["customers"], RUN_DATE)
+    actual = checked.select("record_number", F.array_sort("failed_errors").alias("failed_errors"),
+                            F.array_sort("warnings").alias("warnings"))
+    expected_df = spark.createDataFrame([(n, sorted(e), sorted(w)) for n, e, w in expected], RULES_DDL)
+    assert_df_equality(actual, expected_df, ignore_row_order=True, ignore_nullable=True)
+
+
+def version(cid: int, region: str, updated_at: date, run: str = "r1", file: str = "customers/a.csv",
+            record: int = 1, phone: str | None = PHONE) -> tuple:
+    return (cid, "Asha", "Rao", "Sector 66", "122018", phone, region, date(2024, 5, 1), updated_at, run, file,
+            record)
+
+
+def versions(spark, *rows: tuple):
+    return spark.createDataFrame(list(rows), VERSION_DDL)
+
+
+def dim_row(cid: int, region: str, valid_from: date, valid_to: date, phone: str | None = PHONE) -> tuple:
+    return (cid, "Asha", "Rao", "Sector 66", "122018", phone, region, date(2024, 5, 1), valid_from, valid_to,
+            valid_to == EOT)
+
+
+def dim(spark, *rows: tuple):
+    return spark.createDataFrame(list(rows), DIM_CUSTOMER)
+
+
+def no_aliases(spark):
+    return spark.createDataFrame([], CUSTOMER_ID_MAP)
+
+
+# -- typing -------------------------------------------------------------------------------------
+
+def test_typed_customer_has_normalised_phone_and_names_split_when_first_and_last_are_absent(spark):
+    rows = [bronze_row(1),
+            bronze_row(2, first_name=None, last_name=None, customer_name="  Mudita  Roy Sen ",
+                       phone_number="0981-100-0018"),
+            bronze_row(3, customer_name="Someone Else")]  # first/last present: they win
+    actual = typed_customers(bronze(spark, *rows), RUN_DATE).select(
+        "record_number", "customer_id", "first_name", "last_name", "phone_number", "customer_joining_date")
+    expected = spark.createDataFrame([
+        (1, 1, "Asha", "Rao", PHONE, date(2024, 5, 1)),
+        (2, 1, "Mudita", "Roy Sen", "9811000018", date(2024, 5, 1)),
+        (3, 1, "Asha", "Rao", PHONE, date(2024, 5, 1)),
+    ], "record_number bigint, customer_id int, first_name string, last_name string, phone_number string, "
+       "customer_joining_date date")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_updated_at_defaults_to_the_run_date(spark):
+    rows = [bronze_row(1, updated_at=None), bronze_row(2, customer_id="2", updated_at=" "),
+            bronze_row(3, customer_id="3", updated_at="2026-01-31")]
+    actual = typed_customers(bronze(spark, *rows), RUN_DATE).select("record_number", "updated_at")
+    expected = spark.createDataFrame([(1, RUN_DATE), (2, RUN_DATE), (3, date(2026, 1, 31))],
+                                     "record_number bigint, updated_at date")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+def test_no_customer_id(spark):
+    rows = [bronze_row(1, customer_id=" 7 "), bronze_row(2, customer_id=None), bronze_row(3, customer_id="abc")]
+    assert_rules(spark, rows, [(1, [], []), (2, ["no_customer_id"], []), (3, ["no_customer_id"], [])])
+
+
+def test_duplicate_customer_id_within_one_file_fails_every_copy(spark):
+    rows = [bronze_row(1, customer_id="1"), bronze_row(2, customer_id=" 1"), bronze_row(3, customer_id="2"),
+            # the same id in another file is a later version, not a duplicate
+            bronze_row(1, customer_id="2", source_file="customers/b.csv", file_checksum="bbb")]
+    assert_rules(spark, rows, [(1, ["duplicate_customer_id_in_file"], []), (2, ["duplicate_customer_id_in_file"], []),
+                               (3, [], []), (1, [], [])])
+
+
+def test_invalid_phone_is_a_warning(spark):
+    rows = [bronze_row(1), bronze_row(2, customer_id="2", phone_number="12345"),
+            bronze_row(3, customer_id="3", phone_number=None)]
+    assert_rules(spark, rows, [(1, [], []), (2, [], ["invalid_phone"]), (3, [], ["invalid_phone"])])
+
+
+def test_updated_at_unparseable(spark):
+    rows = [bronze_row(1), bronze_row(2, customer_id="2", updated_at="10/02/2026")]
+    assert_rules(spark, rows, [(1, [], []), (2, ["updated_at_unparseable"], [])])
+
+
+def test_customer_joining_date_unparseable_is_a_warning(spark):
+    rows = [bronze_row(1, customer_joining_date=None), bronze_row(2, customer_id="2", customer_joining_date="May")]
+    assert_rules(spark, rows, [(1, [], []), (2, [], ["customer_joining_date_unparseable"])])
+
+
+def test_malformed_record(spark):
+    rows = [bronze_row(1, raw_record='1,"Asha')]
+    assert_rules(spark, rows, [(1, ["malformed_record"], [])])
+
+
+# -- canonical ids ------------------------------------------------------------------------------
+
+def test_customers_sharing_a_valid_phone_map_to_the_lowest_id(spark):
+    rows = versions(spark,
+                    version(5, "North", date(2026, 2, 1)),
+                    version(3, "North", date(2026, 2, 1)),
+                    version(9, "North", date(2026, 2, 1)),
+                    version(4, "North", date(2026, 2, 1), phone=None),        # no valid phone: itself
+                    version(2, "North", date(2026, 2, 1), phone=None),
+                    version(7, "North", date(2026, 1, 1), phone="9000000001"),
+                    version(1, "North", date(2026, 1, 1), phone=PHONE),       # used to share with 3, 5, 9 ...
+                    version(1, "North", date(2026, 2, 1), phone="9000000002"))  # ... but not any more
+    expected = spark.createDataFrame([(5, 3), (3, 3), (9, 3), (4, 4), (2, 2), (7, 7), (1, 1)], CUSTOMER_ID_MAP)
+    actual = customer_id_map(rows)
+    assert actual.schema == CUSTOMER_ID_MAP
+    assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+# -- SCD2 ---------------------------------------------------------------------------------------
+
+def test_first_version_holds_from_the_beginning_of_time_and_is_current(spark):
+    actual = scd2_merge(dim(spark), versions(spark, version(1, "North", date(2026, 2, 1))), no_aliases(spark))
+    assert actual.schema == DIM_CUSTOMER
+    assert_df_equality(actual, dim(spark, dim_row(1, "North", BOT, EOT)))
+
+
+def test_later_version_closes_the_previous_one_on_the_day_it_starts(spark):
+    current = dim(spark, dim_row(1, "North", BOT, EOT))
+    actual = scd2_merge(current, versions(spark, version(1, "South", date(2026, 2, 10))), no_aliases(spark))
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "South", date(2026, 2, 10), EOT))
+    assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+def test_version_identical_to_the_current_one_is_no_change(spark):
+    current = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "South", date(2026, 2, 10), EOT))
+    actual = scd2_merge(current, versions(spark, version(1, "South", date(2026, 2, 14))), no_aliases(spark))
+    assert_df_equality(actual, current, ignore_row_order=True)
+
+
+def test_rerun_with_the_same_input_changes_nothing(spark):
+    delivered = versions(spark, version(1, "North", date(2026, 1, 5)), version(1, "South", date(2026, 2, 10)),
+                         version(2, "East", date(2026, 2, 1), phone="9000000002"))
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "South", date(2026, 2, 10), EOT),
+                   dim_row(2, "East", BOT, EOT, phone="9000000002"))
+    once = scd2_merge(dim(spark), delivered, no_aliases(spark))
+    assert_df_equality(once, expected, ignore_row_order=True)
+    twice = scd2_merge(once, delivered, no_aliases(spark))
+    assert_df_equality(twice, expected, ignore_row_order=True)
+
+
+def test_version_arriving_out_of_order_is_placed_at_its_own_date(spark):
+    current = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "South", date(2026, 2, 10), EOT))
+    late = versions(spark, version(1, "East", date(2026, 2, 1), run="r2"))
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 1)),
+                   dim_row(1, "East", date(2026, 2, 1), date(2026, 2, 10)),
+                   dim_row(1, "South", date(2026, 2, 10), EOT))  # still current: it is the newest by date
+    assert_df_equality(scd2_merge(current, late, no_aliases(spark)), expected, ignore_row_order=True)
+
+
+def test_two_versions_of_the_same_date_the_later_delivery_wins(spark):
+    current = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "South", date(2026, 2, 10), EOT))
+    corrections = versions(spark,
+                           version(1, "West", date(2026, 2, 10), run="r2", file="customers/b.csv"),
+                           version(1, "Central", date(2026, 2, 10), run="r3", file="customers/a.csv"))
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 10)), dim_row(1, "Central", date(2026, 2, 10), EOT))
+    assert_df_equality(scd2_merge(current, corrections, no_aliases(spark)), expected, ignore_row_order=True)
+
+
+def test_dimension_holds_canonical_ids_only(spark):
+    current = dim(spark, dim_row(7, "North", BOT, EOT))            # 7 was canonical until 3 arrived
+    delivered = versions(spark, version(3, "East", date(2026, 2, 1)), version(7, "West", date(2026, 2, 1)))
+    id_map = spark.createDataFrame([(3, 3), (7, 3)], CUSTOMER_ID_MAP)
+    assert_df_equality(scd2_merge(current, delivered, id_map), dim(spark, dim_row(3, "East", BOT, EOT)))
+
+
+def test_sales_are_attributed_to_the_region_of_the_customer_on_the_sale_date(spark):
+    # customer 1 moves from North to South on 2026-02-14, mid-month
+    history = scd2_merge(dim(spark), versions(spark, version(1, "North", date(2026, 1, 20)),
+                                              version(1, "South", date(2026, 2, 14), run="r2")), no_aliases(spark))
+    sales = spark.createDataFrame([
+        ("t1", 1, date(2026, 1, 2)),    # before the first version's own date: the first version holds
+        ("t2", 1, date(2026, 2, 13)),
+        ("t3", 1, date(2026, 2, 14)),   # the day of the move: the new region (valid_to is exclusive)
+        ("t4", 1, date(2026, 2, 28)),
+        ("t5", None, date(2026, 2, 14)),  # anonymous
+        ("t6", 2, date(2026, 2, 14)),   # not (yet) in the dimension
+    ], "transaction_id string, customer_id int, transaction_date date")
+    expected = spark.createDataFrame([
+        ("t1", 1, date(2026, 1, 2), "North"), ("t2", 1, date(2026, 2, 13), "North"),
+        ("t3", 1, date(2026, 2, 14), "South"), ("t4", 1, date(2026, 2, 28), "South"),
+        ("t5", None, date(2026, 2, 14), None), ("t6", 2, date(2026, 2, 14), None),
+    ], "transaction_id string, customer_id int, transaction_date date, region string")
+    assert_df_equality(region_on(sales, history), expected, ignore_row_order=True, ignore_nullable=True)

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 ARCHIVE = "archive"
 REJECTED_AREA = "rejected"
 STAGING = "_staging"
-HASH_THREADS = 16
+IO_THREADS = 16          # object-store round trips in flight at once (hashing, checks, moves)
 # Test hook: simulate the process being killed at a named point (see tests/integration/test_ingest.py).
 CRASH_ENV = "ETL_TEST_CRASH_AT"
 
@@ -89,7 +89,7 @@ def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
 
 def checksums(landing: ObjectStore, files: list[StoredFile]) -> dict[str, str]:
     """sha256 of every file, streamed, several at a time (object-store latency, not CPU, is the limit)."""
-    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         return dict(zip([f.key for f in files], pool.map(lambda f: landing.sha256(f.key), files)))
 
 
@@ -119,6 +119,16 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
     def entry(stored: StoredFile, checksum: str, status: str, **extra) -> ManifestEntry:
         return ManifestEntry(feed.name, stored.key, stored.size, checksum, run_id, status, **extra)
 
+    # File checks cost a round trip or two each: run them side by side, once per new content.
+    to_check: dict[str, StoredFile] = {}
+    for stored in files:
+        checksum = hashes[stored.key]
+        if checksum not in in_bronze and checksum not in first_path:
+            to_check.setdefault(checksum, stored)
+    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+        verdicts = dict(zip(to_check, pool.map(lambda item: feed.check(landing, item[1], item[0], staging),
+                                               to_check.items())))
+
     recovered_files: list[tuple[StoredFile, str]] = []
     for stored in files:
         checksum = hashes[stored.key]
@@ -134,13 +144,14 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
             plan.result.duplicates.append(stored.key)
             plan.to_archive.append(stored.key)
         else:
-            problem, accepted = feed.check(landing, stored, checksum, staging)
+            problem, accepted = verdicts[checksum]
             if problem:
                 plan.rejected.append((stored, checksum, problem))
                 plan.entries.append(entry(stored, checksum, REJECTED, reason=problem))
             else:
                 in_batch.add(checksum)
                 plan.accepted.append(accepted)
+            # A second copy of rejected content in the same batch is judged (and rejected) the same way.
 
     if recovered_files:
         counts = _rows_per_checksum(spark, table_uri, F.col("file_checksum").isin(sorted(recovered)))
@@ -188,11 +199,12 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     ]
     # Rejections first: recorded, then the sidecar, then the move (a crash in between repeats them harmlessly).
     manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status == REJECTED], ingested_at)
-    for plan in plans:
-        for stored, checksum, reason in plan.rejected:
-            _reject(landing, stored, plan.feed.name, checksum, reason, run_id)
-            plan.result.rejected[stored.key] = reason
-            log.warning("rejected %s: %s", stored.key, reason)
+    rejects = [(plan, stored, checksum, reason) for plan in plans for stored, checksum, reason in plan.rejected]
+    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+        list(pool.map(lambda r: _reject(landing, r[1], r[0].feed.name, r[2], r[3], run_id), rejects))
+    for plan, stored, _, reason in rejects:
+        plan.result.rejected[stored.key] = reason
+        log.warning("rejected %s: %s", stored.key, reason)
     try:
         for plan in plans:
             if plan.accepted:
@@ -202,9 +214,9 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
 
     manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED], ingested_at)
     _crash_point("after_manifest")
+    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+        list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))
     for plan in plans:
-        for key in plan.to_archive:
-            landing.move(key, f"{ARCHIVE}/{key}")
         r = plan.result
         log.info("bronze %s: %d file(s) ingested (%d row(s)), %d rejected, %d duplicate, %d recovered",
                  r.feed, len(r.ingested), r.rows, len(r.rejected), len(r.duplicates), len(r.recovered))

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 import pytest
 from openpyxl import Workbook
+from pyspark.sql import functions as F
 
 from etl.generate import ALL_FEEDS, GenerateOptions, generate
 from tests.integration.conftest import BIN, isolated_env, landing_store
@@ -21,7 +22,7 @@ from tests.integration.conftest import BIN, isolated_env, landing_store
 pytestmark = pytest.mark.integration
 
 RUN_DATE = "2026-11-22"
-ALL_FEEDS_OPTS = GenerateOptions(start=date(2026, 11, 20), days=2, sales_per_day=25, seed=5, customers=30,
+ALL_FEEDS_OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=25, seed=5, customers=30,
                                  orders_per_day=12, events_orders_per_day=10, feeds=ALL_FEEDS, defects=True)
 CLEAN_OPTS = GenerateOptions(start=date(2026, 11, 21), days=1, sales_per_day=20, seed=9, customers=20,
                              orders_per_day=8, events_orders_per_day=6, feeds=ALL_FEEDS)

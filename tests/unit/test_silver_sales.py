@@ -1,6 +1,7 @@
 """Silver sales (DATA_CONTRACT.md, sales row of the quality rules): typed, checked, one row per sale.
 
-Each rule test builds a few bronze rows (strings, as they land) from one valid
+The error rules come from conf/quality_rules.yaml (feed ``sales``), so these tests
+pin the configured rules. Each rule test builds a few bronze rows (strings, as they land) from one valid
 row with a field or two changed, and compares the exact ``failed_rules`` of every
 row. Run date 2026-02-15 throughout.
 """
@@ -8,12 +9,16 @@ row. Run date 2026-02-15 throughout.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from etl.contracts.sales import BRONZE_SCHEMA
-from etl.silver.sales import split_sales, typed_sales, validate_sales
+from etl.contracts.silver import CUSTOMER_ID_MAP, SALES_LINES, TRANSACTIONS
+from etl.quality.rules import apply_rules, default_rules, passed
+from etl.silver.sales import (latest_per_transaction, sales_to_silver, split_sales, typed_sales, validate_sales,
+                              with_sales_references)
 
 RUN_DATE = date(2026, 2, 15)
 RESULT_DDL = "record_number bigint, failed_rules array<string>"
@@ -210,3 +215,68 @@ def test_split_sales_sends_failing_rows_to_quarantine_with_raw_values(spark):
                                          "record_number"),
                        expected_quarantine, ignore_row_order=True, ignore_nullable=True)
     assert [r.transaction_id for r in silver.select("transaction_id").collect()] == ["S-1"]
+
+
+# -- conformed silver: reference lookups, warn rules, transactions and lines -----------------------
+
+def references(spark):
+    """Product 1 Milk; customers 1 and 5 (5 shares 1's phone, so maps to 1); store 2; salesperson 3."""
+    products = spark.createDataFrame([(1, "Milk", "SKU-0001")], "id int, name string, sku_id string")
+    id_map = spark.createDataFrame([(1, 1), (5, 1)], CUSTOMER_ID_MAP)
+    stores = spark.createDataFrame([(2,)], "id int")
+    team = spark.createDataFrame([(3,)], "id int")
+    return products, id_map, stores, team
+
+
+def checked_sales(spark, *rows: dict):
+    looked_up = with_sales_references(typed_sales(bronze(spark, *rows)), *references(spark))
+    return apply_rules(looked_up, default_rules()["sales"], RUN_DATE)
+
+
+def assert_warnings(spark, rows: list[dict], expected: list[tuple[int, list[str]]]) -> None:
+    actual = checked_sales(spark, *rows).select("record_number", F.array_sort("warnings").alias("warnings"))
+    assert_df_equality(actual, spark.createDataFrame(expected, "record_number bigint, warnings array<string>"),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_unknown_customer_is_a_warning(spark):
+    assert_warnings(spark, [bronze_row(1, customer_id="5"), bronze_row(2, customer_id="99")],
+                    [(1, []), (2, ["unknown_customer"])])
+
+
+def test_unknown_store_is_a_warning(spark):
+    assert_warnings(spark, [bronze_row(1), bronze_row(2, store_id="98")], [(1, []), (2, ["unknown_store"])])
+
+
+def test_unknown_sales_person_is_a_warning(spark):
+    assert_warnings(spark, [bronze_row(1), bronze_row(2, sales_person_id="97")],
+                    [(1, []), (2, ["unknown_sales_person"])])
+
+
+def test_unknown_product_is_a_warning(spark):
+    assert_warnings(spark, [bronze_row(1, product_name="  MILK "), bronze_row(2, product_name="Cheese")],
+                    [(1, []), (2, ["unknown_product"])])
+
+
+def test_a_sale_is_one_store_transaction_with_one_line(spark):
+    rows = [bronze_row(1, sale_id="S-1", customer_id="5", product_name=" milk "),  # canonical 1, catalogue name
+            bronze_row(2, sale_id="S-2", customer_id="99", product_name="Cheese",  # late-arriving customer: kept
+                       price="2.50", quantity="3", total_cost="7.50"),
+            bronze_row(3, sale_id="S-3", quantity="0", total_cost="0.00")]         # quarantined: not in silver
+    transactions, lines = sales_to_silver(latest_per_transaction(passed(checked_sales(spark, *rows))))
+    assert transactions.schema == TRANSACTIONS and lines.schema == SALES_LINES
+    run = VALID["run_id"]
+    expected_transactions = spark.createDataFrame([
+        ("store", "S-1", 1, 2, 3, date(2026, 2, 14), None, Decimal("20.00"), 2, "Success", True, [], "sales/a.csv",
+         1, run),
+        ("store", "S-2", 99, 2, 3, date(2026, 2, 14), None, Decimal("7.50"), 3, "Success", True,
+         ["unknown_customer", "unknown_product"], "sales/a.csv", 2, run),
+    ], TRANSACTIONS)
+    expected_lines = spark.createDataFrame([
+        ("store", "S-1", 1, date(2026, 2, 14), 1, 2, 1, "Milk", "SKU-0001", "name", 2, Decimal("10.00"),
+         Decimal("20.00"), True, "sales/a.csv", 1, run),
+        ("store", "S-2", 1, date(2026, 2, 14), 99, 2, None, "Cheese", None, "unmatched", 3, Decimal("2.50"),
+         Decimal("7.50"), True, "sales/a.csv", 2, run),
+    ], SALES_LINES)
+    assert_df_equality(transactions, expected_transactions, ignore_row_order=True)
+    assert_df_equality(lines, expected_lines, ignore_row_order=True)

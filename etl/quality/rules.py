@@ -306,12 +306,16 @@ def _as_dict(row: Any) -> dict:
     return row.asDict() if hasattr(row, "asDict") else dict(row)
 
 
-def threshold_breaches(results: DataFrame | Iterable[Any], feed_rules: Mapping[str, FeedRules]) -> list[str]:
+def threshold_breaches(results: DataFrame | Iterable[Any],
+                       feed_rules: Mapping[str, FeedRules] | FeedRules) -> list[str]:
     """One message per feed whose rows with an error / total rows exceed its ``max_error_rate``.
 
-    ``results``: ``dq_results`` rows (a DataFrame, Rows or dicts); feeds absent from
-    ``feed_rules`` use the default rate. Empty feeds never breach.
+    ``results``: ``dq_results`` rows (a DataFrame, Rows or dicts); ``feed_rules``: one
+    feed's rules or a ``load_rules`` mapping; feeds absent from it use the default
+    rate. Empty feeds never breach.
     """
+    if isinstance(feed_rules, FeedRules):
+        feed_rules = {feed_rules.feed: feed_rules}
     rows = [_as_dict(r) for r in (results.collect() if isinstance(results, DataFrame) else results)]
     messages = []
     for feed in sorted({r["feed"] for r in rows}):

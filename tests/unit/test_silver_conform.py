@@ -48,7 +48,8 @@ def test_phone_is_null_unless_10_digits_remain(spark):
 # -- products -----------------------------------------------------------------------------------
 
 def test_product_matches_by_name_trimmed_and_case_insensitive(spark):
-    sales = spark.createDataFrame([(1, "  BREAD\t"), (2, "bread"), (3, "Cake"), (4, None)], "n int, product_name string")
+    sales = spark.createDataFrame([(1, "  BREAD\t"), (2, "bread"), (3, "Cake"), (4, None)],
+                                  "n int, product_name string")
     expected = spark.createDataFrame(
         [(1, "  BREAD\t", 2, "Bread", "SKU-0002", "name"), (2, "bread", 2, "Bread", "SKU-0002", "name"),
          (3, "Cake", None, None, None, "unmatched"), (4, None, None, None, None, "unmatched")],

@@ -96,8 +96,11 @@ def cmd_run(args) -> int:
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)}: choose from {', '.join(STAGES)}")
-    summary = Run(cfg, args.date or yesterday_utc()).execute(stages)
-    print("\n".join(summary.lines()))
+    run = Run(cfg, args.date or yesterday_utc())
+    try:
+        run.execute(stages)
+    finally:
+        print("\n".join(run.summary.lines()))   # what was done, also when a stage stopped the run
     return EXIT_OK
 
 

@@ -74,6 +74,12 @@ class GoldSettings(_Section):
     incentive_rate: Decimal = Decimal("0.01")
 
 
+class QualitySettings(_Section):
+    rules_file: str = "conf/quality_rules.yaml"
+    # rapidfuzz token_sort_ratio (0-100) an order-event item name needs to match a product by name
+    fuzzy_match_threshold: float = Field(85.0, ge=0, le=100)
+
+
 class MinioServiceSettings(_Section):
     port: int = 9900
     console_port: int = 9901
@@ -101,6 +107,7 @@ class Config(_Section):
     mysql: MySQLSettings = MySQLSettings()
     excel: ExcelSettings = ExcelSettings()
     gold: GoldSettings = GoldSettings()
+    quality: QualitySettings = QualitySettings()
     secrets: SecretsSettings = SecretsSettings()
     services: ServicesSettings = ServicesSettings()
     log_format: Literal["text", "json"] = "text"

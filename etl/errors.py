@@ -31,5 +31,11 @@ class InputError(EtlError):
     """Input data cannot be processed as the contract says."""
 
 
+class DataQualityError(EtlError):
+    """A feed's share of rows failing error rules is above its threshold; gold was not touched."""
+
+    exit_code = EXIT_DATA_QUALITY
+
+
 class ExportError(EtlError):
     """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""

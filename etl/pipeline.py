@@ -18,16 +18,18 @@ from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
 from etl.export.excel import report_file_name, write_report
 from etl.export.mysql import export_to_mysql
-from etl.gold.build import GOLD_TABLES, build_gold
+from etl.gold.build import GoldResult, build_gold
 from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.secrets import SecretStore
-from etl.silver.build import SilverResult, build_silver
+from etl.silver.build import SilverResult, SilverStage
 from etl.spark import build_session
 from etl.storage import store_for
 
 log = logging.getLogger(__name__)
 STAGES = ("ingest", "silver", "gold", "export")
+# Served today (MySQL DDL in resources/sql, Excel sheets); the other gold tables join with the serving issue.
+EXPORTED_TABLES = ("sales_team_data_mart",)
 EXCEL_SHEETS = {"Sales_Team_Data_Mart": ("sales_team_data_mart", ["store_id", "sales_month", "sales_person_id"])}
 
 
@@ -44,8 +46,7 @@ class RunSummary:
     profile: str
     ingest: list[FeedIngestResult] = field(default_factory=list)
     silver: SilverResult | None = None
-    gold: dict[str, int] = field(default_factory=dict)
-    gold_locations: dict[str, str] = field(default_factory=dict)
+    gold: GoldResult | None = None
     mysql: dict[str, int] | None = None
     mysql_target: str | None = None
     excel_local: str | None = None
@@ -59,10 +60,11 @@ class RunSummary:
                        f"duplicate {len(feed.duplicates)}{recovered}, rows {feed.rows}")
             out.extend(f"    rejected {key}: {reason}" for key, reason in feed.rejected.items())
         if self.silver:
-            out.append(f"  silver sales: {self.silver.rows_in} bronze row(s) -> {self.silver.rows_out} in silver, "
-                       f"{self.silver.rows_quarantined} quarantined")
-        for table, count in self.gold.items():
-            out.append(f"  gold {table}: {count} row(s) at {self.gold_locations[table]}")
+            out.extend(self.silver.lines())
+        if self.gold:
+            for table, count in self.gold.counts.items():
+                out.append(f"  gold {table:<24} {count} row(s) at {self.gold.locations[table]}")
+            out.extend(f"  ALERT {alert}" for alert in self.gold.alerts)
         if self.mysql is not None:
             out.extend(f"  mysql {table}: {count} row(s) at {self.mysql_target}" for table, count in self.mysql.items())
         if self.excel_local:
@@ -103,14 +105,15 @@ class Run:
             table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None))
 
     def silver(self) -> None:
-        self.summary.silver = build_silver(self.spark, self.cfg, self.run_date)
+        stage = SilverStage(self.spark, self.cfg, self.run_date, self.run_id)
+        self.summary.silver = stage.result      # filled as feeds are checked: reported even if a threshold stops the run
+        stage.run()
 
     def gold(self) -> None:
         self.summary.gold = build_gold(self.spark, self.cfg, self.run_date)
-        self.summary.gold_locations = {t: table_uri(self.cfg, "gold", t) for t in GOLD_TABLES}
 
     def export(self) -> None:
-        gold = {t: self.spark.read.format("delta").load(table_uri(self.cfg, "gold", t)) for t in GOLD_TABLES}
+        gold = {t: self.spark.read.format("delta").load(table_uri(self.cfg, "gold", t)) for t in EXPORTED_TABLES}
         if self.cfg.mysql.enabled:
             self.summary.mysql = export_to_mysql(self.spark, self.cfg, self.secret, gold, self.run_id, self.run_date)
             m = self.cfg.mysql

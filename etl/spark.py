@@ -79,6 +79,9 @@ def running_under_spark_submit() -> bool:
 
 def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -> SparkSession:
     """Create (or reuse) the session and hand the object-store credentials to Hadoop, in memory."""
+    # Python workers (pandas functions, e.g. the fuzzy product match) must run this interpreter, with
+    # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in spark_conf(cfg, running_under_spark_submit()).items():
         builder = builder.config(key, value)

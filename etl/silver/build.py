@@ -1,32 +1,95 @@
-"""Silver stage: read bronze, apply the pure transformations, MERGE into silver.
+"""Silver stage: new bronze rows -> checked, conformed silver tables, quarantine and dq_results.
 
-Writes are MERGEs on business keys with change-only update conditions, so a
-rerun over the same bronze content leaves every silver row as it was.
+Each run takes, per feed, the bronze rows of ingest runs silver has not yet
+processed (``ops/silver_progress`` lists the processed (feed, run id) pairs), so
+a rerun finds nothing new and changes nothing. Per feed, in one pass:
+typed -> reference lookups -> quality rules (``conf/quality_rules.yaml``, counts
+observed while the rows are processed) -> quarantine / silver. The checked rows
+are persisted for the two writes that read them.
+
+Order matters: reference data first (lookups), customers next (phone lookups of
+orders and events use the new ``dim_customer``), then sales, orders and events.
+Every feed's rules are counted and its quarantine written before any silver
+table of the run changes; a feed above its error threshold stops the run there
+(``DataQualityError``, exit code 4) with silver and gold as they were, and
+nothing marked processed, so a rerun after a fix sees the same rows.
+
+Writes: MERGE on business keys with change-only conditions (``transactions``,
+``sales_lines``, ``orders``, quarantines); ``dim_customer`` and ``customer_id_map``
+are rebuilt from every customer version delivered so far (a small table) and
+written only when their content changed; order-event child tables are replaced
+for the orders the run touched.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from etl.config import Config
+from etl.contracts import order_events as events_contract
+from etl.contracts import silver as contract
+from etl.errors import DataQualityError
 from etl.lake import table_uri
+from etl.quality.rules import (DQ_RESULTS_SCHEMA, ROWS_WITH_ERRORS, TOTAL_ROWS, FeedRules, apply_rules,
+                               dq_result_rows, load_rules, passed, quarantine_rows, threshold_breaches)
+from etl.silver import customers as customers_silver
+from etl.silver import order_events as events_silver
+from etl.silver import orders as orders_silver
+from etl.silver import sales as sales_silver
 from etl.silver.reference import typed_reference
-from etl.silver.sales import split_sales
 
 log = logging.getLogger(__name__)
 REFERENCE_FEEDS = ("stores", "products", "sales_team")
+CHECKED_FEEDS = ("customers", "sales", "orders", "order_events")
+PROGRESS_DDL = "feed string, run_id string"
+
+
+@dataclass
+class FeedQuality:
+    """Record accounting of one feed in one run: rows in = to silver + quarantined + deduplicated."""
+
+    feed: str
+    rows_in: int = 0
+    rows_quarantined: int = 0
+    rows_to_silver: int = 0
+    failed_by_rule: dict[str, int] = field(default_factory=dict)
+    warned_by_rule: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_deduplicated(self) -> int:
+        return self.rows_in - self.rows_quarantined - self.rows_to_silver
 
 
 @dataclass
 class SilverResult:
-    rows_in: int
-    rows_out: int
-    rows_quarantined: int
+    feeds: list[FeedQuality] = field(default_factory=list)
+    breaches: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        for q in self.feeds:
+            out.append(f"  silver {q.feed:<12} rows in {q.rows_in}, to silver {q.rows_to_silver}, "
+                       f"quarantined {q.rows_quarantined}, deduplicated {q.rows_deduplicated}")
+            if q.failed_by_rule:
+                out.append("    quarantined by rule: " + ", ".join(f"{k} {v}" for k, v in q.failed_by_rule.items()))
+            if q.warned_by_rule:
+                out.append("    warnings by rule: " + ", ".join(f"{k} {v}" for k, v in q.warned_by_rule.items()))
+        return out
+
+
+# -- small Delta helpers -------------------------------------------------------------------------
+
+def read_table(spark: SparkSession, uri: str, ddl_if_missing) -> DataFrame:
+    if DeltaTable.isDeltaTable(spark, uri):
+        return spark.read.format("delta").load(uri)
+    return spark.createDataFrame([], ddl_if_missing)
 
 
 def merge_into(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], changed_when: str | None) -> None:
@@ -34,37 +97,234 @@ def merge_into(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
     if not DeltaTable.isDeltaTable(spark, uri):
         frame.write.format("delta").save(uri)
         return
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
     merge = DeltaTable.forPath(spark, uri).alias("t").merge(frame.alias("s"), on)
     if changed_when is not None:
         merge = merge.whenMatchedUpdateAll(condition=changed_when)
     merge.whenNotMatchedInsertAll().execute()
 
 
-def build_silver(spark: SparkSession, cfg: Config, run_date: date) -> SilverResult:
-    bronze_sales_uri = table_uri(cfg, "bronze", "sales")
-    if not DeltaTable.isDeltaTable(spark, bronze_sales_uri):
-        log.warning("silver: no bronze sales yet; nothing to do")
-        return SilverResult(0, 0, 0)
-    bronze = spark.read.format("delta").load(bronze_sales_uri)
-    sales, quarantine = split_sales(bronze, run_date)
-    merge_into(spark, sales, table_uri(cfg, "silver", "sales"), ["transaction_id"],
-               changed_when="s.file_checksum <> t.file_checksum OR s.record_number <> t.record_number")
-    merge_into(spark, quarantine, table_uri(cfg, "silver", "quarantine_sales"),
-               ["file_checksum", "record_number"], changed_when=None)
+def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str) -> bool:
+    """Overwrite a small table only when its content differs, so a rerun adds no version."""
+    if DeltaTable.isDeltaTable(spark, uri):
+        current = spark.read.format("delta").load(uri)
+        if current.exceptAll(frame).isEmpty() and frame.exceptAll(current).isEmpty():
+            return False
+    frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    return True
 
-    for feed in REFERENCE_FEEDS:
-        uri = table_uri(cfg, "bronze", feed)
-        if DeltaTable.isDeltaTable(spark, uri):
-            typed_reference(spark.read.format("delta").load(uri), feed).write.format("delta") \
-                .mode("overwrite").save(table_uri(cfg, "silver", feed))
 
-    silver_sales = spark.read.format("delta").load(table_uri(cfg, "silver", "sales"))
-    counts = SilverResult(
-        rows_in=bronze.count(),
-        rows_out=silver_sales.count(),
-        rows_quarantined=spark.read.format("delta").load(table_uri(cfg, "silver", "quarantine_sales")).count(),
-    )
-    log.info("silver sales: %d bronze row(s) -> %d silver, %d quarantined",
-             counts.rows_in, counts.rows_out, counts.rows_quarantined)
-    return counts
+LINEAGE_CHANGED = "NOT (s.source_file <=> t.source_file AND s.record_number <=> t.record_number)"
+
+
+class SilverStage:
+    def __init__(self, spark: SparkSession, cfg: Config, run_date: date, run_id: str):
+        self.spark, self.cfg, self.run_date, self.run_id = spark, cfg, run_date, run_id
+        self.rules: dict[str, FeedRules] = load_rules(cfg.path(cfg.quality.rules_file))
+        self.result = SilverResult()
+        self._persisted: list[DataFrame] = []
+
+    def uri(self, layer: str, table: str) -> str:
+        return table_uri(self.cfg, layer, table)
+
+    def keep(self, frame: DataFrame) -> DataFrame:
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._persisted.append(frame)
+        return frame
+
+    # -- what is new --------------------------------------------------------------------------
+    def new_bronze(self, feed: str) -> tuple[DataFrame | None, list[str]]:
+        bronze_uri = self.uri("bronze", feed)
+        if not DeltaTable.isDeltaTable(self.spark, bronze_uri):
+            return None, []
+        bronze = self.spark.read.format("delta").load(bronze_uri)
+        done = read_table(self.spark, self.uri("ops", "silver_progress"), PROGRESS_DDL).filter(F.col("feed") == feed)
+        pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
+                         .collect())
+        if not pending:
+            return None, []
+        return bronze.filter(F.col("run_id").isin(pending)), pending
+
+    # -- checks -------------------------------------------------------------------------------
+    def check(self, feed: str, frame: DataFrame, rules: FeedRules | None = None) -> tuple[DataFrame, FeedQuality]:
+        rules = rules or self.rules[feed]
+        observation = Observation(f"dq_{feed}")
+        checked = self.keep(apply_rules(frame, rules, self.run_date, observation=observation))
+        checked.count()      # the one pass that fills the observation and the cache
+        return checked, self.account(feed, rules, observation.get)
+
+    def account(self, feed: str, rules: FeedRules, metrics: dict) -> FeedQuality:
+        self.dq_rows.extend(dq_result_rows(metrics, rules, self.run_id, self.run_date))
+        quality = FeedQuality(feed, rows_in=int(metrics[TOTAL_ROWS]),
+                              rows_quarantined=int(metrics[ROWS_WITH_ERRORS]))
+        quality.failed_by_rule = {r.name: int(metrics[r.name]) for r in rules.of_severity("error")
+                                  if metrics[r.name]}
+        quality.warned_by_rule = {r.name: int(metrics[r.name]) for r in rules.of_severity("warn") if metrics[r.name]}
+        self.result.feeds.append(quality)
+        return quality
+
+    # -- the stage ------------------------------------------------------------------------------
+    def run(self) -> SilverResult:
+        self.dq_rows: list[tuple] = []
+        writes: list = []          # (callable) silver writes, run only when no feed breaches its threshold
+        progress: list[tuple[str, str]] = []
+        try:
+            reference = self.reference()
+            customer_writes, dim, id_map = self.customers(progress)
+            writes += customer_writes
+            writes += self.sales(reference, id_map, progress)
+            writes += self.orders(reference, dim, progress)
+            writes += self.order_events(reference, dim, progress)
+
+            if self.dq_rows:
+                dq = self.spark.createDataFrame(self.dq_rows, DQ_RESULTS_SCHEMA)
+                merge_into(self.spark, dq, self.uri("ops", "dq_results"), ["run_id", "feed", "rule"],
+                           changed_when="s.failed_rows <> t.failed_rows OR s.total_rows <> t.total_rows")
+                self.result.breaches = threshold_breaches(self.dq_rows_as_dicts(), self.rules)
+            if self.result.breaches:
+                raise DataQualityError("data-quality threshold exceeded, silver and gold left unchanged: "
+                                       + "; ".join(self.result.breaches))
+            for write in writes:
+                write()
+            if progress:
+                merge_into(self.spark, self.spark.createDataFrame(progress, PROGRESS_DDL),
+                           self.uri("ops", "silver_progress"), ["feed", "run_id"], changed_when=None)
+            return self.result
+        finally:
+            for frame in self._persisted:
+                frame.unpersist()
+
+    def dq_rows_as_dicts(self) -> list[dict]:
+        names = DQ_RESULTS_SCHEMA.fieldNames()
+        return [dict(zip(names, row)) for row in self.dq_rows]
+
+    def write_quarantine(self, feed: str, quarantine: DataFrame) -> None:
+        merge_into(self.spark, quarantine, self.uri("silver", f"quarantine_{feed}"),
+                   ["feed", "source_file", "record_number"], changed_when=None)
+
+    # -- feeds ----------------------------------------------------------------------------------
+    def reference(self) -> dict[str, DataFrame]:
+        frames = {}
+        for feed in REFERENCE_FEEDS:
+            bronze_uri = self.uri("bronze", feed)
+            if DeltaTable.isDeltaTable(self.spark, bronze_uri):
+                typed = typed_reference(self.spark.read.format("delta").load(bronze_uri), feed)
+                replace_if_changed(self.spark, typed, self.uri("silver", feed))
+            frames[feed] = read_table(self.spark, self.uri("silver", feed), _reference_ddl(feed))
+        return frames
+
+    def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:
+        versions_uri = self.uri("silver", "customer_versions")
+        new, runs = self.new_bronze("customers")
+        writes = []
+        all_versions = read_table(self.spark, versions_uri, None) if DeltaTable.isDeltaTable(
+            self.spark, versions_uri) else None
+        if new is not None:
+            checked, quality = self.check("customers", customers_silver.typed_customers(new, self.run_date))
+            self.write_quarantine("customers", quarantine_rows(checked, "customers", "customer_id", self.run_id,
+                                                               self.run_date))
+            new_versions = self.keep(customers_silver.customer_versions(passed(checked)))
+            quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
+            all_versions = new_versions if all_versions is None else all_versions.unionByName(new_versions)
+            writes.append(lambda: merge_into(self.spark, new_versions, versions_uri,
+                                             ["source_file", "record_number"], changed_when=None))
+            progress.extend(("customers", r) for r in runs)
+        if all_versions is None:
+            empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
+            return writes, empty_dim, self.spark.createDataFrame([], contract.CUSTOMER_ID_MAP)
+        all_versions = self.keep(all_versions)
+        id_map = self.keep(customers_silver.customer_id_map(all_versions))
+        empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
+        dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
+        writes.append(lambda: replace_if_changed(self.spark, dim, self.uri("silver", "dim_customer")))
+        writes.append(lambda: replace_if_changed(self.spark, id_map, self.uri("silver", "customer_id_map")))
+        return writes, dim, id_map
+
+    def _conformed_writes(self, transactions: DataFrame, lines: DataFrame) -> list:
+        tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
+        return [
+            lambda: merge_into(self.spark, transactions, tx_uri, ["channel", "transaction_id"], LINEAGE_CHANGED),
+            lambda: merge_into(self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"],
+                               LINEAGE_CHANGED),
+        ]
+
+    def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> list:
+        new, runs = self.new_bronze("sales")
+        if new is None:
+            return []
+        looked_up = sales_silver.with_sales_references(sales_silver.typed_sales(new), reference["products"], id_map,
+                                                       reference["stores"], reference["sales_team"])
+        checked, quality = self.check("sales", looked_up)
+        self.write_quarantine("sales", quarantine_rows(checked, "sales", "transaction_id", self.run_id,
+                                                       self.run_date))
+        transactions, lines = sales_silver.sales_to_silver(sales_silver.latest_per_transaction(passed(checked)))
+        transactions = self.keep(transactions)
+        quality.rows_to_silver = transactions.count()
+        progress.extend(("sales", r) for r in runs)
+        return self._conformed_writes(transactions, lines)
+
+    def orders(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> list:
+        new, runs = self.new_bronze("orders")
+        if new is None:
+            return []
+        looked_up = orders_silver.with_order_references(orders_silver.typed_orders(new), reference["products"], dim)
+        checked, quality = self.check("orders", looked_up)
+        self.write_quarantine("orders", quarantine_rows(checked, "orders", "order_id", self.run_id, self.run_date))
+        transactions, lines = orders_silver.orders_to_silver(orders_silver.latest_per_order(passed(checked)))
+        transactions = self.keep(transactions)
+        quality.rows_to_silver = transactions.count()
+        progress.extend(("orders", r) for r in runs)
+        return self._conformed_writes(transactions, lines)
+
+    def order_events(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> list:
+        """Every version of the orders the new events touch is re-derived, so the current state is right
+        whatever order versions arrive in; the quality counts cover those versions."""
+        new, runs = self.new_bronze("order_events")
+        if new is None:
+            return []
+        bronze = self.spark.read.format("delta").load(self.uri("bronze", "order_events"))
+        order_id = F.col(f"{events_contract.ORDER_PATH}.orderID")
+        touched = new.select(order_id.alias("_order")).filter(F.col("_order").isNotNull()).distinct()
+        affected = (bronze.join(touched, order_id == F.col("_order"), "left_semi")
+                    .unionByName(new.filter(order_id.isNull())))
+        observation = Observation("dq_order_events")
+        split = events_silver.split_order_events(
+            affected, reference["products"], self.run_id, self.run_date,
+            threshold=float(self.cfg.quality.fuzzy_match_threshold), rules=events_silver.order_event_rules(
+                self.rules.get("order_events")), observation=observation, persist=self.keep)
+        split.quarantine.count()   # the pass over the checked events that fills the observation
+        quality = self.account("order_events", split.rules, observation.get)
+        duplicates = split.duplicates.count()
+        quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
+        quality.rows_in += duplicates       # the rules saw the events left after dropping repeated event_ids
+        self.write_quarantine("order_events", split.quarantine)
+        phones = dim.filter("is_current").select("phone_number", "customer_id")
+        orders = self.keep(split.orders)
+        transactions, lines = events_silver.events_to_silver(orders, split.order_items, reference["stores"], phones)
+        progress.extend(("order_events", r) for r in runs)
+        touched_ids = self.keep(orders.select("order_id"))
+
+        def replace_children() -> None:
+            merge_into(self.spark, orders, self.uri("silver", "orders"), ["order_id"],
+                       "NOT (s.stream_id <=> t.stream_id AND s.event_id <=> t.event_id)")
+            for name in ("order_items", "order_item_addons", "order_taxes", "order_discounts"):
+                uri = self.uri("silver", name)
+                frame = getattr(split, name)
+                if DeltaTable.isDeltaTable(self.spark, uri):
+                    (DeltaTable.forPath(self.spark, uri).alias("t")
+                     .merge(touched_ids.alias("s"), "t.order_id = s.order_id").whenMatchedDelete().execute())
+                frame.write.format("delta").mode("append").save(uri)
+            merge_into(self.spark, split.restaurants, self.uri("silver", "restaurants"), ["rest_id"],
+                       "NOT (s.res_name <=> t.res_name AND s.address <=> t.address "
+                       "AND s.contact_information <=> t.contact_information)")
+
+        return [replace_children, *self._conformed_writes(transactions, lines)]
+
+
+def _reference_ddl(feed: str) -> str:
+    return {"stores": "id int, external_ref string", "products": "id int, name string, sku_id string",
+            "sales_team": "id int, first_name string, last_name string"}[feed]
+
+
+def build_silver(spark: SparkSession, cfg: Config, run_date: date, run_id: str) -> SilverResult:
+    return SilverStage(spark, cfg, run_date, run_id).run()

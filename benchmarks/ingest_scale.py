@@ -173,7 +173,7 @@ def main() -> int:
     with PeakRss(process.pid) as rss:
         out, err = process.communicate()
     ingest_s = time.monotonic() - started
-    summary = next((line for line in out.splitlines() if line.startswith("  bronze sales")), "")
+    summary = next((line for line in out.splitlines() if line.startswith("  bronze sales ")), "")
     result = {
         "scenario": args.scenario, "profile": args.profile, "landing": roots["landing"],
         "files": len(keys), "bytes": size, "rows_generated": rows, "driver_memory": args.driver_memory,

@@ -47,7 +47,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_project_rules_file_loads_with_every_feed():
     rules = load_rules(DEFAULT_RULES_FILE)
     assert sorted(rules) == ["customers", "order_events", "orders", "sales"]
-    assert all(r.max_error_rate == Decimal("0.05") for r in rules.values())
+    assert {feed: r.max_error_rate for feed, r in rules.items()} == {
+        "sales": Decimal("0.05"), "orders": Decimal("0.05"), "order_events": Decimal("0.05"),
+        "customers": Decimal("0.25")}
     assert {r.severity for feed in rules.values() for r in feed.rules} == {"error", "warn"}
 
 

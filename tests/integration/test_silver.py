@@ -1,0 +1,128 @@
+"""Bronze -> silver -> gold on MinIO with generated, defective data: record accounting, quarantine,
+dq_results, and a threshold breach that stops the run before gold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+import yaml
+
+from etl.generate import ALL_FEEDS, GenerateOptions, generate
+from etl.quality.rules import DEFAULT_RULES_FILE
+from tests.integration.conftest import BIN, isolated_env, landing_store
+
+pytestmark = pytest.mark.integration
+
+RUN_DATE = "2026-11-22"
+OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=30, seed=21, customers=40,
+                       orders_per_day=15, events_orders_per_day=12, feeds=ALL_FEEDS, defects=True)
+CHECKED = ("customers", "sales", "orders", "order_events")
+
+
+def _run(stack, prefix, stages="ingest,silver,gold", extra=None):
+    return stack.run([str(BIN / "etl"), "run", "--date", RUN_DATE, "--stages", stages],
+                     {**isolated_env(prefix), **(extra or {})})
+
+
+def _table(spark, prefix, layer, name):
+    return spark.read.format("delta").load(f"s3a://lake/{prefix}/{layer}/{name}")
+
+
+@pytest.fixture(scope="module")
+def defective_run(stack, s3_spark, tmp_path_factory):
+    prefix = "silver-defects"
+    report = generate(OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, prefix), progress=False)
+    result = _run(stack, prefix)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return stack, prefix, report, result
+
+
+SUMMARY_LINE = re.compile(r"^  silver (\S+)\s+rows in (\d+), to silver (\d+), quarantined (\d+), deduplicated (\d+)$")
+
+
+def _summary(stdout: str) -> dict[str, tuple[int, int, int, int]]:
+    """feed -> (rows in, to silver, quarantined, deduplicated), from the run summary."""
+    matches = (SUMMARY_LINE.match(line) for line in stdout.splitlines())
+    return {m.group(1): tuple(int(g) for g in m.groups()[1:]) for m in matches if m}
+
+
+def test_every_bronze_row_is_in_silver_quarantine_or_a_counted_duplicate(defective_run, s3_spark):
+    _, prefix, _, result = defective_run
+    summary = _summary(result.stdout)
+    assert set(summary) == set(CHECKED), result.stdout
+    for feed, (rows_in, to_silver, quarantined, deduplicated) in summary.items():
+        assert rows_in == _table(s3_spark, prefix, "bronze", feed).count(), feed
+        assert rows_in == to_silver + quarantined + deduplicated, feed
+        assert _table(s3_spark, prefix, "silver", f"quarantine_{feed}").count() == quarantined, feed
+        assert quarantined > 0, f"the generator's defects of {feed} were not quarantined"
+    transactions = _table(s3_spark, prefix, "silver", "transactions")
+    by_channel = {r.channel: r["count"] for r in transactions.groupBy("channel").count().collect()}
+    assert by_channel["store"] == summary["sales"][1]
+    assert by_channel["online"] == summary["orders"][1]
+    # Events: one transaction per order (its current version), fewer than the valid events.
+    assert by_channel["pos"] == _table(s3_spark, prefix, "silver", "orders").count() <= summary["order_events"][1]
+
+
+def test_quarantine_rows_carry_every_failed_rule_file_line_and_run(defective_run, s3_spark):
+    _, prefix, report, result = defective_run
+    malformed = report.defects["malformed_rows"]
+    for feed in CHECKED:
+        rows = _table(s3_spark, prefix, "silver", f"quarantine_{feed}").collect()
+        for row in rows:
+            assert row.failed_rules and row.source_file and row.record_number >= 1, (feed, row)
+            assert row.run_id in result.stdout
+            assert json.loads(row.record)["record_number"] == row.record_number
+        # every row the generator made malformed in this feed is in its quarantine
+        expected = {(key, n) for key, numbers in malformed.items() if key.startswith(f"{feed}/") for n in numbers}
+        assert expected <= {(r.source_file, r.record_number) for r in rows}, feed
+
+
+def test_dq_results_hold_the_observed_count_of_every_rule(defective_run, s3_spark):
+    _, prefix, _, result = defective_run
+    results = _table(s3_spark, prefix, "ops", "dq_results").collect()
+    summary = _summary(result.stdout)
+    for feed in CHECKED:
+        of_feed = {r.rule: r for r in results if r.feed == feed}
+        assert of_feed["_rows_with_errors"].failed_rows == summary[feed][2], feed
+        quarantine = _table(s3_spark, prefix, "silver", f"quarantine_{feed}")
+        for rule in ("malformed_record", "reconciliation_off", "total_cost_mismatch"):
+            if rule in of_feed:
+                in_quarantine = quarantine.filter(f"array_contains(failed_rules, '{rule}')").count()
+                assert of_feed[rule].failed_rows == in_quarantine, (feed, rule)
+
+
+def test_a_rerun_for_the_same_date_changes_no_silver_or_gold_row(defective_run, s3_spark):
+    stack, prefix, _, _ = defective_run
+    tables = [("silver", t) for t in ("transactions", "sales_lines", "dim_customer", "orders", "order_items",
+                                      "quarantine_sales", "quarantine_order_events")] + \
+             [("gold", t) for t in ("customers_data_mart", "kpi_daily_sales", "sales_team_data_mart")]
+    before = {t: sorted(map(tuple, _table(s3_spark, prefix, *t).collect())) for t in tables}
+    again = _run(stack, prefix)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "  silver " not in again.stdout       # nothing new reached bronze, so silver had nothing to do
+    assert {t: sorted(map(tuple, _table(s3_spark, prefix, *t).collect())) for t in tables} == before
+
+
+def test_a_feed_over_its_error_threshold_stops_the_run_before_gold(stack, s3_spark, tmp_path):
+    prefix = "silver-threshold"
+    generate(OPTS, tmp_path / "gen", landing_store(stack, prefix), progress=False)
+    strict = yaml.safe_load(DEFAULT_RULES_FILE.read_text())
+    strict["sales"]["max_error_rate"] = 0.001
+    rules = tmp_path / "strict_rules.yaml"
+    rules.write_text(yaml.safe_dump(strict))
+    result = _run(stack, prefix, extra={"ETL__QUALITY__RULES_FILE": str(rules)})
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("etl: error: data-quality threshold exceeded, silver and gold left unchanged: "
+                              "feed 'sales': ")
+    assert "above max_error_rate 0.10%; failed rows by rule: " in message and "total_cost_mismatch" in message
+    # The summary still lists what was counted; nothing reached silver's conformed tables or gold.
+    assert "  silver sales " in result.stdout
+    from delta.tables import DeltaTable
+    for layer, table in (("silver", "transactions"), ("gold", "sales_team_data_mart")):
+        assert not DeltaTable.isDeltaTable(s3_spark, f"s3a://lake/{prefix}/{layer}/{table}"), table
+    assert _table(s3_spark, prefix, "ops", "dq_results").filter("feed = 'sales'").count() > 0

@@ -71,6 +71,16 @@ class ObjectStore:
                 break
         return data[:limit]
 
+    def fingerprint(self, key: str, head_limit: int) -> tuple[str, bytes]:
+        """sha256 of the whole file and its first ``head_limit`` bytes, from one streamed read."""
+        digest = hashlib.sha256()
+        head = b""
+        for chunk in self.open_chunks(key):
+            digest.update(chunk)
+            if len(head) < head_limit:
+                head += chunk[:head_limit - len(head)]
+        return digest.hexdigest(), head
+
     def sha256(self, key: str) -> str:
         digest = hashlib.sha256()
         for chunk in self.open_chunks(key):

@@ -2,8 +2,8 @@
 
 Each feed is one object with two methods the ingest stage calls:
 
-* ``check(landing, stored, staging)`` judges one file on its first bytes (and,
-  for CSV, its header line) and returns ``(problem, accepted)``: a reason to
+* ``check(landing, stored, checksum, head, staging)`` judges one file on its
+  first bytes ``head``, read while the file was hashed (and, for CSV, its header line) and returns ``(problem, accepted)``: a reason to
   reject the file whole, or what the reader needs (the header; for an XLSX
   delivery, the CSV it was converted to);
 * ``read(spark, accepted, run_id, ingested_at)`` reads a batch of accepted files
@@ -39,7 +39,8 @@ from etl.contracts import reference as reference_contract
 from etl.contracts import sales as sales_contract
 from etl.storage import ObjectStore, StoredFile
 
-HEAD_BYTES = 4096
+HEAD_BYTES = 4096          # what the format sniffers look at
+HEAD_LIMIT = 64 * 1024     # what the stage keeps of each file while hashing it (a CSV header line fits)
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,14 @@ class CsvFeed:
     def mandatory_for(self, header: CsvHeader) -> tuple[str, ...]:
         return self.mandatory(header.canonical) if callable(self.mandatory) else self.mandatory
 
-    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str,
+    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
               staging: ObjectStore) -> tuple[str | None, Accepted | None]:
-        head = landing.head_bytes(stored.key, HEAD_BYTES) if stored.size else b""
-        problem = text_file_problem(head, stored.size) or csv_format_problem(head)
+        problem = text_file_problem(head[:HEAD_BYTES], stored.size) or csv_format_problem(head[:HEAD_BYTES])
         if problem:
             return problem, None
-        header = parse_header(landing.first_line(stored.key), self.aliases)
+        line = (head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+                if b"\n" in head or len(head) == stored.size else landing.first_line(stored.key))
+        header = parse_header(line, self.aliases)
         problem = header_problem(header, self.mandatory_for(header))
         if problem:
             return problem, None
@@ -133,10 +135,10 @@ class CustomersFeed(CsvFeed):
     (``source_file``) of its rows is the landing key of the workbook.
     """
 
-    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str,
+    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
               staging: ObjectStore) -> tuple[str | None, Accepted | None]:
         if not stored.key.lower().endswith(".xlsx"):
-            return super().check(landing, stored, checksum, staging)
+            return super().check(landing, stored, checksum, head, staging)
         with tempfile.TemporaryDirectory(prefix="etl-xlsx-") as tmp:
             workbook = Path(tmp) / "delivery.xlsx"
             with open(workbook, "wb") as out:
@@ -161,9 +163,9 @@ class CustomersFeed(CsvFeed):
 class XmlFeed:
     name: str
 
-    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str,
+    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
               staging: ObjectStore) -> tuple[str | None, Accepted | None]:
-        problem = xml_file_problem(landing.head_bytes(stored.key, HEAD_BYTES) if stored.size else b"")
+        problem = xml_file_problem(head[:HEAD_BYTES])
         return (problem, None) if problem else (None, Accepted(stored, checksum, stored.uri, landing.root))
 
     def read(self, spark: SparkSession, accepted: list[Accepted], run_id: str, ingested_at: datetime) -> DataFrame:
@@ -175,9 +177,9 @@ class XmlFeed:
 class JsonLinesFeed:
     name: str
 
-    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str,
+    def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
               staging: ObjectStore) -> tuple[str | None, Accepted | None]:
-        problem = jsonl_file_problem(landing.head_bytes(stored.key, HEAD_BYTES) if stored.size else b"")
+        problem = jsonl_file_problem(head[:HEAD_BYTES])
         return (problem, None) if problem else (None, Accepted(stored, checksum, stored.uri, landing.root))
 
     def read(self, spark: SparkSession, accepted: list[Accepted], run_id: str, ingested_at: datetime) -> DataFrame:

@@ -35,7 +35,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from etl.bronze import manifest
-from etl.bronze.feeds import Accepted, Feed, all_feeds
+from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
 from etl.storage import ObjectStore, StoredFile
 
@@ -87,10 +87,13 @@ def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
     return {r.file_checksum for r in rows}
 
 
-def checksums(landing: ObjectStore, files: list[StoredFile]) -> dict[str, str]:
-    """sha256 of every file, streamed, several at a time (object-store latency, not CPU, is the limit)."""
-    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
-        return dict(zip([f.key for f in files], pool.map(lambda f: landing.sha256(f.key), files)))
+def fingerprint_and_check(landing: ObjectStore, staging: ObjectStore, feed: Feed, stored: StoredFile,
+                          known: set[str]) -> tuple[str, tuple[str | None, Accepted | None] | None]:
+    """One read of the file: its sha256 and, when the content is new, the feed's verdict on its first bytes."""
+    checksum, head = landing.fingerprint(stored.key, HEAD_LIMIT)
+    if checksum in known:
+        return checksum, None
+    return checksum, feed.check(landing, stored, checksum, head, staging)
 
 
 def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, reason: str, run_id: str) -> None:
@@ -107,8 +110,7 @@ def _rows_per_checksum(spark: SparkSession, table_uri: str, condition) -> dict[s
 
 
 def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, feed: Feed, table_uri: str,
-               files: list[StoredFile], hashes: dict[str, str], seen: list[ManifestEntry],
-               run_id: str) -> _FeedPlan:
+               files: list[StoredFile], seen: list[ManifestEntry], run_id: str) -> _FeedPlan:
     plan = _FeedPlan(feed, table_uri, FeedIngestResult(feed.name))
     seen_keys = {(e.path, e.checksum) for e in seen}
     first_path = {e.checksum: e.path for e in seen if e.status == INGESTED}
@@ -119,15 +121,12 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
     def entry(stored: StoredFile, checksum: str, status: str, **extra) -> ManifestEntry:
         return ManifestEntry(feed.name, stored.key, stored.size, checksum, run_id, status, **extra)
 
-    # File checks cost a round trip or two each: run them side by side, once per new content.
-    to_check: dict[str, StoredFile] = {}
-    for stored in files:
-        checksum = hashes[stored.key]
-        if checksum not in in_bronze and checksum not in first_path:
-            to_check.setdefault(checksum, stored)
+    # Object-store latency, not CPU, is the limit: read (hash + first bytes + checks) files side by side.
+    known = in_bronze | set(first_path)
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
-        verdicts = dict(zip(to_check, pool.map(lambda item: feed.check(landing, item[1], item[0], staging),
-                                               to_check.items())))
+        read = list(pool.map(lambda f: fingerprint_and_check(landing, staging, feed, f, known), files))
+    verdicts = {stored.key: verdict for stored, (_, verdict) in zip(files, read)}
+    hashes = {stored.key: checksum for stored, (checksum, _) in zip(files, read)}
 
     recovered_files: list[tuple[StoredFile, str]] = []
     for stored in files:
@@ -144,7 +143,7 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
             plan.result.duplicates.append(stored.key)
             plan.to_archive.append(stored.key)
         else:
-            problem, accepted = verdicts[checksum]
+            problem, accepted = verdicts[stored.key]
             if problem:
                 plan.rejected.append((stored, checksum, problem))
                 plan.entries.append(entry(stored, checksum, REJECTED, reason=problem))
@@ -187,13 +186,12 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     total = sum(len(files) for files in snapshot.values())
     log.info("ingest: %d file(s) in landing: %s", total,
              ", ".join(f"{name} {len(files)}" for name, files in snapshot.items()))
-    hashes = checksums(landing, [f for files in snapshot.values() for f in files])
     seen = manifest.read_entries(spark, manifest_uri) if total else []
     staging_prefix = f"{STAGING}/{run_id}"
     staged = staging.prefixed(staging_prefix)
 
     plans = [
-        _plan_feed(spark, landing, staged, feed, table_uris[feed.name], snapshot[feed.name], hashes,
+        _plan_feed(spark, landing, staged, feed, table_uris[feed.name], snapshot[feed.name],
                    [e for e in seen if e.feed == feed.name], run_id)
         for feed in feeds
     ]

@@ -11,7 +11,7 @@ import io
 
 from openpyxl import Workbook
 
-from etl.bronze.feeds import all_feeds, csv_format_problem
+from etl.bronze.feeds import HEAD_LIMIT, all_feeds, csv_format_problem
 from etl.storage import LocalStore
 
 FEEDS = {feed.name: feed for feed in all_feeds()}
@@ -30,7 +30,8 @@ def _check(tmp_path, feed, key, content):
     landing = _store(tmp_path, "landing", {key: content})
     staging = _store(tmp_path, "staging", {})
     stored = landing.list(f"{feed}/")[0]
-    return FEEDS[feed].check(landing, stored, "c" * 64, staging), landing, staging
+    checksum, head = landing.fingerprint(stored.key, HEAD_LIMIT)
+    return FEEDS[feed].check(landing, stored, checksum, head, staging), landing, staging
 
 
 def test_csv_format_problem_names_xml_and_json():
@@ -81,3 +82,10 @@ def test_an_xlsx_customers_file_is_read_from_its_staged_csv_under_the_landing_ke
 def test_a_customers_csv_named_xlsx_is_judged_as_a_workbook(tmp_path):
     (problem, _), _, _ = _check(tmp_path, "customers", "customers/x.xlsx", b"customer_id\n1\n")
     assert problem == "not an XLSX file (not a zip archive)"
+
+
+def test_a_header_longer_than_the_kept_head_is_read_from_the_file(tmp_path):
+    long_extra = "x" * (HEAD_LIMIT + 10)
+    header = f"customer_id,store_id,product_name,sales_date,sales_person_id,price,quantity,total_cost,{long_extra}\n"
+    (problem, accepted), _, _ = _check(tmp_path, "sales", "sales/wide.csv", header.encode() + b"1,2,3\n")
+    assert problem is None and accepted.header.canonical[-1] == long_extra

@@ -12,6 +12,8 @@ from typing import Iterable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from etl.contracts import require_columns as _require_columns
+
 MONEY = "decimal(18,2)"
 PERCENT = "decimal(9,2)"
 DAYS = "decimal(9,2)"
@@ -24,11 +26,7 @@ DIM_CUSTOMER_COLUMNS = ("customer_id", "first_name", "last_name", "address", "ph
 
 
 def require_columns(frame: DataFrame, names: Iterable[str], what: str) -> None:
-    """Fail with a message naming the missing columns (a wiring error, not bad data)."""
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}. "
-                         f"Pass the silver table with the columns of etl/contracts/silver.py.")
+    _require_columns(frame, names, what, "Pass the silver table with the columns of etl/contracts/silver.py.")
 
 
 def check_run_date(run_date: date) -> None:

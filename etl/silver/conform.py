@@ -12,11 +12,12 @@ exactly the silver schemas of ``etl/contracts/silver.py`` (nullability included)
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Iterable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, DataType, DateType, StringType, StructType, TimestampType
+
+from etl.contracts import require_columns
 
 # Columns the product-matching helpers add.
 PRODUCT_ID = "product_id"
@@ -24,13 +25,6 @@ CATALOGUE_NAME = "catalogue_name"
 CATALOGUE_SKU = "catalogue_sku_id"
 MATCH_METHOD = "match_method"
 UNMATCHED = "unmatched"
-
-
-def require_columns(frame: DataFrame, names: Iterable[str], what: str) -> None:
-    """Fail with a message naming the missing columns (a wiring error, not bad data)."""
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
 
 
 def strip(col: Column | str) -> Column:

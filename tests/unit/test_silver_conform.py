@@ -6,6 +6,8 @@ from datetime import date
 
 import pytest
 from chispa import assert_df_equality
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, IntegerType, StringType, StructField, StructType
 
@@ -93,3 +95,34 @@ def test_to_schema_fails_the_job_on_a_null_in_a_not_null_column(spark):
     frame = spark.createDataFrame([(None, date(2026, 2, 1), "x")], "id int, day date, note string")
     with pytest.raises(Exception, match="test frame: id is null"):
         to_schema(frame, TARGET, "test frame").collect()
+
+
+# -- property test: normalise_phone against a plain-Python reading of the contract --------------
+
+def _contract_phone(text: str | None) -> str | None:
+    """DATA_CONTRACT.md, conformance: digits only; 12 digits starting 91 or 11 starting 0 lose it; 10 or null."""
+    if text is None:
+        return None
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
+    if len(digits) == 12 and digits.startswith("91"):
+        digits = digits[2:]
+    elif len(digits) == 11 and digits.startswith("0"):
+        digits = digits[1:]
+    return digits if len(digits) == 10 else None
+
+
+PHONE_TEXT = st.one_of(
+    st.none(),
+    st.text(alphabet="0123456789 +-()", max_size=16),
+    st.builds(lambda prefix, body, sep: prefix + sep.join([body[:5], body[5:]]),
+              st.sampled_from(["", "+91", "+91 ", "91", "0", "00"]),
+              st.text(alphabet="0123456789", min_size=10, max_size=10), st.sampled_from(["", " ", "-"])),
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(PHONE_TEXT, min_size=1, max_size=200))
+def test_normalise_phone_agrees_with_the_contract_on_any_text(spark, texts):
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i int, phone string")
+    got = {r.i: r.p for r in frame.select("i", normalise_phone(F.col("phone")).alias("p")).collect()}
+    assert got == {i: _contract_phone(t) for i, t in enumerate(texts)}

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="write sample landing files (and upload them)")
     _with_profile(gen)
-    gen.add_argument("--start", type=parse_date, default=date(2026, 11, 20), help="first sales date")
+    gen.add_argument("--start", type=parse_date,
+                     help="first sales date (default: the days end yesterday in UTC, the default run date)")
     gen.add_argument("--days", type=int, default=3)
     gen.add_argument("--sales-per-day", type=int, default=40)
     gen.add_argument("--seed", type=int, default=7)
@@ -113,9 +114,10 @@ def cmd_generate(args) -> int:
     if not args.no_upload:
         from etl.storage import store_for
 
-        landing = store_for(cfg, cfg.storage.landing, Run(cfg, args.start).secret)
+        landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret)
+    start = args.start or yesterday_utc() - timedelta(days=args.days - 1)
     feeds = ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
-    opts = GenerateOptions(start=args.start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
+    opts = GenerateOptions(start=start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
                            customers=args.customers, stores=args.stores, orders_per_day=args.orders_per_day,
                            events_orders_per_day=args.events_per_day, feeds=feeds,
                            defects=args.inject_defects, drop_days=tuple(args.drop_day))

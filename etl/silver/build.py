@@ -198,9 +198,17 @@ class SilverStage:
         names = DQ_RESULTS_SCHEMA.fieldNames()
         return [dict(zip(names, row)) for row in self.dq_rows]
 
-    def write_quarantine(self, feed: str, quarantine: DataFrame) -> None:
-        merge_into(self.spark, quarantine, self.uri("silver", f"quarantine_{feed}"),
-                   ["feed", "source_file", "record_number"], changed_when=None)
+    def write_quarantine(self, feed: str, quarantine: DataFrame, processed: DataFrame) -> None:
+        """The quarantine holds the latest verdict on each processed bronze row: a row judged by an earlier
+        attempt (a run stopped by a threshold, say) loses its old entry first, so it is never doubled, and a
+        row that passes now is no longer listed."""
+        uri = self.uri("silver", f"quarantine_{feed}")
+        if DeltaTable.isDeltaTable(self.spark, uri):
+            keys = processed.select("source_file", "record_number").distinct()
+            (DeltaTable.forPath(self.spark, uri).alias("t")
+             .merge(keys.alias("s"), "t.source_file = s.source_file AND t.record_number = s.record_number")
+             .whenMatchedDelete().execute())
+        quarantine.write.format("delta").mode("append").save(uri)
 
     # -- feeds ----------------------------------------------------------------------------------
     def reference(self) -> dict[str, DataFrame]:
@@ -222,7 +230,7 @@ class SilverStage:
         if new is not None:
             checked, quality = self.check("customers", customers_silver.typed_customers(new, self.run_date))
             self.write_quarantine("customers", quarantine_rows(checked, "customers", "customer_id", self.run_id,
-                                                               self.run_date))
+                                                               self.run_date), new)
             new_versions = self.keep(customers_silver.customer_versions(passed(checked)))
             quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
             all_versions = new_versions if all_versions is None else all_versions.unionByName(new_versions)
@@ -256,7 +264,7 @@ class SilverStage:
                                                        reference["stores"], reference["sales_team"])
         checked, quality = self.check("sales", looked_up)
         self.write_quarantine("sales", quarantine_rows(checked, "sales", "transaction_id", self.run_id,
-                                                       self.run_date))
+                                                       self.run_date), new)
         transactions, lines = sales_silver.sales_to_silver(sales_silver.latest_per_transaction(passed(checked)))
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
@@ -269,7 +277,8 @@ class SilverStage:
             return []
         looked_up = orders_silver.with_order_references(orders_silver.typed_orders(new), reference["products"], dim)
         checked, quality = self.check("orders", looked_up)
-        self.write_quarantine("orders", quarantine_rows(checked, "orders", "order_id", self.run_id, self.run_date))
+        self.write_quarantine("orders", quarantine_rows(checked, "orders", "order_id", self.run_id, self.run_date),
+                              new)
         transactions, lines = orders_silver.orders_to_silver(orders_silver.latest_per_order(passed(checked)))
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
@@ -297,7 +306,7 @@ class SilverStage:
         duplicates = split.duplicates.count()
         quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
         quality.rows_in += duplicates       # the rules saw the events left after dropping repeated event_ids
-        self.write_quarantine("order_events", split.quarantine)
+        self.write_quarantine("order_events", split.quarantine, affected)
         phones = dim.filter("is_current").select("phone_number", "customer_id")
         orders = self.keep(split.orders)
         transactions, lines = events_silver.events_to_silver(orders, split.order_items, reference["stores"], phones)

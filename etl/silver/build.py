@@ -169,7 +169,7 @@ class SilverStage:
         writes: list = []          # (callable) silver writes, run only when no feed breaches its threshold
         progress: list[tuple[str, str]] = []
         try:
-            reference = self.reference()
+            reference = self.reference(progress)
             customer_writes, dim, id_map = self.customers(progress)
             writes += customer_writes
             writes += self.sales(reference, id_map, progress)
@@ -211,13 +211,15 @@ class SilverStage:
         quarantine.write.format("delta").mode("append").save(uri)
 
     # -- feeds ----------------------------------------------------------------------------------
-    def reference(self) -> dict[str, DataFrame]:
+    def reference(self, progress: list) -> dict[str, DataFrame]:
+        """Reference feeds are snapshots: rebuilt from all their bronze rows when a delivery is new."""
         frames = {}
         for feed in REFERENCE_FEEDS:
-            bronze_uri = self.uri("bronze", feed)
-            if DeltaTable.isDeltaTable(self.spark, bronze_uri):
-                typed = typed_reference(self.spark.read.format("delta").load(bronze_uri), feed)
+            new, runs = self.new_bronze(feed)
+            if new is not None:
+                typed = typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)), feed)
                 replace_if_changed(self.spark, typed, self.uri("silver", feed))
+                progress.extend((feed, r) for r in runs)
             frames[feed] = read_table(self.spark, self.uri("silver", feed), _reference_ddl(feed))
         return frames
 
@@ -240,12 +242,16 @@ class SilverStage:
         if all_versions is None:
             empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
             return writes, empty_dim, self.spark.createDataFrame([], contract.CUSTOMER_ID_MAP)
+        dim_uri, map_uri = self.uri("silver", "dim_customer"), self.uri("silver", "customer_id_map")
+        if new is None and DeltaTable.isDeltaTable(self.spark, map_uri):   # nothing new since the last build
+            return (writes, read_table(self.spark, dim_uri, contract.DIM_CUSTOMER),
+                    read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP))
         all_versions = self.keep(all_versions)
         id_map = self.keep(customers_silver.customer_id_map(all_versions))
         empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
-        writes.append(lambda: replace_if_changed(self.spark, dim, self.uri("silver", "dim_customer")))
-        writes.append(lambda: replace_if_changed(self.spark, id_map, self.uri("silver", "customer_id_map")))
+        writes.append(lambda: replace_if_changed(self.spark, dim, dim_uri))
+        writes.append(lambda: replace_if_changed(self.spark, id_map, map_uri))   # last: marks the build complete
         return writes, dim, id_map
 
     def _conformed_writes(self, transactions: DataFrame, lines: DataFrame) -> list:

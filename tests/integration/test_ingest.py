@@ -199,10 +199,11 @@ REJECTS = {
 
 @pytest.fixture(scope="module")
 def rejects_run(stack, s3_spark, tmp_path_factory):
+    """One ingest run over every bad file, and over the four customers files of the XLSX/CSV test."""
     prefix = "ingest-rejects"
     landing = landing_store(stack, prefix)
     folder = tmp_path_factory.mktemp("rejects")
-    for key, (content, _) in REJECTS.items():
+    for key, content in [*((k, c) for k, (c, _) in REJECTS.items()), *CUSTOMER_FILES.items()]:
         path = folder / key.replace("/", "_")
         path.write_bytes(content)
         landing.upload(path, key)
@@ -223,9 +224,13 @@ def test_reject_reason(rejects_run, s3_spark, key):
     row = manifest[key]
     assert (row.status, row.reason, row.rows_read, row.bronze_version) == ("rejected", reason, None, None)
     assert f"rejected {key}: {reason}" in result.stdout
-    # Nothing of a rejected file reaches bronze (no feed here had an accepted file: no bronze table at all).
+    # Nothing of a rejected file reaches bronze.
     feed = key.split("/")[0]
-    assert f"bronze {feed:<11} files ingested 0" in result.stdout
+    bronze_uri = f"s3a://lake/{prefix}/bronze/{feed}"
+    if feed == "customers":
+        assert _bronze(s3_spark, prefix, feed).filter(F.col("source_file") == key).count() == 0
+    else:
+        assert f"bronze {feed:<11} files ingested 0" in result.stdout, bronze_uri
 
 
 # -- XLSX and CSV customers give the same bronze rows ---------------------------------------------
@@ -240,36 +245,31 @@ ALIASED = ["Customer ID", "First Name", "Last-Name", " Address", "PINCODE", "Mob
            "Customer Joining Date"]
 
 
-def test_xlsx_and_csv_customers_with_aliased_headers_give_the_same_bronze_rows(stack, s3_spark, lake_prefix,
-                                                                                tmp_path):
-    def csv_text(header):
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[v.isoformat() if isinstance(v, date) else v for v in row] for row in CUSTOMER_VALUES])
-        return out.getvalue().encode()
+def _csv_text(header):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[v.isoformat() if isinstance(v, date) else v for v in row] for row in CUSTOMER_VALUES])
+    return out.getvalue().encode()
 
-    landing = landing_store(stack, lake_prefix)
-    files = {
-        "customers/a_aliased.csv": csv_text(ALIASED),
-        "customers/b_canonical.csv": csv_text(CANONICAL),
-        # typed cells: numbers for ids, pincode and one phone, a real date cell
-        "customers/c_aliased.xlsx": _xlsx([ALIASED, *[[*r[:7], datetime.combine(r[7], datetime.min.time())]
-                                                      for r in CUSTOMER_VALUES]]),
-        "customers/d_canonical.xlsx": _xlsx([CANONICAL, *CUSTOMER_VALUES]),
-    }
-    for key, content in files.items():
-        path = tmp_path / key.replace("/", "_")
-        path.write_bytes(content)
-        landing.upload(path, key)
-    result = _ingest(stack, lake_prefix)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert _summary_line("customers", 4, 0, 0, 8) in result.stdout, result.stdout
 
-    bronze = _bronze(s3_spark, lake_prefix, "customers")
+CUSTOMER_FILES = {
+    "customers/a_aliased.csv": _csv_text(ALIASED),
+    "customers/b_canonical.csv": _csv_text(CANONICAL),
+    # typed cells: numbers for ids, pincode and one phone, a real date cell
+    "customers/c_aliased.xlsx": _xlsx([ALIASED, *[[*r[:7], datetime.combine(r[7], datetime.min.time())]
+                                                  for r in CUSTOMER_VALUES]]),
+    "customers/d_canonical.xlsx": _xlsx([CANONICAL, *CUSTOMER_VALUES]),
+}
+
+
+def test_xlsx_and_csv_customers_with_aliased_headers_give_the_same_bronze_rows(rejects_run, s3_spark):
+    _, prefix, result, _ = rejects_run
+    assert "  bronze customers   files ingested 4, rejected 4, duplicate 0, rows 8" in result.stdout, result.stdout
+    bronze = _bronze(s3_spark, prefix, "customers")
     content = [c for c in bronze.columns if c not in ("source_file", "file_checksum", "ingested_at", "run_id")]
     per_file = {key: sorted(tuple(r) for r in bronze.filter(bronze.source_file == key).select(*content).collect())
-                for key in files}
+                for key in CUSTOMER_FILES}
     reference = per_file["customers/b_canonical.csv"]
     assert len(reference) == 2 and reference[0][:3] == ("7", "Asha", "Rao")
     assert reference[0][5] == "919811000017" and reference[0][7] == "2024-01-02"
@@ -279,16 +279,19 @@ def test_xlsx_and_csv_customers_with_aliased_headers_give_the_same_bronze_rows(s
 
 # -- a crash between bronze commit and archive --------------------------------------------------
 
-@pytest.mark.parametrize("crash_at", ["after_bronze_commit", "after_manifest"])
-def test_a_run_killed_between_commit_and_archive_is_completed_by_the_next(stack, s3_spark, lake_prefix,
-                                                                          tmp_path, crash_at):
+def test_runs_killed_after_the_bronze_commit_and_after_the_manifest_are_completed_by_the_next(
+        stack, s3_spark, lake_prefix, tmp_path):
     landing = landing_store(stack, lake_prefix)
     report = generate(CLEAN_OPTS, tmp_path / "gen", landing, progress=False)
     expected = _expected(report)
-    crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": crash_at})
+    # Killed after the first bronze commit (stores): its rows are in bronze, every file still in landing.
+    crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": "after_bronze_commit"})
     assert crashed.returncode == 70, crashed.stderr[-3000:]
-    # Killed after a bronze commit: rows are in bronze but every file is still in landing.
     assert _bronze(s3_spark, lake_prefix, "stores").count() == expected["stores"][3]
+    assert sum(len(_keys(landing, f"{feed}/")) for feed in ALL_FEEDS) == len(report)
+    # Killed again, after every commit and the manifest, before any archive move.
+    crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": "after_manifest"})
+    assert crashed.returncode == 70, crashed.stderr[-3000:]
     assert sum(len(_keys(landing, f"{feed}/")) for feed in ALL_FEEDS) == len(report)
 
     rerun = _ingest(stack, lake_prefix)

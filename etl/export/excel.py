@@ -6,6 +6,8 @@ holds a whole table. Column kinds come from the Spark schema: money as
 ``#,##0.00``, percentages as ``0.00"%"`` (values are already ×100), dates as
 dates. Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
+(titles are kept within Excel's 31 characters). The full daily report, with
+its Summary sheet and charts, is assembled by ``etl/export/report.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Mapping
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -25,6 +28,8 @@ from pyspark.sql.types import DateType, DecimalType, TimestampType
 MONEY_FORMAT = "#,##0.00"
 PERCENT_FORMAT = '0.00"%"'
 DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+MAX_TITLE = 31          # Excel's limit on a sheet name
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 
@@ -48,10 +53,26 @@ def number_format(column: str, dtype) -> str | None:
     return None
 
 
+def continuation_title(name: str, number: int) -> str:
+    """``Name`` for the first sheet, ``Name (2)``, ``Name (3)``, ... after it; the base name is
+    shortened when the suffix would take the title past Excel's 31 characters."""
+    if number == 1:
+        return name[:MAX_TITLE]
+    suffix = f" ({number})"
+    return name[:MAX_TITLE - len(suffix)].rstrip(" _") + suffix
+
+
 def column_widths(frame: DataFrame) -> list[int]:
-    """Characters per column: the longest value or header, capped at 60."""
+    """Characters per column: the longest value (plus room for thousands separators on money) or the
+    header (plus room for the autofilter button), capped at 60. One small aggregate over the frame."""
     lengths = frame.select(*[F.max(F.length(F.col(c).cast("string"))).alias(c) for c in frame.columns]).first()
-    return [min(60, max(len(c), (lengths[c] or 0)) + 2) for c in frame.columns]
+    widths = []
+    for field in frame.schema.fields:
+        longest = lengths[field.name] or 0
+        if isinstance(field.dataType, DecimalType):
+            longest += longest // 3
+        widths.append(min(60, max(len(field.name) + 4, longest + 2)))
+    return widths
 
 
 def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[int]):
@@ -59,6 +80,7 @@ def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A2"
+    sheet.print_title_rows = "1:1"      # the header repeats on every printed page
     header = []
     for name in frame.columns:
         cell = WriteOnlyCell(sheet, value=name)
@@ -73,17 +95,22 @@ def _finish_sheet(sheet, columns: int, rows: int) -> None:
     sheet.auto_filter.ref = f"A1:{get_column_letter(columns)}{rows + 1}"
 
 
-def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int) -> SheetResult:
-    """Stream ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included)."""
-    formats = [number_format(f.name, f.dataType) for f in frame.schema.fields]
+def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
+                overrides: Mapping[str, str] | None = None) -> SheetResult:
+    """Stream ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included).
+
+    ``overrides``: number formats by column name, replacing the ones chosen from the schema."""
+    if max_rows < 2:
+        raise ValueError(f"max_rows must leave room for the header and one row, got {max_rows}")
+    formats = [(overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in frame.schema.fields]
     widths = column_widths(frame)
-    titles = [name]
-    sheet = _start_sheet(workbook, name, frame, widths)
+    titles = [continuation_title(name, 1)]
+    sheet = _start_sheet(workbook, titles[0], frame, widths)
     in_sheet = total = 0
     for row in frame.toLocalIterator():
         if in_sheet == max_rows - 1:
             _finish_sheet(sheet, len(widths), in_sheet)
-            titles.append(f"{name} ({len(titles) + 1})")
+            titles.append(continuation_title(name, len(titles) + 1))
             sheet = _start_sheet(workbook, titles[-1], frame, widths)
             in_sheet = 0
         cells = []

@@ -1,10 +1,16 @@
-"""Gold -> MySQL: versioned migrations, staging loads, and an atomic swap.
+"""Gold -> MySQL: versioned migrations, staging loads, and one atomic swap.
 
-Spark's JDBC writer fills ``<table>__staging`` in parallel with batched
-inserts; then a single ``RENAME TABLE`` swaps staging and live, so a reader
-sees the old complete table or the new one, never a mix. Statements go
-through MySQL Connector/J in Spark's own JVM (no second driver to install);
-credentials travel only as JDBC connection properties, never in the URL.
+Spark's JDBC writer fills ``<table>__staging`` for every exported table, in
+parallel with batched inserts (``mysql.batch_size`` rows per batch, at most
+``mysql.max_connections`` connections); then a single ``RENAME TABLE`` swaps
+every staging table with its live table at once, so a reader sees the previous
+complete run or the new one, never a mix, a partial or an empty table. A load
+that stops before the swap (an error, a killed process) leaves the live tables
+as they were; the next load drops the leftovers and starts over.
+
+Statements go through MySQL Connector/J in Spark's own JVM (no second driver to
+install); credentials travel only as JDBC connection properties, never in the
+URL, and no error message carries the password.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from etl.config import PROJECT_ROOT, Config
 from etl.errors import ExportError
@@ -24,6 +31,8 @@ from etl.errors import ExportError
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = PROJECT_ROOT / "resources" / "sql"
 DRIVER = "com.mysql.cj.jdbc.Driver"
+STAGING_SUFFIX, RETIRED_SUFFIX = "__staging", "__retired"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,50}$")
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,10 @@ class MySQLTarget:
 
     def properties(self) -> dict[str, str]:
         return {"user": self.user, "password": self.password, "driver": DRIVER}
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password masked: messages come from the driver and the server, so make sure."""
+        return text.replace(self.password, "***") if self.password else text
 
 
 def target_for(cfg: Config, get_secret: Callable[[str], str]) -> MySQLTarget:
@@ -66,6 +79,7 @@ class Connection:
 
     def __init__(self, spark: SparkSession, target: MySQLTarget):
         jvm = spark.sparkContext._jvm
+        self.target = target
         props = jvm.java.util.Properties()
         for key, value in target.properties().items():
             props.setProperty(key, value)
@@ -75,20 +89,22 @@ class Connection:
             loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
             driver = loader.loadClass(DRIVER).newInstance()
             self._conn = driver.connect(target.url, props)
-        except Exception as exc:  # py4j wraps the SQLException; its text never holds the password
-            reason = _java_message(exc)
-            raise ExportError(f"cannot connect to MySQL at {target.describe()} as '{target.user}': {reason}") from None
+        except Exception as exc:  # py4j wraps the SQLException
+            raise ExportError(f"cannot connect to MySQL at {target.describe()} as '{target.user}': "
+                              f"{target.scrub(_java_message(exc))}") from None
 
     def execute(self, sql: str) -> None:
         statement = self._conn.createStatement()
         try:
             statement.execute(sql)
         except Exception as exc:
-            raise ExportError(f"MySQL statement failed ({sql.split()[0]} ...): {_java_message(exc)}") from None
+            raise ExportError(f"MySQL statement failed at {self.target.describe()} ({' '.join(sql.split()[:3])} ...): "
+                              f"{self.target.scrub(_java_message(exc))}") from None
         finally:
             statement.close()
 
     def query(self, sql: str) -> list[tuple]:
+        """Rows of a query, every value as the driver's text (None for NULL)."""
         statement = self._conn.createStatement()
         try:
             result = statement.executeQuery(sql)
@@ -100,17 +116,37 @@ class Connection:
         finally:
             statement.close()
 
+    def close(self) -> None:
+        self._conn.close()
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._conn.close()
+        self.close()
 
 
 def _java_message(exc: Exception) -> str:
-    text = str(getattr(exc, "java_exception", exc))
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first.split(": ", 1)[-1][:300]
+    """One line for a Java exception: its message, and the root cause's when that says more
+    (``Communications link failure (Connection refused)``); a Spark job failure shows its root cause only."""
+    java = getattr(exc, "java_exception", None)
+    messages = []
+    try:
+        depth = 0
+        while java is not None and depth < 12:
+            text = java.getMessage() or java.getClass().getName()
+            messages.append(str(text).strip().splitlines()[0] if str(text).strip() else java.getClass().getName())
+            java, depth = java.getCause(), depth + 1
+    except Exception:  # noqa: BLE001 - a py4j failure while reading the chain: fall back to the text
+        messages = []
+    if not messages:
+        text = str(getattr(exc, "java_exception", exc)).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return first.split(": ", 1)[-1][:300]
+    top, root = messages[0], messages[-1]
+    if top.startswith("Job aborted") or top == root:
+        return root[:300]
+    return f"{top} ({root})"[:300]
 
 
 def apply_migrations(conn: Connection) -> list[str]:
@@ -129,12 +165,17 @@ def apply_migrations(conn: Connection) -> list[str]:
     return applied
 
 
-def load_table(spark: SparkSession, cfg: Config, target: MySQLTarget, conn: Connection,
-               table: str, frame: DataFrame) -> int:
-    """Fill staging in parallel, then swap it with the live table in one RENAME."""
-    staging, retired = f"{table}__staging", f"{table}__retired"
+def _checked_name(table: str) -> str:
+    if not _TABLE_NAME.match(table):
+        raise ValueError(f"{table!r} is not a plain table name (letters, digits, _; at most 51 characters)")
+    return table
+
+
+def fill_staging(cfg: Config, target: MySQLTarget, conn: Connection, table: str, frame: DataFrame) -> int:
+    """Replace ``<table>__staging`` with an empty copy of the live table and fill it from ``frame``
+    with Spark's JDBC writer; returns its row count. The live table is not touched."""
+    staging = _checked_name(table) + STAGING_SUFFIX
     conn.execute(f"DROP TABLE IF EXISTS {staging}")
-    conn.execute(f"DROP TABLE IF EXISTS {retired}")
     conn.execute(f"CREATE TABLE {staging} LIKE {table}")
     try:
         (frame.repartition(cfg.mysql.max_connections)
@@ -148,25 +189,76 @@ def load_table(spark: SparkSession, cfg: Config, target: MySQLTarget, conn: Conn
          .mode("append")
          .save())
     except Exception as exc:
-        raise ExportError(f"loading {table} into MySQL at {target.describe()} failed: {_java_message(exc)}") from None
-    count = int(conn.query(f"SELECT COUNT(*) FROM {staging}")[0][0])
-    conn.execute(f"RENAME TABLE {table} TO {retired}, {staging} TO {table}")
-    conn.execute(f"DROP TABLE {retired}")
+        raise ExportError(f"loading {table} into MySQL at {target.describe()} failed: "
+                          f"{target.scrub(_java_message(exc))}") from None
+    return int(conn.query(f"SELECT COUNT(*) FROM {staging}")[0][0])
+
+
+def swap_in(conn: Connection, tables: Iterable[str]) -> None:
+    """Make every ``<table>__staging`` live in one ``RENAME TABLE`` (atomic, for all the tables together),
+    then drop the previous contents."""
+    tables = [_checked_name(t) for t in tables]
+    if not tables:
+        return
+    for table in tables:
+        conn.execute(f"DROP TABLE IF EXISTS {table}{RETIRED_SUFFIX}")   # left by a load stopped after its swap
+    pairs = ", ".join(f"{t} TO {t}{RETIRED_SUFFIX}, {t}{STAGING_SUFFIX} TO {t}" for t in tables)
+    conn.execute(f"RENAME TABLE {pairs}")
+    conn.execute("DROP TABLE " + ", ".join(f"{t}{RETIRED_SUFFIX}" for t in tables))
+
+
+def drop_staging(conn: Connection, tables: Iterable[str]) -> None:
+    for table in tables:
+        conn.execute(f"DROP TABLE IF EXISTS {_checked_name(table)}{STAGING_SUFFIX}")
+
+
+def load_table(spark: SparkSession, cfg: Config, target: MySQLTarget, conn: Connection,
+               table: str, frame: DataFrame) -> int:
+    """One table on its own: fill staging, then swap it with the live table in one RENAME."""
+    count = fill_staging(cfg, target, conn, table, frame)
+    swap_in(conn, [table])
     return count
 
 
+def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[str, int], loaded_at: datetime) -> None:
+    """One ``etl_runs`` row per table, in one statement (all or none); a rerun of the same run id replaces them."""
+    stamp = loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    rows = ", ".join(f"('{run_id}', '{run_date.isoformat()}', '{_checked_name(t)}', {int(n)}, '{stamp}')"
+                     for t, n in counts.items())
+    if rows:
+        conn.execute(f"REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
+
+
+def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:
+    """The run date a gold build was for: ``kpi_daily_sales`` has one row per day through it
+    (None when gold has no transaction at all)."""
+    return kpi_daily_sales.agg(F.max("date")).first()[0]
+
+
 def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
-                    tables: dict[str, DataFrame], run_id: str, run_date: date) -> dict[str, int]:
+                    tables: Mapping[str, DataFrame], run_id: str, run_date: date) -> dict[str, int]:
+    """Load every table of ``tables`` (name -> gold frame) and make them all visible at once.
+    Returns the row count per table; raises ExportError (naming the target, never the password)."""
     target = target_for(cfg, get_secret)
-    counts = {}
+    if not re.fullmatch(r"[0-9A-Za-z_.:-]+", run_id):
+        raise ValueError(f"run id {run_id!r} has characters a run id never has")
+    counts: dict[str, int] = {}
     with Connection(spark, target) as conn:
         applied = apply_migrations(conn)
         if applied:
             log.info("mysql: applied migration(s) %s", ", ".join(applied))
-        for table, frame in tables.items():
-            counts[table] = load_table(spark, cfg, target, conn, table, frame)
-            loaded_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            conn.execute(f"REPLACE INTO etl_runs VALUES ('{run_id}', '{run_date.isoformat()}', '{table}', "
-                         f"{counts[table]}, '{loaded_at}')")
-            log.info("mysql: %s now holds %d row(s) (%s)", table, counts[table], target.describe())
+        try:
+            for table, frame in tables.items():
+                counts[table] = fill_staging(cfg, target, conn, table, frame)
+                log.info("mysql: %s__staging holds %d row(s)", table, counts[table])
+        except ExportError:
+            try:
+                drop_staging(conn, tables)
+            except ExportError:
+                pass                     # the next load drops them anyway
+            raise
+        swap_in(conn, counts)
+        loaded_at = datetime.now(timezone.utc)
+        record_runs(conn, run_id, run_date, counts, loaded_at)
+        log.info("mysql: %d table(s) swapped in at once at %s", len(counts), target.describe())
     return counts

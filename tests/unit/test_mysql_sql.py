@@ -1,10 +1,20 @@
-"""MySQL migrations (etl/export/mysql.py): statement splitting and version order."""
+"""MySQL migrations and loads (etl/export/mysql.py): statement splitting, version order, the DDL of every
+gold table against its Spark schema (columns, order, exact types, keys), and the statements of the swap."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
-from etl.export.mysql import MySQLTarget, migrations, split_statements
+import pytest
+from pyspark.sql import types as T
+from pyspark.sql.types import _parse_datatype_string
+
+from etl.export.mysql import (MIGRATIONS_DIR, MySQLTarget, _java_message, migrations, record_runs,
+                              split_statements, swap_in)
+from etl.gold.marts import GOLD_TABLES
 
 
 def test_split_statements_at_semicolon_ending_a_line():
@@ -57,3 +67,315 @@ def test_password_is_never_part_of_the_jdbc_url():
     assert "pw-123" not in target.url and "pw-123" not in target.describe()
     assert target.describe() == "jdbc:mysql://127.0.0.1:3406/retail_gold"
     assert target.properties()["password"] == "pw-123"
+
+
+# -- the DDL of every gold table (V001 + V002) against the gold schemas of etl/gold/marts.py ----------------
+
+# Applied migrations never change (a database that ran them would never see the edit): add a V<NNN+1>.
+APPLIED_MIGRATIONS = {
+    "V001__sales_team_data_mart.sql": "44e00e80",
+    "V002__gold_tables.sql": "8f482ec1",
+}
+# Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
+RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",
+            "lead", "lag", "rows", "groups", "window", "usage", "condition", "desc", "asc", "check"}
+
+
+@dataclass
+class Column:
+    name: str
+    sql_type: str           # upper case, as declared: INT, DECIMAL(18,2), VARCHAR(255), BIGINT UNSIGNED
+    not_null: bool
+    invisible: bool
+    generated: bool
+    auto_increment: bool
+    quoted: bool
+    comment: str | None
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    unique_keys: list[list[str]] = field(default_factory=list)
+    keys: list[list[str]] = field(default_factory=list)
+    options: str = ""
+
+    @property
+    def visible(self) -> list[Column]:
+        return [c for c in self.columns if not c.invisible]
+
+
+def _table_elements(text: str, start: int) -> tuple[list[str], int]:
+    """The comma-separated elements of the parenthesised list opening just before ``text[start]``
+    (commas inside parentheses, quotes and backticks do not count), and the index of its closing ``)``."""
+    parts, depth, quote, begin, i = [], 0, None, start, start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote and text[i + 1:i + 2] == quote:
+                i += 1                                        # '' or `` inside a quoted text
+            elif ch == quote:
+                quote = None
+        elif ch in "'`\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth == 0:
+            parts.append(text[begin:i].strip())
+            return [p for p in parts if p], i
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[begin:i].strip())
+            begin = i + 1
+        i += 1
+    raise AssertionError(f"unbalanced parentheses in {text[:60]}")
+
+
+def _key_columns(part: str) -> list[str]:
+    inside = part[part.index("(") + 1:part.rindex(")")]
+    return [c.strip().strip("`") for c in inside.split(",")]
+
+
+def _parse_create(statement: str) -> Table:
+    head = re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)`?\s*\(", statement)
+    assert head, f"not a CREATE TABLE IF NOT EXISTS: {statement[:60]}"
+    table = Table(head.group(1))
+    elements, body_end = _table_elements(statement, head.end())
+    table.options = statement[body_end + 1:]
+    for part in elements:
+        element = re.match(r"(PRIMARY\s+KEY|UNIQUE|KEY|INDEX|CONSTRAINT|FOREIGN|FULLTEXT|SPATIAL|CHECK)\b",
+                           part, re.IGNORECASE)
+        kind = element.group(1).split()[0].upper() if element else None
+        if kind == "PRIMARY":
+            table.primary_key = _key_columns(part)
+        elif kind == "UNIQUE":
+            table.unique_keys.append(_key_columns(part))
+        elif kind in ("KEY", "INDEX"):
+            table.keys.append(_key_columns(part))
+        elif kind:
+            raise AssertionError(f"{table.name}: unexpected table element {part[:40]}")
+        else:
+            match = re.match(r"(`?)(\w+)`?\s+(\w+(?:\s*\(\s*\d+\s*(?:,\s*\d+\s*)?\))?(?:\s+UNSIGNED)?)", part,
+                             re.IGNORECASE)
+            assert match, f"{table.name}: cannot read the column definition {part[:60]}"
+            comment = re.search(r"COMMENT\s+'((?:[^']|'')*)'", part, re.IGNORECASE)
+            rest = re.sub(r"COMMENT\s+'(?:[^']|'')*'", "", part[match.end():], flags=re.IGNORECASE).upper()
+            rest = re.sub(r"\bAS\s*\(.*\)", " AS () ", rest, flags=re.DOTALL)
+            sql_type = re.sub(r"\s+", " ", re.sub(r"\s*([(),])\s*", r"\1", match.group(3))).upper()
+            table.columns.append(Column(
+                name=match.group(2), sql_type=sql_type,
+                not_null="NOT NULL" in rest, invisible=" INVISIBLE" in f" {rest}",
+                generated=" AS (" in f" {rest}", auto_increment="AUTO_INCREMENT" in rest,
+                quoted=match.group(1) == "`", comment=comment.group(1) if comment else None))
+    return table
+
+
+def ddl_tables() -> dict[str, Table]:
+    tables: dict[str, Table] = {}
+    for version, sql in migrations():
+        for statement in split_statements(sql):
+            if statement.upper().startswith("CREATE TABLE"):
+                table = _parse_create(statement)
+                assert table.name not in tables, f"{table.name} is created twice ({version})"
+                tables[table.name] = table
+    return tables
+
+
+def expected_sql_types(name: str, dtype: T.DataType) -> set[str] | str:
+    """The SQL types a Spark column may be declared as (a set), or a regex for text."""
+    if isinstance(dtype, T.DecimalType):
+        return {f"DECIMAL({dtype.precision},{dtype.scale})"}
+    if isinstance(dtype, T.StringType):
+        return r"CHAR\(7\)" if name.endswith("_month") else r"(VAR)?CHAR\(\d+\)|TEXT|MEDIUMTEXT"
+    simple = {T.IntegerType: {"INT", "INTEGER"}, T.LongType: {"BIGINT"}, T.ShortType: {"SMALLINT"},
+              T.ByteType: {"TINYINT"}, T.DateType: {"DATE"}, T.BooleanType: {"BOOLEAN", "BOOL", "TINYINT(1)"},
+              T.TimestampType: {"DATETIME(3)", "DATETIME(6)", "TIMESTAMP(3)", "TIMESTAMP(6)"},
+              T.DoubleType: {"DOUBLE"}}
+    for spark_type, sql_types in simple.items():
+        if isinstance(dtype, spark_type):
+            return sql_types
+    raise AssertionError(f"no MySQL type mapping for Spark type {dtype.simpleString()} ({name})")
+
+
+@pytest.fixture(scope="module")
+def gold_schemas(spark):
+    """Declared column names and exact types of every gold table (tests/unit/test_gold_marts.py
+    checks that each builder's output has exactly these)."""
+    return {name: _parse_datatype_string(table.schema) for name, table in GOLD_TABLES.items()}
+
+
+def test_every_gold_table_has_ddl_in_a_migration():
+    tables = ddl_tables()
+    assert set(GOLD_TABLES) <= set(tables), f"no DDL for {sorted(set(GOLD_TABLES) - set(tables))}"
+    assert set(tables) - set(GOLD_TABLES) == {"etl_runs"}
+
+
+@pytest.mark.parametrize("name", list(GOLD_TABLES))
+def test_ddl_columns_are_the_gold_columns_in_order(gold_schemas, name):
+    table = ddl_tables()[name]
+    assert [c.name for c in table.visible] == [f.name for f in gold_schemas[name].fields]
+
+
+@pytest.mark.parametrize("name", list(GOLD_TABLES))
+def test_each_spark_type_maps_to_the_declared_sql_type(gold_schemas, name):
+    columns = {c.name: c for c in ddl_tables()[name].visible}
+    for spark_field in gold_schemas[name].fields:
+        declared = columns[spark_field.name].sql_type
+        expected = expected_sql_types(spark_field.name, spark_field.dataType)
+        if isinstance(expected, str):
+            assert re.fullmatch(expected, declared), f"{name}.{spark_field.name}: {declared} is not text ({expected})"
+        else:
+            assert declared in expected, (f"{name}.{spark_field.name}: Spark {spark_field.dataType.simpleString()} "
+                                          f"declared as {declared}, expected one of {sorted(expected)}")
+
+
+def test_money_is_decimal_18_2_and_percentages_decimal_9_2(gold_schemas):
+    """METRICS.md: money DECIMAL(18,2), percentages and day counts DECIMAL(9,2), never a float."""
+    for name, table in ddl_tables().items():
+        for column in table.columns:
+            assert column.sql_type not in {"FLOAT", "DOUBLE", "REAL"}, f"{name}.{column.name} is a float"
+            if column.name.endswith(("_pct", "_percentage", "_rate", "_between_purchases")):
+                assert column.sql_type == "DECIMAL(9,2)", f"{name}.{column.name}"
+
+
+@pytest.mark.parametrize("name", [*GOLD_TABLES, "etl_runs"])
+def test_table_is_innodb_utf8mb4_with_a_primary_key_and_comments(name):
+    table = ddl_tables()[name]
+    assert re.search(r"ENGINE=InnoDB", table.options) and re.search(r"CHARSET=utf8mb4\b", table.options), name
+    assert "COMMENT=" in table.options, f"{name} has no table comment"
+    assert table.primary_key, f"{name} has no primary key"
+    by_name = {c.name: c for c in table.columns}
+    for column in table.columns:
+        assert column.comment, f"{name}.{column.name} has no comment"
+    for key_column in table.primary_key:
+        assert by_name[key_column].not_null, f"{name}: primary key column {key_column} must be NOT NULL"
+        assert not by_name[key_column].generated, f"{name}: MariaDB refuses a primary key on a generated column"
+    for key in [table.primary_key, *table.unique_keys, *table.keys]:
+        assert set(key) <= set(by_name), f"{name}: key {key} names an unknown column"
+
+
+@pytest.mark.parametrize("name", list(GOLD_TABLES))
+def test_invisible_columns_are_filled_by_the_server(name):
+    """The loader inserts the gold columns only; any other column must be generated or auto-increment."""
+    for column in ddl_tables()[name].columns:
+        if column.invisible:
+            assert column.generated or column.auto_increment, f"{name}.{column.name}"
+
+
+def test_every_gold_grain_is_a_unique_key():
+    """The primary key is the grain; kpi_product_sales_30d's grain has a nullable column (product_id),
+    so there the grain is a unique key on a generated column and the primary key a surrogate."""
+    grains = {
+        "customers_data_mart": ["customer_id", "sales_month"],
+        "sales_team_data_mart": ["store_id", "sales_person_id", "sales_month"],
+        "kpi_repeat_customers": ["customer_id"],
+        "kpi_regional_revenue": ["region"],
+        "kpi_monthly_order_trends": ["sales_month"],
+        "kpi_top_customers_30d": ["customer_id"],
+        "kpi_product_sales_30d": ["product_key"],
+        "kpi_daily_sales": ["date"],
+        "alerts": ["date"],
+    }
+    tables = ddl_tables()
+    assert set(grains) == set(GOLD_TABLES)
+    for name, grain in grains.items():
+        assert grain == tables[name].primary_key or grain in tables[name].unique_keys, name
+    products = {c.name: c for c in tables["kpi_product_sales_30d"].columns}
+    assert products["product_key"].generated and products["product_key"].invisible
+    assert products["row_id"].auto_increment and tables["kpi_product_sales_30d"].primary_key == ["row_id"]
+
+
+def test_consumer_query_indexes_exist():
+    tables = ddl_tables()
+    leading = {name: {tuple(k[:1]) for k in [t.primary_key, *t.unique_keys, *t.keys]} for name, t in tables.items()}
+    assert ("sales_month",) in leading["customers_data_mart"]       # by month
+    assert ("customer_id",) in leading["customers_data_mart"]       # by customer
+    assert ("store_id",) in leading["sales_team_data_mart"]         # by store
+    assert ("sales_month",) in leading["sales_team_data_mart"]
+    assert ("date",) in leading["kpi_daily_sales"] and ("date",) in leading["alerts"]   # by date
+    assert ("product_id",) in leading["kpi_product_sales_30d"]
+    assert ("rank",) in leading["kpi_top_customers_30d"]
+
+
+def test_reserved_words_are_quoted():
+    for name, table in ddl_tables().items():
+        for column in table.columns:
+            if column.name.lower() in RESERVED:
+                assert column.quoted, f"{name}.{column.name} is a reserved word in MySQL 8: write it `{column.name}`"
+
+
+def test_v002_creates_every_other_gold_table():
+    statements = split_statements(dict(migrations())["V002"])
+    assert all(s.startswith("CREATE TABLE IF NOT EXISTS") for s in statements)   # safe to run again
+    created = [re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)", s).group(1) for s in statements]
+    assert created == [t for t in GOLD_TABLES if t != "sales_team_data_mart"]
+
+
+def test_applied_migrations_never_change():
+    for file_name, digest in APPLIED_MIGRATIONS.items():
+        actual = hashlib.sha256((MIGRATIONS_DIR / file_name).read_bytes()).hexdigest()[:8]
+        assert actual == digest, f"{file_name} changed: never edit an applied migration, add a new V<NNN> file"
+
+
+# -- statements of the load ----------------------------------------------------------------------------------
+
+class RecordingConnection:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def execute(self, sql: str) -> None:
+        self.statements.append(sql)
+
+
+def test_swap_makes_every_table_live_in_one_rename():
+    conn = RecordingConnection()
+    swap_in(conn, ["a", "kpi_b"])
+    assert conn.statements == [
+        "DROP TABLE IF EXISTS a__retired",
+        "DROP TABLE IF EXISTS kpi_b__retired",
+        "RENAME TABLE a TO a__retired, a__staging TO a, kpi_b TO kpi_b__retired, kpi_b__staging TO kpi_b",
+        "DROP TABLE a__retired, kpi_b__retired",
+    ]
+
+
+def test_swap_refuses_a_table_name_that_is_not_plain():
+    with pytest.raises(ValueError, match="not a plain table name"):
+        swap_in(RecordingConnection(), ["a; DROP TABLE b"])
+
+
+def test_etl_runs_gets_one_row_per_table_in_one_statement():
+    conn = RecordingConnection()
+    record_runs(conn, "20261123T010203Z-abc123", date(2026, 11, 22), {"alerts": 0, "kpi_daily_sales": 3},
+                datetime(2026, 11, 23, 1, 2, 5, 678000))
+    assert conn.statements == [
+        "REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES "
+        "('20261123T010203Z-abc123', '2026-11-22', 'alerts', 0, '2026-11-23 01:02:05.678'), "
+        "('20261123T010203Z-abc123', '2026-11-22', 'kpi_daily_sales', 3, '2026-11-23 01:02:05.678')"]
+
+
+def test_error_text_masks_the_password():
+    target = MySQLTarget("jdbc:mysql://h:1/db", "etl", "s3cr3t-pw")
+    assert target.scrub("Access denied for 'etl' using s3cr3t-pw") == "Access denied for 'etl' using ***"
+
+
+class _Wrapped(Exception):
+    """What py4j raises: the Java exception is on ``java_exception``."""
+
+    def __init__(self, java):
+        super().__init__("An error occurred while calling o42.connect.")
+        self.java_exception = java
+
+
+def test_java_message_names_the_root_cause_of_a_connection_failure(spark):
+    jvm = spark.sparkContext._jvm
+    refused = jvm.java.net.ConnectException("Connection refused")
+    link = jvm.java.sql.SQLException("Communications link failure\n\nThe last packet sent ...", "08S01", refused)
+    assert _java_message(_Wrapped(link)) == "Communications link failure (Connection refused)"
+    denied = jvm.java.sql.SQLException("Access denied for user 'etl'@'localhost' (using password: YES)")
+    assert _java_message(_Wrapped(denied)) == "Access denied for user 'etl'@'localhost' (using password: YES)"
+    job = jvm.java.lang.RuntimeException("Job aborted due to stage failure: Task 1 failed ...",
+                                         jvm.java.sql.SQLException("Data too long for column 'reason' at row 1"))
+    assert _java_message(_Wrapped(job)) == "Data too long for column 'reason' at row 1"

@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stages", default="ingest,silver,gold,export",
                      help="comma-separated subset of ingest,silver,gold,export")
 
+    export = commands.add_parser("export", help="redo only the export stage for a run date, from the gold "
+                                                "Delta tables (e.g. after MySQL was down)")
+    _with_profile(export)
+    export.add_argument("target", choices=["mysql", "excel"], help="mysql: every gold table into MySQL; "
+                                                                  "excel: the daily report")
+    export.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
+
     gen = commands.add_parser("generate", help="write sample landing files (and upload them)")
     _with_profile(gen)
     gen.add_argument("--start", type=parse_date,
@@ -102,6 +109,25 @@ def cmd_run(args) -> int:
         run.execute(stages)
     finally:
         print("\n".join(run.summary.lines()))   # what was done, also when a stage stopped the run
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from etl.log import current_run_id
+    from etl.pipeline import Run
+
+    cfg = _config(args)
+    if args.target == "mysql" and not cfg.mysql.enabled:
+        raise ConfigError(f"mysql.enabled is false in profile '{cfg.profile}': there is no MySQL to export to "
+                          f"(use --profile dev, or set ETL__MYSQL__ENABLED=true)")
+    run = Run(cfg, args.date or yesterday_utc())
+    token = current_run_id.set(run.run_id)
+    try:
+        log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date, args.target)
+        getattr(run, f"export_{args.target}")()
+    finally:
+        current_run_id.reset(token)
+        print("\n".join(run.summary.lines()))
     return EXIT_OK
 
 
@@ -213,8 +239,8 @@ def cmd_jars(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "upload": cmd_upload, "services": cmd_services,
-            "secrets": cmd_secrets, "jars": cmd_jars}
+COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upload": cmd_upload,
+            "services": cmd_services, "secrets": cmd_secrets, "jars": cmd_jars}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,14 +11,17 @@ import secrets as random_tokens
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from etl.bronze.feeds import FEED_NAMES
 from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
+from etl.errors import ExportError
 from etl.export.excel import report_file_name, write_report
-from etl.export.mysql import export_to_mysql
+from etl.export.mysql import export_to_mysql, gold_run_date
 from etl.gold.build import GoldResult, build_gold
+from etl.gold.marts import GOLD_TABLES
 from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.secrets import SecretStore
@@ -28,8 +31,8 @@ from etl.storage import store_for
 
 log = logging.getLogger(__name__)
 STAGES = ("ingest", "silver", "gold", "export")
-# Served today (MySQL DDL in resources/sql, Excel sheets); the other gold tables join with the serving issue.
-EXPORTED_TABLES = ("sales_team_data_mart",)
+# Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
+EXPORTED_TABLES = tuple(GOLD_TABLES)
 EXCEL_SHEETS = {"Sales_Team_Data_Mart": ("sales_team_data_mart", ["store_id", "sales_month", "sales_person_id"])}
 
 
@@ -113,16 +116,41 @@ class Run:
         self.summary.gold = build_gold(self.spark, self.cfg, self.run_date)
 
     def export(self) -> None:
-        gold = {t: self.spark.read.format("delta").load(table_uri(self.cfg, "gold", t)) for t in EXPORTED_TABLES}
-        if self.cfg.mysql.enabled:
-            self.summary.mysql = export_to_mysql(self.spark, self.cfg, self.secret, gold, self.run_id, self.run_date)
-            m = self.cfg.mysql
-            self.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
-        else:
-            log.info("mysql export skipped: mysql.enabled is false in profile '%s'", self.cfg.profile)
-        self.export_excel(gold)
+        """MySQL, then the Excel report; the report is still written when MySQL fails, then the MySQL
+        error stops the run (``etl export mysql --date D`` retries that part alone)."""
+        try:
+            self.export_mysql()
+        except ExportError:
+            self.export_excel()
+            raise
+        self.export_excel()
 
-    def export_excel(self, gold) -> None:
+    def _gold(self, tables) -> dict:
+        """The gold Delta tables by name; ExportError naming the first one missing (gold never ran)."""
+        uris = {t: table_uri(self.cfg, "gold", t) for t in tables}
+        missing = [uri for uri in uris.values() if not DeltaTable.isDeltaTable(self.spark, uri)]
+        if missing:
+            raise ExportError(f"no gold Delta table at {missing[0]} ({len(missing)} missing): "
+                              f"run 'etl run --date {self.run_date}' first")
+        return {t: self.spark.read.format("delta").load(uri) for t, uri in uris.items()}
+
+    def export_mysql(self) -> None:
+        """Every gold table into MySQL from the gold Delta tables, visible at once (etl/export/mysql.py)."""
+        if not self.cfg.mysql.enabled:
+            log.info("mysql export skipped: mysql.enabled is false in profile '%s'", self.cfg.profile)
+            return
+        gold = self._gold(EXPORTED_TABLES)
+        built_for = gold_run_date(gold["kpi_daily_sales"])
+        if built_for is not None and built_for != self.run_date:
+            raise ExportError(f"gold at {table_uri(self.cfg, 'gold', 'kpi_daily_sales')} is for run date "
+                              f"{built_for}, not {self.run_date}: run 'etl run --date {self.run_date} "
+                              f"--stages gold,export' instead")
+        m = self.cfg.mysql
+        self.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
+        self.summary.mysql = export_to_mysql(self.spark, self.cfg, self.secret, gold, self.run_id, self.run_date)
+
+    def export_excel(self, gold=None) -> None:
+        gold = gold if gold is not None else self._gold(sorted({t for t, _ in EXCEL_SHEETS.values()}))
         name = report_file_name(self.run_date)
         local = self.cfg.path(self.cfg.excel.output_dir) / name
         sheets = {sheet: gold[table].orderBy(*order) for sheet, (table, order) in EXCEL_SHEETS.items()}

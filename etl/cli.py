@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
     run.add_argument("--stages", default="ingest,silver,gold,export",
                      help="comma-separated subset of ingest,silver,gold,export")
+    run.add_argument("--rebuild", action="store_true",
+                     help="recompute the gold facts from all of silver instead of only the changed months "
+                          "(after a rule or formula change); the tables come out the same")
 
     export = commands.add_parser("export", help="redo only the export stage for a run date, from the gold "
                                                 "Delta tables (e.g. after MySQL was down)")
@@ -104,7 +107,7 @@ def cmd_run(args) -> int:
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {', '.join(unknown)}: choose from {', '.join(STAGES)}")
-    run = Run(cfg, args.date or yesterday_utc())
+    run = Run(cfg, args.date or yesterday_utc(), rebuild_gold=args.rebuild)
     try:
         run.execute(stages)
     finally:

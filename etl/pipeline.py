@@ -65,6 +65,7 @@ class RunSummary:
         if self.silver:
             out.extend(self.silver.lines())
         if self.gold:
+            out.extend(f"  gold {refresh.line()}" for refresh in self.gold.facts)
             for table, count in self.gold.counts.items():
                 out.append(f"  gold {table:<24} {count} row(s) at {self.gold.locations[table]}")
             out.extend(f"  ALERT {alert}" for alert in self.gold.alerts)
@@ -78,8 +79,9 @@ class RunSummary:
 
 
 class Run:
-    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None):
+    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False):
         self.cfg = cfg
+        self.rebuild_gold = rebuild_gold
         self.run_date = run_date
         self.run_id = run_id or new_run_id()
         self.started_at = datetime.now(timezone.utc)
@@ -113,7 +115,7 @@ class Run:
         stage.run()
 
     def gold(self) -> None:
-        self.summary.gold = build_gold(self.spark, self.cfg, self.run_date)
+        self.summary.gold = build_gold(self.spark, self.cfg, self.run_date, rebuild=self.rebuild_gold)
 
     def export(self) -> None:
         """MySQL, then the Excel report; the report is still written when MySQL fails, then the MySQL

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from etl.gold.common import (COUNT, DAYS, MONEY, TRANSACTION_COLUMNS, UNKNOWN, check_run_date, customers_as_of,
                              month_of, require_columns, revenue_up_to)
 from etl.gold.decimal_math import divide_half_up
+from etl.gold.facts import customer_month_facts
 
 COLUMNS = [
     "customer_id", "full_name", "address", "phone_number", "region", "sales_month", "total_sales",
@@ -37,34 +38,32 @@ def customers_data_mart(transactions: DataFrame, dim_customer: DataFrame, run_da
     region, valid_from, valid_to); the version valid on ``run_date`` gives the customer's record."""
     require_columns(transactions, TRANSACTION_COLUMNS, "transactions")
     check_run_date(run_date)
-    purchases = (revenue_up_to(transactions, run_date).filter(F.col("customer_id").isNotNull())
-                 .select("customer_id", "transaction_date", "amount"))
+    return customers_data_mart_from_facts(customer_month_facts(revenue_up_to(transactions, run_date)),
+                                          dim_customer, run_date)
 
-    monthly = (purchases.groupBy("customer_id", month_of("transaction_date").alias("sales_month"))
-               .agg(F.sum("amount").cast(MONEY).alias("total_sales"),
-                    F.count(F.lit(1)).cast(COUNT).alias("monthly_transactions")))
 
-    per_customer_by_date = Window.partitionBy("customer_id").orderBy("transaction_date")
-    gaps = (purchases.select("customer_id", "transaction_date").distinct()
-            .withColumn("_gap_days",
-                        F.datediff("transaction_date", F.lag("transaction_date").over(per_customer_by_date)))
-            .groupBy("customer_id")
-            .agg(divide_half_up(F.sum("_gap_days"), F.count("_gap_days"), 2, DAYS)
-                 .alias("avg_time_between_purchases")))
+def customers_data_mart_from_facts(facts: DataFrame, dim_customer: DataFrame, run_date: date) -> DataFrame:
+    """The mart from ``customer_month`` facts (etl/gold/facts.py) of the revenue up to ``run_date``."""
+    check_run_date(run_date)
+    monthly = facts.select("customer_id", "sales_month", F.col("total_sales").cast(MONEY).alias("total_sales"),
+                           "monthly_transactions")
 
     run_month_index = run_date.year * 12 + run_date.month
     months_active = F.lit(run_month_index) - (F.year("_first_date") * 12 + F.month("_first_date")) + 1
     all_customers_by_value = Window.orderBy("customer_lifetime_value")
     inactive = F.datediff(F.lit(run_date), F.col("_last_date")) > INACTIVE_AFTER_DAYS
+    # Consecutive gaps between distinct purchase dates telescope: their mean is (last - first) / (dates - 1).
+    mean_gap = F.when(F.col("_purchase_days") >= 2,
+                      divide_half_up(F.datediff("_last_date", "_first_date"), F.col("_purchase_days") - 1, 2, DAYS))
     lifetime = (
-        purchases.groupBy("customer_id")
-        .agg(F.sum("amount").alias("customer_lifetime_value"),
-             F.count(F.lit(1)).cast(COUNT).alias("purchase_frequency"),
-             F.min("transaction_date").alias("_first_date"),
-             F.max("transaction_date").alias("_last_date"),
-             F.max("amount").cast(MONEY).alias("max_single_transaction"))
+        facts.groupBy("customer_id")
+        .agg(F.sum("total_sales").alias("customer_lifetime_value"),
+             F.sum("monthly_transactions").cast(COUNT).alias("purchase_frequency"),
+             F.min("first_date").alias("_first_date"),
+             F.max("last_date").alias("_last_date"),
+             F.sum("purchase_days").alias("_purchase_days"),
+             F.max("max_amount").cast(MONEY).alias("max_single_transaction"))
         .withColumn("_value_rank", F.percent_rank().over(all_customers_by_value))
-        .join(gaps, "customer_id")
         .select(
             "customer_id",
             F.col("customer_lifetime_value").cast(MONEY).alias("customer_lifetime_value"),
@@ -75,7 +74,7 @@ def customers_data_mart(transactions: DataFrame, dim_customer: DataFrame, run_da
             .alias("monetary_value"),
             divide_half_up(F.col("customer_lifetime_value"), months_active, 2, MONEY).alias("avg_monthly_spending"),
             "max_single_transaction",
-            "avg_time_between_purchases",
+            mean_gap.alias("avg_time_between_purchases"),
             inactive.alias("inactive_status"),
             F.when(inactive, F.lit("At Risk"))
              .when(F.col("_value_rank") >= F.lit(PREMIUM_FROM), F.lit("Premium"))

@@ -25,6 +25,7 @@ from etl.gold.common import (COUNT, MONEY, PERCENT, TRANSACTION_COLUMNS, UNKNOWN
                              customers_as_of, last_30_days, month_of, month_start, require_columns,
                              revenue_up_to)
 from etl.gold.decimal_math import divide_half_up
+from etl.gold.facts import customer_month_facts, daily_facts
 
 REPEAT_CUSTOMERS_COLUMNS = ["customer_id", "customer_name", "order_count", "total_amount"]
 REPEAT_CUSTOMERS_SORT = ("order_count DESC", "customer_id")
@@ -108,16 +109,23 @@ def kpi_regional_revenue(transactions: DataFrame, dim_customer: DataFrame, run_d
 def kpi_monthly_order_trends(transactions: DataFrame, run_date: date) -> DataFrame:
     """Every calendar month from the first transaction's month through ``D``'s month (a month
     without sales is a row of zeros). ``unique_customers`` counts known customers only."""
-    _checked(transactions, run_date)
+    _checked(transactions, run_date, "units")
     counted = revenue_up_to(transactions, run_date)
-    months = (counted.agg(F.min("transaction_date").alias("_first"))
+    return monthly_order_trends_from_facts(daily_facts(counted), customer_month_facts(counted), run_date)
+
+
+def monthly_order_trends_from_facts(daily: DataFrame, customer_month: DataFrame, run_date: date) -> DataFrame:
+    """From ``daily`` and ``customer_month`` facts of the revenue up to ``D`` (etl/gold/facts.py): a
+    customer-month fact exists once per known customer buying in the month."""
+    check_run_date(run_date)
+    months = (daily.agg(F.min("date").alias("_first"))
               .select(F.explode(F.sequence(F.trunc("_first", "month"), F.lit(month_start(run_date)),
                                            F.expr("INTERVAL 1 MONTH"))).alias("_month"))
               .select(month_of("_month").alias("sales_month")))
-    monthly = (counted.groupBy(month_of("transaction_date").alias("sales_month"))
-               .agg(F.count(F.lit(1)).alias("order_count"), F.sum("amount").alias("revenue"),
-                    F.countDistinct("customer_id").alias("unique_customers")))
-    return (months.join(monthly, "sales_month", "left")
+    monthly = (daily.groupBy("sales_month")
+               .agg(F.sum("order_count").alias("order_count"), F.sum("revenue").alias("revenue")))
+    customers = customer_month.groupBy("sales_month").agg(F.count(F.lit(1)).alias("unique_customers"))
+    return (months.join(monthly, "sales_month", "left").join(customers, "sales_month", "left")
             .select("sales_month",
                     F.coalesce("order_count", F.lit(0)).cast(COUNT).alias("order_count"),
                     F.coalesce("revenue", F.lit(0)).cast(MONEY).alias("revenue"),
@@ -171,18 +179,14 @@ def _exact_median_of_sorted(values: Column, size: int) -> Column:
     return (F.element_at(values, middle) + F.element_at(values, middle + 1)) * F.lit(Decimal("0.5"))
 
 
-def daily_sales_with_baseline(transactions: DataFrame, run_date: date) -> DataFrame:
+def daily_sales_with_baseline(daily: DataFrame, run_date: date) -> DataFrame:
     """kpi_daily_sales' columns plus the baseline figures behind ``is_anomaly`` (``_median``, ``_mad``,
     ``_threshold``), which the alerts table reports. One row per calendar day from the first
-    transaction date through ``D``."""
-    _checked(transactions, run_date, "units")
-    counted = revenue_up_to(transactions, run_date)
-    calendar = (counted.agg(F.min("transaction_date").alias("_first"))
+    transaction date through ``D``. ``daily``: the ``daily`` facts (etl/gold/facts.py) up to ``D``."""
+    check_run_date(run_date)
+    calendar = (daily.agg(F.min("date").alias("_first"))
                 .select(F.explode(F.sequence("_first", F.lit(run_date))).alias("date"), "_first")
                 .select("date", F.datediff("date", "_first").alias("_day")))
-    daily = (counted.groupBy(F.col("transaction_date").alias("date"))
-             .agg(F.sum("amount").alias("revenue"), F.count(F.lit(1)).alias("order_count"),
-                  F.sum(F.coalesce("units", F.lit(0))).alias("units")))
 
     by_day = Window.orderBy("_day")
     last_7_days = by_day.rangeBetween(-(WINDOW_DAYS - 1), 0)
@@ -224,7 +228,16 @@ def kpi_daily_sales(transactions: DataFrame, run_date: date) -> DataFrame:
     """Every date from the first transaction date through ``D`` (days without sales as 0), with the
     7-day revenue, its change against the 7 days before, and the sales-drop flag ``is_anomaly``.
     Needs transactions (transaction_date, amount, units, is_revenue)."""
-    return daily_sales_with_baseline(transactions, run_date).select(*DAILY_SALES_COLUMNS)
+    return daily_sales_from_facts(_daily_up_to(transactions, run_date), run_date)
+
+
+def daily_sales_from_facts(daily: DataFrame, run_date: date) -> DataFrame:
+    return daily_sales_with_baseline(daily, run_date).select(*DAILY_SALES_COLUMNS)
+
+
+def _daily_up_to(transactions: DataFrame, run_date: date) -> DataFrame:
+    _checked(transactions, run_date, "units")
+    return daily_facts(revenue_up_to(transactions, run_date))
 
 
 def _money_text(value: Column) -> Column:
@@ -234,7 +247,11 @@ def _money_text(value: Column) -> Column:
 def alerts(transactions: DataFrame, run_date: date) -> DataFrame:
     """One row per anomalous day up to ``D``: ``revenue`` is the day's 7-day revenue (the signal that
     was tested), ``expected`` the baseline median of that signal, ``reason`` the figures of the test."""
-    daily = daily_sales_with_baseline(transactions, run_date).filter("is_anomaly")
+    return alerts_from_facts(_daily_up_to(transactions, run_date), run_date)
+
+
+def alerts_from_facts(daily: DataFrame, run_date: date) -> DataFrame:
+    daily = daily_sales_with_baseline(daily, run_date).filter("is_anomaly")
     reason = F.concat(
         F.lit("7-day revenue "), F.col("revenue_7d").cast("string"),
         F.lit(" is below the baseline median "), _money_text(F.col("_median")),

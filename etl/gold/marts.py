@@ -19,9 +19,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etl.gold import customers, kpis, sales_team
+from etl.gold.common import revenue_up_to
+from etl.gold.facts import FACTS, all_facts
 
-# Inputs by name: the silver tables of etl/contracts/silver.py and two reference tables.
+# Inputs by name: the silver tables of etl/contracts/silver.py, two reference tables, and the facts of
+# etl/gold/facts.py (aggregates of the revenue up to D, which the history-wide tables are computed from).
 INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
+FACT_INPUTS = tuple(FACTS)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def sort_columns(keys: tuple[str, ...]) -> list[Column]:
 
 _TABLES = [
     GoldTable(
-        "customers_data_mart", customers.customers_data_mart, ("transactions", "dim_customer"),
+        "customers_data_mart", customers.customers_data_mart_from_facts, ("customer_month", "dim_customer"),
         "customer_id int, full_name string, address string, phone_number string, region string, "
         "sales_month string, total_sales decimal(18,2), monthly_transactions int, "
         "customer_lifetime_value decimal(18,2), first_purchase_month string, last_purchase_month string, "
@@ -89,7 +93,7 @@ _TABLES = [
         "inactive_status boolean, customer_segment string",
         customers.SORT_KEYS),
     GoldTable(
-        "sales_team_data_mart", sales_team.sales_team_data_mart, ("transactions", "sales_team"),
+        "sales_team_data_mart", sales_team.sales_team_data_mart_from_facts, ("store_person_month", "sales_team"),
         "store_id int, sales_person_id int, full_name string, sales_month string, total_sales decimal(18,2), "
         "total_transactions int, avg_transaction_value decimal(18,2), max_single_transaction decimal(18,2), "
         "avg_sales_per_month decimal(18,2), top_performance_rank int, incentive decimal(18,2), "
@@ -106,7 +110,7 @@ _TABLES = [
         "region string, revenue decimal(18,2), order_count int, share_pct decimal(9,2)",
         kpis.REGIONAL_REVENUE_SORT),
     GoldTable(
-        "kpi_monthly_order_trends", kpis.kpi_monthly_order_trends, ("transactions",),
+        "kpi_monthly_order_trends", kpis.monthly_order_trends_from_facts, ("daily", "customer_month"),
         "sales_month string, order_count int, revenue decimal(18,2), unique_customers int",
         kpis.MONTHLY_TRENDS_SORT),
     GoldTable(
@@ -118,16 +122,23 @@ _TABLES = [
         "product_id int, product_name string, quantity int, revenue decimal(18,2), revenue_rank int",
         kpis.PRODUCT_SALES_SORT),
     GoldTable(
-        "kpi_daily_sales", kpis.kpi_daily_sales, ("transactions",),
+        "kpi_daily_sales", kpis.daily_sales_from_facts, ("daily",),
         "date date, revenue decimal(18,2), order_count int, units int, avg_order_value decimal(18,2), "
         "revenue_7d decimal(18,2), revenue_7d_change_pct decimal(9,2), is_anomaly boolean",
         kpis.DAILY_SALES_SORT),
     GoldTable(
-        "alerts", kpis.alerts, ("transactions",),
+        "alerts", kpis.alerts_from_facts, ("daily",),
         "date date, revenue decimal(18,2), expected decimal(18,2), reason string",
         kpis.ALERTS_SORT),
 ]
 GOLD_TABLES: dict[str, GoldTable] = {table.name: table for table in _TABLES}
+
+
+def with_facts(frames: Mapping[str, DataFrame], run_date: date) -> Mapping[str, DataFrame]:
+    """``frames`` plus the facts of the revenue transactions up to ``run_date``, where not given."""
+    if all(name in frames for name in FACT_INPUTS):
+        return frames
+    return {**all_facts(revenue_up_to(frames["transactions"], run_date)), **frames}
 
 
 def build_all(frames: Mapping[str, DataFrame], run_date: date,
@@ -135,6 +146,9 @@ def build_all(frames: Mapping[str, DataFrame], run_date: date,
     """Every gold table for ``run_date``, ordered by its sort keys, in registry order.
 
     ``frames``: the inputs of ``INPUTS`` by name (silver transactions, sales_lines, dim_customer;
-    reference sales_team and products)."""
+    reference sales_team and products). The facts (``FACT_INPUTS``) are computed from ``transactions``
+    unless given: the gold stage passes facts it keeps up to date incrementally, and then only the
+    last 30 days and the month of ``D`` of ``transactions`` and ``sales_lines`` are read."""
+    frames = with_facts(frames, run_date)
     return {name: table.ordered(table.build(frames, run_date, incentive_rate=incentive_rate))
             for name, table in GOLD_TABLES.items()}

@@ -14,8 +14,9 @@ from decimal import Decimal
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from etl.gold.common import MONEY, PERCENT, check_run_date, full_name, month_of, require_columns, revenue_up_to
+from etl.gold.common import MONEY, PERCENT, check_run_date, full_name, require_columns, revenue_up_to
 from etl.gold.decimal_math import divide_half_up
+from etl.gold.facts import store_person_month_facts
 
 DEFAULT_INCENTIVE_RATE = Decimal("0.01")
 
@@ -37,37 +38,20 @@ def sales_team_data_mart(transactions: DataFrame, sales_team: DataFrame, run_dat
     ``sales_team``: reference (id, first_name, last_name)."""
     require_columns(transactions, TRANSACTION_COLUMNS, "transactions")
     check_run_date(run_date)
-    store_sales = (revenue_up_to(transactions, run_date).filter(F.col("channel") == "store")
-                   .select("store_id", "sales_person_id", "transaction_date", "amount"))
-    return _mart(store_sales, sales_team, run_date, incentive_rate)
+    return sales_team_data_mart_from_facts(store_person_month_facts(revenue_up_to(transactions, run_date)),
+                                           sales_team, run_date, incentive_rate)
 
 
-def sales_team_mart(store_sales: DataFrame, team: DataFrame, run_date: date,
-                    incentive_rate: Decimal) -> DataFrame:
-    """Compatibility path for the first slice (etl/gold/build.py): ``store_sales`` holds one row per
-    in-store sale with store_id, sales_person_id, sales_date and amount (all revenue)."""
-    require_columns(store_sales, ("store_id", "sales_person_id", "sales_date", "amount"), "store_sales")
+def sales_team_data_mart_from_facts(facts: DataFrame, team: DataFrame, run_date: date,
+                                    incentive_rate: Decimal = DEFAULT_INCENTIVE_RATE) -> DataFrame:
+    """The mart from ``store_person_month`` facts (etl/gold/facts.py) of the revenue up to ``run_date``
+    (store_id, sales_person_id, sales_month, total_sales, total_transactions, max_single_transaction)."""
     check_run_date(run_date)
-    rows = (store_sales.filter(F.col("sales_date") <= F.lit(run_date))
-            .select("store_id", "sales_person_id", F.col("sales_date").alias("transaction_date"), "amount"))
-    return _mart(rows, team, run_date, incentive_rate)
-
-
-def _mart(store_sales: DataFrame, team: DataFrame, run_date: date, incentive_rate: Decimal) -> DataFrame:
-    """``store_sales``: in-store revenue sales up to ``run_date`` (store_id, sales_person_id,
-    transaction_date, amount)."""
     require_columns(team, TEAM_COLUMNS, "sales_team")
     if isinstance(incentive_rate, float) or not isinstance(incentive_rate, (Decimal, int)):
         raise TypeError(f"incentive_rate must be a Decimal (exact), got {type(incentive_rate).__name__} "
                         f"{incentive_rate!r}; pass Decimal('0.01')")
-    monthly = (
-        store_sales
-        .groupBy("store_id", "sales_person_id", month_of("transaction_date").alias("sales_month"))
-        .agg(F.sum("amount").alias("total_sales"),
-             F.count(F.lit(1)).cast("int").alias("total_transactions"),
-             F.max("amount").alias("max_single_transaction"))
-        .withColumn("_month_start", F.to_date(F.concat("sales_month", F.lit("-01"))))
-    )
+    monthly = facts.withColumn("_month_start", F.to_date(F.concat("sales_month", F.lit("-01"))))
 
     per_salesperson_by_month = Window.partitionBy("store_id", "sales_person_id").orderBy("_month_start")
     per_salesperson_to_date = per_salesperson_by_month.rowsBetween(Window.unboundedPreceding, Window.currentRow)

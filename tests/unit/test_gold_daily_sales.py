@@ -33,6 +33,8 @@ import pytest
 from chispa import assert_df_equality
 
 from etl.contracts.silver import TRANSACTIONS
+from etl.gold.common import revenue_up_to
+from etl.gold.facts import daily_facts
 from etl.gold.kpis import alerts, daily_sales_with_baseline, kpi_daily_sales
 
 START = date(2026, 1, 1)
@@ -119,7 +121,7 @@ def test_baseline_median_is_the_mean_of_the_two_middle_values(spark, transaction
     expected = spark.createDataFrame(
         [(day(40), D("815.5"), D("49.0")), (day(46), D("857.5"), D("49.0"))],
         "date date, median decimal(38,4), mad decimal(38,4)")
-    actual = (daily_sales_with_baseline(transactions, RUN_DATE).filter(f"date IN ('{day(40)}', '{day(46)}')")
+    actual = (daily_sales_with_baseline(daily_facts(revenue_up_to(transactions, RUN_DATE)), RUN_DATE).filter(f"date IN ('{day(40)}', '{day(46)}')")
               .selectExpr("date", "CAST(_median AS decimal(38,4)) AS median", "CAST(_mad AS decimal(38,4)) AS mad"))
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 

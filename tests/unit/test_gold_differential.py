@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.contracts.silver import BEGINNING_OF_TIME, END_OF_TIME
-from etl.gold.marts import GOLD_TABLES
+from etl.gold.marts import GOLD_TABLES, with_facts
 
 SEED = 20260315
 RUN_DATE = date(2026, 3, 15)
@@ -240,7 +240,7 @@ def test_reference_sql_covers_every_registered_table(reference):
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
 def test_spark_table_equals_the_sql_reference(spark_inputs, reference, name):
     table = GOLD_TABLES[name]
-    frame = table.ordered(table.build(spark_inputs, RUN_DATE, incentive_rate=INCENTIVE_RATE))
+    frame = table.ordered(table.build(with_facts(spark_inputs, RUN_DATE), RUN_DATE, incentive_rate=INCENTIVE_RATE))
     actual = [tuple(_plain(v) for v in row) for row in frame.collect()]
     columns, expected = reference[name]
     assert columns == table.columns

@@ -13,7 +13,8 @@ from chispa import assert_df_equality
 from pyspark.sql.types import _parse_datatype_string
 
 from etl.contracts.silver import DIM_CUSTOMER, SALES_LINES, TRANSACTIONS
-from etl.gold.marts import GOLD_TABLES, INPUTS, build_all, sort_columns
+from etl.gold.facts import all_facts
+from etl.gold.marts import FACT_INPUTS, GOLD_TABLES, INPUTS, build_all, sort_columns
 
 RUN_DATE = date(2026, 3, 15)
 GOLD_SOURCES = sorted(Path(__file__).resolve().parents[2].joinpath("etl", "gold").glob("*.py"))
@@ -21,8 +22,10 @@ GOLD_SOURCES = sorted(Path(__file__).resolve().parents[2].joinpath("etl", "gold"
 
 @pytest.fixture(scope="module")
 def empty_inputs(spark):
+    transactions = spark.createDataFrame([], TRANSACTIONS)
     return {
-        "transactions": spark.createDataFrame([], TRANSACTIONS),
+        **all_facts(transactions),
+        "transactions": transactions,
         "sales_lines": spark.createDataFrame([], SALES_LINES),
         "dim_customer": spark.createDataFrame([], DIM_CUSTOMER),
         "sales_team": spark.createDataFrame([], "id int, first_name string, last_name string"),
@@ -38,7 +41,7 @@ def test_registry_lists_every_table_of_the_metrics():
     assert list(GOLD_TABLES) == [
         "customers_data_mart", "sales_team_data_mart", "kpi_repeat_customers", "kpi_regional_revenue",
         "kpi_monthly_order_trends", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_daily_sales", "alerts"]
-    assert all(set(table.inputs) <= set(INPUTS) for table in GOLD_TABLES.values())
+    assert all(set(table.inputs) <= set(INPUTS) | set(FACT_INPUTS) for table in GOLD_TABLES.values())
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))

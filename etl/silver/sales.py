@@ -1,8 +1,7 @@
 """In-store sales, bronze -> silver: typed, checked against the contract's rules, one row per sale.
 
 Pure functions over DataFrames; ``etl/silver/build.py`` does the reading and the MERGE.
-The rules themselves live in ``conf/quality_rules.yaml`` (feed ``sales``), so the
-legacy ``split_sales`` path and the conformed path below check the same things.
+The rules themselves live in ``conf/quality_rules.yaml`` (feed ``sales``).
 
 Conformed path (DATA_CONTRACT.md conformance rules -> ``transactions`` / ``sales_lines``)::
 
@@ -25,7 +24,7 @@ from pyspark.sql import functions as F
 
 from etl.contracts import sales as contract
 from etl.contracts.silver import SALES_LINES, SUCCESS, TRANSACTIONS
-from etl.quality.rules import WARNINGS, FeedRules, bronze_row, default_rules, rule_condition
+from etl.quality.rules import WARNINGS, bronze_row
 from etl.silver.conform import (CATALOGUE_NAME, CATALOGUE_SKU, MATCH_METHOD, PRODUCT_ID, match_product_by_name,
                                 require_columns, to_schema)
 
@@ -61,49 +60,11 @@ def typed_sales(bronze: DataFrame) -> DataFrame:
     )
 
 
-def error_rules(run_date: date, rules: FeedRules | None = None) -> dict[str, Column]:
-    """DATA_CONTRACT.md, sales error rules: name -> condition that is true when the row breaks it.
-
-    From ``rules`` (the ``sales`` entry of a rules file), by default ``conf/quality_rules.yaml``.
-    """
-    sales_rules = rules if rules is not None else default_rules()[contract.FEED]
-    return {r.name: rule_condition(r, run_date) for r in sales_rules.of_severity("error")}
-
-
-def failed_rules(rules: dict[str, Column]) -> Column:
-    """Array of the names of every rule a row breaks (a null condition counts as passed)."""
-    flagged = F.array(*[F.when(F.coalesce(cond, F.lit(False)), F.lit(name)) for name, cond in rules.items()])
-    return F.filter(flagged, lambda name: name.isNotNull())
-
-
-def validate_sales(typed: DataFrame, run_date: date) -> DataFrame:
-    """Adds ``failed_rules``; a row with any failed error rule goes to quarantine."""
-    return typed.withColumn("failed_rules", failed_rules(error_rules(run_date)))
-
-
 def latest_per_transaction(valid: DataFrame) -> DataFrame:
     """The same ``sale_id`` seen again replaces the earlier version: keep the last delivered one."""
     newest_first = Window.partitionBy("transaction_id").orderBy(
         F.col("run_id").desc(), F.col("source_file").desc(), F.col("record_number").desc())
     return valid.withColumn("_n", F.row_number().over(newest_first)).filter("_n = 1").drop("_n")
-
-
-SILVER_COLUMNS = ["transaction_id", *contract.TYPED_COLUMNS, "additional_columns",
-                  "source_file", "record_number", "file_checksum", "run_id"]
-QUARANTINE_COLUMNS = ["transaction_id", *[f"_raw_{c}" for c in contract.MANDATORY], "raw_record",
-                      "failed_rules", "source_file", "record_number", "file_checksum", "run_id"]
-
-
-def split_sales(bronze: DataFrame, run_date: date) -> tuple[DataFrame, DataFrame]:
-    """(silver rows, quarantine rows) for a batch of bronze sales."""
-    checked = validate_sales(typed_sales(bronze), run_date)
-    good = checked.filter(F.size("failed_rules") == 0)
-    bad = checked.filter(F.size("failed_rules") > 0)
-    silver = latest_per_transaction(good).select(*SILVER_COLUMNS)
-    quarantine = bad.select(*QUARANTINE_COLUMNS)
-    for name in contract.MANDATORY:
-        quarantine = quarantine.withColumnRenamed(f"_raw_{name}", name)
-    return silver, quarantine
 
 
 # -- conformed silver: transactions and sales_lines ------------------------------------------------

@@ -16,9 +16,8 @@ from pyspark.sql import functions as F
 
 from etl.contracts.sales import BRONZE_SCHEMA
 from etl.contracts.silver import CUSTOMER_ID_MAP, SALES_LINES, TRANSACTIONS
-from etl.quality.rules import apply_rules, default_rules, passed
-from etl.silver.sales import (latest_per_transaction, sales_to_silver, split_sales, typed_sales, validate_sales,
-                              with_sales_references)
+from etl.quality.rules import FAILED_ERRORS, apply_rules, default_rules, passed, quarantine_rows
+from etl.silver.sales import latest_per_transaction, sales_to_silver, typed_sales, with_sales_references
 
 RUN_DATE = date(2026, 2, 15)
 RESULT_DDL = "record_number bigint, failed_rules array<string>"
@@ -40,8 +39,8 @@ def bronze(spark, *rows: dict):
 
 
 def failed_rules_by_record(spark, *rows: dict):
-    checked = validate_sales(typed_sales(bronze(spark, *rows)), RUN_DATE)
-    return checked.select("record_number", F.array_sort("failed_rules").alias("failed_rules"))
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    return checked.select("record_number", F.array_sort(FAILED_ERRORS).alias("failed_rules"))
 
 
 def expected_rules(spark, *rows: tuple[int, list[str]]):
@@ -195,26 +194,23 @@ def test_later_delivery_of_a_sale_id_replaces_the_earlier_one(spark):
                    source_file="sales/2026-02-15/a.csv", run_id="20260215T060000Z-bbbbbb"),
         bronze_row(2, sale_id="S-2", source_file="sales/2026-02-14/a.csv", run_id="20260214T060000Z-aaaaaa"),
     ]
-    silver, quarantine = split_sales(bronze(spark, *rows), RUN_DATE)
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    latest = latest_per_transaction(passed(checked))
     expected = spark.createDataFrame(
         [("S-1", 3, "sales/2026-02-15/a.csv", 7), ("S-2", 2, "sales/2026-02-14/a.csv", 2)],
         "transaction_id string, quantity int, source_file string, record_number bigint")
-    assert_df_equality(silver.select("transaction_id", "quantity", "source_file", "record_number"), expected,
+    assert_df_equality(latest.select("transaction_id", "quantity", "source_file", "record_number"), expected,
                        ignore_row_order=True, ignore_nullable=True)
-    assert quarantine.count() == 0
 
 
-def test_split_sales_sends_failing_rows_to_quarantine_with_raw_values(spark):
+def test_failing_rows_go_to_quarantine_with_their_rules_and_raw_values(spark):
     rows = [bronze_row(1, sale_id="S-1"), bronze_row(2, sale_id="S-2", quantity="zero")]
-    silver, quarantine = split_sales(bronze(spark, *rows), RUN_DATE)
-    expected_quarantine = spark.createDataFrame(
-        [("S-2", "zero", ["missing_or_unparseable_quantity"], "sales/a.csv", 2)],
-        "transaction_id string, quantity string, failed_rules array<string>, source_file string, "
-        "record_number bigint")
-    assert_df_equality(quarantine.select("transaction_id", "quantity", "failed_rules", "source_file",
-                                         "record_number"),
-                       expected_quarantine, ignore_row_order=True, ignore_nullable=True)
-    assert [r.transaction_id for r in silver.select("transaction_id").collect()] == ["S-1"]
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    quarantine = quarantine_rows(checked, "sales", "transaction_id", "run-1", RUN_DATE).collect()
+    assert [(q.record_key, q.failed_rules, q.source_file, q.record_number) for q in quarantine] == [
+        ("S-2", ["missing_or_unparseable_quantity"], "sales/a.csv", 2)]
+    assert '"quantity":"zero"' in quarantine[0].record.replace(" ", "")
+    assert [r.transaction_id for r in passed(checked).collect()] == ["S-1"]
 
 
 # -- conformed silver: reference lookups, warn rules, transactions and lines -----------------------

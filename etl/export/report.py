@@ -53,6 +53,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -410,6 +411,7 @@ def _write_summary(workbook: Workbook, headline: Headline, sheets: list[SheetRes
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 1
     sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    sheet.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     sheet.sheet_view.showGridLines = False
     grid.emit(sheet)
 

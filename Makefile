@@ -11,7 +11,7 @@ BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 
-.PHONY: demo test setup jars services services-stop unit clean
+.PHONY: demo test setup jars services services-stop unit clean report-png report-sample report-image
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -45,6 +45,25 @@ services: setup
 
 services-stop:
 	$(BIN)/etl services stop --profile $(PROFILE)
+
+# The Excel report's Summary sheet as a PNG (LibreOffice headless -> PDF -> pdftoppm; not needed by the tests):
+#   make report-png                       the newest .local/exports/Daily_Report_*.xlsx
+#   make report-png REPORT=path.xlsx PNG=out.png
+# Needs: apt-get install -y --no-install-recommends libreoffice-calc-nogui poppler-utils
+REPORT ?= $(lastword $(sort $(wildcard .local/exports/Daily_Report_*.xlsx)))
+PNG    ?= $(REPORT:.xlsx=_summary.png)
+SAMPLE_REPORT := .local/exports/sample/Daily_Report_$(subst -,,$(DEMO_DATE)).xlsx
+
+report-png:
+	@test -n "$(REPORT)" || { echo "no report in .local/exports: make report-png REPORT=path/to/Daily_Report_YYYYMMDD.xlsx"; exit 2; }
+	scripts/render_report_png.sh "$(REPORT)" "$(PNG)"
+
+# A report from seeded, made-up silver data (no services), and the picture in docs/ made from it.
+report-sample: setup
+	$(BIN)/python scripts/sample_report.py --date $(DEMO_DATE) --out .local/exports/sample
+
+report-image: report-sample
+	scripts/render_report_png.sh "$(SAMPLE_REPORT)" docs/images/daily_report_summary.png 120
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated

@@ -20,6 +20,8 @@ from etl.quality.rules import FAILED_ERRORS, apply_rules, default_rules, passed,
 from etl.silver.sales import latest_per_transaction, sales_to_silver, typed_sales, with_sales_references
 
 RUN_DATE = date(2026, 2, 15)
+# The error rules alone: the warn rules need the reference lookups (tested below with them).
+ERROR_RULES = default_rules()["sales"].model_copy(update={"rules": default_rules()["sales"].of_severity("error")})
 RESULT_DDL = "record_number bigint, failed_rules array<string>"
 
 VALID = {
@@ -39,7 +41,7 @@ def bronze(spark, *rows: dict):
 
 
 def failed_rules_by_record(spark, *rows: dict):
-    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), ERROR_RULES, RUN_DATE)
     return checked.select("record_number", F.array_sort(FAILED_ERRORS).alias("failed_rules"))
 
 
@@ -194,7 +196,7 @@ def test_later_delivery_of_a_sale_id_replaces_the_earlier_one(spark):
                    source_file="sales/2026-02-15/a.csv", run_id="20260215T060000Z-bbbbbb"),
         bronze_row(2, sale_id="S-2", source_file="sales/2026-02-14/a.csv", run_id="20260214T060000Z-aaaaaa"),
     ]
-    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), ERROR_RULES, RUN_DATE)
     latest = latest_per_transaction(passed(checked))
     expected = spark.createDataFrame(
         [("S-1", 3, "sales/2026-02-15/a.csv", 7), ("S-2", 2, "sales/2026-02-14/a.csv", 2)],
@@ -205,7 +207,7 @@ def test_later_delivery_of_a_sale_id_replaces_the_earlier_one(spark):
 
 def test_failing_rows_go_to_quarantine_with_their_rules_and_raw_values(spark):
     rows = [bronze_row(1, sale_id="S-1"), bronze_row(2, sale_id="S-2", quantity="zero")]
-    checked = apply_rules(typed_sales(bronze(spark, *rows)), default_rules()["sales"], RUN_DATE)
+    checked = apply_rules(typed_sales(bronze(spark, *rows)), ERROR_RULES, RUN_DATE)
     quarantine = quarantine_rows(checked, "sales", "transaction_id", "run-1", RUN_DATE).collect()
     assert [(q.record_key, q.failed_rules, q.source_file, q.record_number) for q in quarantine] == [
         ("S-2", ["missing_or_unparseable_quantity"], "sales/a.csv", 2)]

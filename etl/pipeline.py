@@ -18,7 +18,8 @@ from etl.bronze.feeds import FEED_NAMES
 from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
 from etl.errors import ExportError
-from etl.export.excel import report_file_name, write_report
+from etl.export.excel import report_file_name
+from etl.export.report import build_report, lake_table_reader
 from etl.export.mysql import export_to_mysql, gold_run_date
 from etl.gold.build import GoldResult, build_gold
 from etl.gold.marts import GOLD_TABLES
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 STAGES = ("ingest", "silver", "gold", "export")
 # Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
 EXPORTED_TABLES = tuple(GOLD_TABLES)
-EXCEL_SHEETS = {"Sales_Team_Data_Mart": ("sales_team_data_mart", ["store_id", "sales_month", "sales_person_id"])}
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -53,6 +53,7 @@ class RunSummary:
     mysql: dict[str, int] | None = None
     mysql_target: str | None = None
     excel_local: str | None = None
+    excel_sheets: dict[str, int] | None = None
     excel_uploaded: str | None = None
 
     def lines(self) -> list[str]:
@@ -73,6 +74,8 @@ class RunSummary:
             out.extend(f"  mysql {table}: {count} row(s) at {self.mysql_target}" for table, count in self.mysql.items())
         if self.excel_local:
             out.append(f"  excel report: {self.excel_local}")
+            if self.excel_sheets:
+                out.append("    sheets: " + ", ".join(f"{name} {rows}" for name, rows in self.excel_sheets.items()))
         if self.excel_uploaded:
             out.append(f"  excel uploaded: {self.excel_uploaded}")
         return out
@@ -151,16 +154,19 @@ class Run:
         self.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
         self.summary.mysql = export_to_mysql(self.spark, self.cfg, self.secret, gold, self.run_id, self.run_date)
 
-    def export_excel(self, gold=None) -> None:
-        gold = gold if gold is not None else self._gold(sorted({t for t, _ in EXCEL_SHEETS.values()}))
-        name = report_file_name(self.run_date)
-        local = self.cfg.path(self.cfg.excel.output_dir) / name
-        sheets = {sheet: gold[table].orderBy(*order) for sheet, (table, order) in EXCEL_SHEETS.items()}
-        write_report(local, sheets, self.cfg.excel.max_rows_per_sheet)
-        self.summary.excel_local = str(local)
+    def export_excel(self) -> None:
+        """``Daily_Report_YYYYMMDD.xlsx`` from gold and silver (etl/export/report.py), written locally
+        and then, when ``excel.upload``, to the exports bucket under ``reports/<run date>/``."""
+        self._gold(GOLD_TABLES)      # one clear error when gold never ran
+        local = self.cfg.path(self.cfg.excel.output_dir) / report_file_name(self.run_date)
+        report = build_report(self.spark, lake_table_reader(self.spark, self.cfg), self.run_date, local,
+                              self.cfg.excel.max_rows_per_sheet)
+        self.summary.excel_local = str(report.path)
+        self.summary.excel_sheets = report.row_counts
         if self.cfg.excel.upload:
             exports = store_for(self.cfg, self.cfg.storage.exports, self.secret)
-            self.summary.excel_uploaded = exports.upload(local, f"reports/{self.run_date.isoformat()}/{name}")
+            self.summary.excel_uploaded = exports.upload(
+                report.path, f"reports/{self.run_date.isoformat()}/{report.path.name}")
 
     def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
         token = current_run_id.set(self.run_id)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Mapping
 
 from openpyxl import Workbook
@@ -124,14 +123,3 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
         total += 1
     _finish_sheet(sheet, len(widths), in_sheet)
     return SheetResult(name, tuple(titles), total)
-
-
-def write_report(path: Path, sheets: dict[str, DataFrame], max_rows: int) -> list[SheetResult]:
-    """Write every sheet, in order, to ``path`` (a local file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = Workbook(write_only=True)
-    results = [write_sheet(workbook, name, frame, max_rows) for name, frame in sheets.items()]
-    tmp = path.with_suffix(".tmp.xlsx")
-    workbook.save(tmp)
-    tmp.replace(path)
-    return results

@@ -250,9 +250,24 @@ class SilverStage:
         id_map = self.keep(customers_silver.customer_id_map(all_versions))
         empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
+        old_map = read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP)
+        merged = self.keep(customers_silver.merged_into_another(old_map, id_map))
         writes.append(lambda: replace_if_changed(self.spark, dim, dim_uri))
+        writes.append(lambda: self.move_merged_customers(merged))
         writes.append(lambda: replace_if_changed(self.spark, id_map, map_uri))   # last: marks the build complete
         return writes, dim, id_map
+
+    def move_merged_customers(self, merged: DataFrame) -> None:
+        """Rows stored under an id that a new delivery merged into another move to the survivor (one MERGE
+        per table, only when there is such an id; the change feed carries the move on to gold)."""
+        if merged.isEmpty():
+            return
+        for table in ("transactions", "sales_lines"):
+            uri = self.uri("silver", table)
+            if DeltaTable.isDeltaTable(self.spark, uri):
+                (DeltaTable.forPath(self.spark, uri).alias("t")
+                 .merge(F.broadcast(merged).alias("s"), "t.customer_id = s.customer_id")
+                 .whenMatchedUpdate(set={"customer_id": "s.canonical_customer_id"}).execute())
 
     def _conformed_writes(self, transactions: DataFrame, lines: DataFrame) -> list:
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")

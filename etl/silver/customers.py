@@ -199,3 +199,20 @@ def customer_version_on(transactions: DataFrame, dim: DataFrame, columns: tuple[
 def region_on(transactions: DataFrame, dim: DataFrame) -> DataFrame:
     """``transactions`` plus ``region``: the customer's region on the transaction date."""
     return customer_version_on(transactions, dim, ("region",))
+
+
+def merged_into_another(old_map: DataFrame, new_map: DataFrame) -> DataFrame:
+    """Ids that were their own canonical id and now map to another (customer_id, canonical_customer_id).
+
+    A customer delivered later with the phone of an existing one merges the two:
+    silver rows stored under the id that loses must move to the survivor, so that
+    the merged id never appears in gold (METRICS.md conventions). An id absent
+    from the old map counted as its own canonical id. Rows of an id that already
+    mapped elsewhere are stored under that other id and cannot be told apart, so
+    a later split (a changed phone) applies to new rows only (docs/silver.md).
+    """
+    previous = old_map.select("customer_id", F.col("canonical_customer_id").alias("_previous"))
+    return (new_map.join(previous, "customer_id", "left")
+            .filter(F.coalesce("_previous", "customer_id") == F.col("customer_id"))
+            .filter(F.col("canonical_customer_id") != F.col("customer_id"))
+            .select("customer_id", "canonical_customer_id"))

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from etl.contracts.customers import BRONZE_SCHEMA
 from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
 from etl.quality.rules import default_rules, apply_rules
-from etl.silver.customers import customer_id_map, region_on, scd2_merge, typed_customers
+from etl.silver.customers import customer_id_map, merged_into_another, region_on, scd2_merge, typed_customers
 
 RUN_DATE = date(2026, 2, 15)
 PHONE = "9811000017"
@@ -228,3 +228,40 @@ def test_sales_are_attributed_to_the_region_of_the_customer_on_the_sale_date(spa
         ("t5", None, date(2026, 2, 14), None), ("t6", 2, date(2026, 2, 14), None),
     ], "transaction_id string, customer_id int, transaction_date date, region string")
     assert_df_equality(region_on(sales, history), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_an_id_merged_into_another_by_a_later_delivery_moves_its_rows(spark):
+    # 5 arrives sharing 1's phone; 6 was its own and now shares 2's phone; 7 already mapped to 1;
+    # 8 mapped to 1 and has a phone of its own now (a split: its rows sit under 1, indistinguishable);
+    # 3 stays its own.
+    old = spark.createDataFrame([(1, 1), (2, 2), (6, 6), (7, 1), (8, 1), (3, 3)], CUSTOMER_ID_MAP)
+    new = spark.createDataFrame([(1, 1), (2, 2), (5, 1), (6, 2), (7, 1), (8, 8), (3, 3)], CUSTOMER_ID_MAP)
+    expected = spark.createDataFrame([(5, 1), (6, 2)], CUSTOMER_ID_MAP)
+    assert_df_equality(merged_into_another(old, new), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_nothing_moves_when_the_map_is_unchanged(spark):
+    same = spark.createDataFrame([(1, 1), (5, 1)], CUSTOMER_ID_MAP)
+    assert merged_into_another(same, same).isEmpty()
+
+
+def test_rows_stored_under_a_merged_id_move_to_the_survivor_in_silver(spark, tmp_path):
+    from decimal import Decimal
+
+    from etl.config import load_config
+    from etl.contracts.silver import SALES_LINES, TRANSACTIONS
+    from etl.silver.build import SilverStage
+
+    cfg = load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake")})
+    stage = SilverStage(spark, cfg, date(2026, 2, 15), "run-2")
+    day = date(2026, 2, 1)
+    tx = [("store", f"s{c}", c, 1, 3, day, None, Decimal("1.00"), 1, "Success", True, [], "f", c, "run-1")
+          for c in (1, 5, 9)]
+    line = [("store", f"s{c}", 1, day, c, 1, 1, "Milk", "SKU", "name", 1, Decimal("1.00"), Decimal("1.00"), True,
+             "f", c, "run-1") for c in (1, 5, 9)]
+    spark.createDataFrame(tx, TRANSACTIONS).write.format("delta").save(stage.uri("silver", "transactions"))
+    spark.createDataFrame(line, SALES_LINES).write.format("delta").save(stage.uri("silver", "sales_lines"))
+    stage.move_merged_customers(spark.createDataFrame([(5, 1)], CUSTOMER_ID_MAP))
+    for table in ("transactions", "sales_lines"):
+        rows = spark.read.format("delta").load(stage.uri("silver", table)).select("transaction_id", "customer_id")
+        assert sorted(tuple(r) for r in rows.collect()) == [("s1", 1), ("s5", 1), ("s9", 9)], table

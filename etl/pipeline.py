@@ -70,6 +70,8 @@ class RunSummary:
             for table, count in self.gold.counts.items():
                 out.append(f"  gold {table:<24} {count} row(s) at {self.gold.locations[table]}")
             out.extend(f"  ALERT {alert}" for alert in self.gold.alerts)
+            if not self.gold.alerts:
+                out.append(f"  alerts: none for {self.run_date} (kpi_daily_sales.is_anomaly is false)")
         if self.mysql is not None:
             out.extend(f"  mysql {table}: {count} row(s) at {self.mysql_target}" for table, count in self.mysql.items())
         if self.excel_local:

@@ -403,3 +403,19 @@ def test_continuation_titles_stay_within_31_characters():
 def test_a_row_limit_without_room_for_data_is_refused(spark, silver, gold, tmp_path):
     with pytest.raises(ValueError, match="max_rows"):
         build_report(spark, reader(silver, gold), RUN_DATE, tmp_path, 1)
+
+
+def test_lake_reader_reads_a_silver_table_never_delivered_as_empty_and_a_missing_gold_table_as_an_error(
+        spark, tmp_path):
+    from pyspark.errors import AnalysisException
+
+    from etl.config import load_config
+    from etl.contracts.silver import DIM_CUSTOMER
+    from etl.export.report import lake_table_reader
+
+    cfg = load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake")})
+    read = lake_table_reader(spark, cfg)
+    dim = read("silver", "dim_customer")
+    assert dim.schema == DIM_CUSTOMER and dim.isEmpty()
+    with pytest.raises(AnalysisException):
+        read("gold", "customers_data_mart").collect()

@@ -13,7 +13,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from etl.errors import EXIT_FAILURE, EXIT_OK, ConfigError, EtlError
+from etl.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError, EtlError
 
 log = logging.getLogger("etl")
 
@@ -27,6 +27,9 @@ def parse_date(text: str) -> date:
 
 def yesterday_utc() -> date:
     return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check")
 
 
 def _with_profile(parser: argparse.ArgumentParser) -> None:
@@ -84,9 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     _with_profile(services)
     services.add_argument("action", choices=["start", "stop", "status"])
 
-    sec = commands.add_parser("secrets", help="the encrypted secrets file of a profile")
+    sec = commands.add_parser(
+        "secrets", help="the encrypted secrets file of a profile",
+        description="init: new master key (if none) and an empty file; set NAME: store a value read from a "
+                    "no-echo prompt or standard input, never from the command line; list: names only; "
+                    "rotate: new master key, every value re-encrypted, the old key stops working; "
+                    "check: every secret the profile's config refers to is present and decrypts.")
     _with_profile(sec)
-    sec.add_argument("action", choices=["init", "set", "list"])
+    sec.add_argument("action", choices=list(SECRETS_ACTIONS))
     sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
 
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
@@ -126,6 +134,7 @@ def cmd_export(args) -> int:
     run = Run(cfg, args.date or yesterday_utc())
     token = current_run_id.set(run.run_id)
     try:
+        run.preflight((f"export_{args.target}",))
         log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date, args.target)
         getattr(run, f"export_{args.target}")()
     finally:
@@ -208,30 +217,113 @@ def load_config_for_services(args):
 
 
 def cmd_secrets(args) -> int:
-    from etl.secrets import SecretStore, load_master_key, write_new_key_file
+    from etl.secrets import SecretStore, key_configured, load_master_key, write_new_key_file
 
     cfg = _config(args)
-    store = SecretStore(cfg.secrets_file)
+    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
+    if args.name and args.action != "set":
+        raise ConfigError(f"etl secrets {args.action} takes no secret name")
     if args.action == "init":
-        try:
-            load_master_key()
-        except ConfigError:
-            path, _ = write_new_key_file()
-            print(f"created master key {path} (mode 0600); keep it out of the repository")
         if store.path.exists():
             raise ConfigError(f"{store.path} already exists; remove it first to start over")
+        if key_configured():
+            load_master_key()   # a configured key that cannot be read is reported, never replaced
+        else:
+            path, _ = write_new_key_file()
+            print(f"created master key {path} (mode 0600); keep it out of the repository and keep a copy "
+                  f"somewhere safe: nothing can recreate it")
         store.init()
         print(f"created empty secrets file {store.path}")
     elif args.action == "set":
-        if not args.name:
-            raise ConfigError("etl secrets set NAME: the secret's name is missing")
-        value = getpass.getpass(f"value for {args.name}: ") if sys.stdin.isatty() else sys.stdin.read().rstrip("\n")
-        if not value:
-            raise ConfigError(f"no value given for secret '{args.name}'")
-        store.set(args.name, value)
-        print(f"stored secret '{args.name}' in {store.path}")
-    else:
+        _secrets_set(store, args.name)
+    elif args.action == "list":
         print("\n".join(store.names()))
+    elif args.action == "rotate":
+        return _secrets_rotate(cfg, store)
+    else:
+        return _secrets_check(cfg, store)
+    return EXIT_OK
+
+
+def _read_secret_value(name: str) -> str:
+    """The value from a no-echo prompt (asked twice) on a terminal, else the whole of standard input."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"value for {name} (not shown): ")
+        if value and getpass.getpass("again, to confirm: ") != value:
+            raise ConfigError(f"the two entries for secret '{name}' differ; nothing was stored")
+        return value
+    value = sys.stdin.read()
+    return value[:-1] if value.endswith("\n") else value
+
+
+def _secrets_set(store, name: str | None) -> None:
+    from etl.secrets import validate_name
+
+    if not name:
+        raise ConfigError("etl secrets set NAME: the secret's name is missing (the value is then read from "
+                          "a prompt or standard input)")
+    validate_name(name)
+    store.verify([])       # the file and the key are usable before a value is asked for
+    value = _read_secret_value(name).rstrip("\r")
+    if not value:
+        raise ConfigError(f"no value given for secret '{name}': type it at the prompt or pipe it on stdin")
+    store.set(name, value)
+    print(f"stored secret '{name}' in {store.path}")
+
+
+def _secrets_rotate(cfg, store) -> int:
+    """A new master key for this profile's file and every other profile's file under the same key.
+
+    Crash-safe and resumable (etl/secrets.py, rotate_master_key): the new key is on disk before
+    any file depends on it, each file is replaced atomically, the key file last; after a crash,
+    running ``etl secrets rotate`` again finishes the job.
+    """
+    from etl.config import available_profiles, load_config
+    from etl.secrets import rotate_master_key
+
+    others = []
+    for profile in available_profiles():
+        try:
+            others.append(load_config(profile).secrets_file)
+        except ConfigError:
+            continue
+    done = rotate_master_key(store.path, [p for p in others if p != store.path])
+    for path, count in done.rotated.items():
+        print(f"re-encrypted {path} ({count} secret(s)) under the new master key")
+    for path in done.already:
+        print(f"{path} was already under the new master key (an interrupted rotation, now finished)")
+    for path in done.other_key:
+        print(f"left alone: {path} is encrypted under another key")
+    if done.key_from_env:
+        print(f"the new master key is in {done.key_path} (mode 0600). ETL_MASTER_KEY still holds the old key, "
+              f"which no longer opens these files: put the new key into ETL_MASTER_KEY wherever jobs run "
+              f"(docker/.env, the scheduler, the secrets manager), then delete {done.key_path}")
+    else:
+        print(f"new master key in {done.key_path} (mode 0600); the old key no longer opens these files. "
+              f"Replace any copy of the old key (backups, docker/.env) with the new one")
+    print("the credentials themselves are unchanged: to revoke a leaked one, change it at its server "
+          "and store it with `etl secrets set NAME`")
+    return EXIT_OK
+
+
+def _secrets_check(cfg, store) -> int:
+    from etl.secrets import OK, referenced_secrets
+
+    refs = referenced_secrets(cfg)
+    if not refs:
+        print(f"profile '{cfg.profile}' refers to no secret")
+        return EXIT_OK
+    states = store.verify(refs)
+    width, state_width = max(map(len, refs)), max(map(len, states.values()))
+    for name in sorted(refs):
+        print(f"{states[name]:<{state_width}}  {name:<{width}}  ({', '.join(refs[name])})")
+    unused = sorted(set(store.names()) - set(refs))
+    if unused:
+        print(f"also in {store.path}, not referenced by profile '{cfg.profile}': {', '.join(unused)}")
+    bad = [name for name in sorted(refs) if states[name] != OK]
+    if bad:
+        raise ConfigError(f"{len(bad)} of {len(refs)} secret(s) of profile '{cfg.profile}' not usable; first: "
+                          f"{store.problem(bad[0], states[bad[0]])}")
     return EXIT_OK
 
 
@@ -249,7 +341,16 @@ COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upl
 def main(argv: list[str] | None = None) -> int:
     from etl.log import setup_logging
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "command", None) == "secrets":
+            # Not echoed, unlike argparse's own message: it is probably a secret value.
+            print(f"etl: error: etl secrets {args.action} takes no value on the command line (it would stay "
+                  f"in shell history and the process list); nothing was stored. Run `etl secrets set NAME` "
+                  f"and type the value at the prompt, or pipe it on standard input", file=sys.stderr)
+            return EXIT_CONFIG
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.log_format or "text", args.log_level)
     try:
         return COMMANDS[args.command](args)

@@ -1,7 +1,10 @@
 """One pipeline run: run id, stages (ingest, silver, gold, export), and the summary.
 
 Stages read and write only through the lake, so any stage can be rerun alone.
-Secrets are decrypted lazily, by the stage that needs them.
+Before the first stage, a pre-flight check decrypts and authenticates every secret
+the chosen stages will use (and drops the values), so no key, a wrong key, a
+tampered file or a missing secret stop the run with one line before any data is
+touched. Afterwards secrets are decrypted lazily, by the stage that needs them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pyspark.sql import SparkSession
 from etl.bronze.feeds import FEED_NAMES
 from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
-from etl.errors import ExportError
+from etl.errors import ExportError, SecretError
 from etl.export.excel import report_file_name
 from etl.export.report import build_report, lake_table_reader
 from etl.export.mysql import export_to_mysql, gold_run_date
@@ -25,7 +28,7 @@ from etl.gold.build import GoldResult, build_gold
 from etl.gold.marts import GOLD_TABLES
 from etl.lake import table_uri
 from etl.log import current_run_id
-from etl.secrets import SecretStore
+from etl.secrets import OK, SecretStore, referenced_secrets
 from etl.silver.build import SilverResult, SilverStage
 from etl.spark import build_session
 from etl.storage import store_for
@@ -97,8 +100,28 @@ class Run:
     def secret(self, name: str) -> str:
         """Decrypt one secret on first use; kept in memory for this run only."""
         if name not in self._secrets:
-            self._secrets[name] = SecretStore(self.cfg.secrets_file).get(name)
+            self._secrets[name] = SecretStore(self.cfg.secrets_file, profile=self.cfg.profile).get(name)
         return self._secrets[name]
+
+    def preflight(self, stages: tuple[str, ...]) -> None:
+        """Every secret ``stages`` will use is present and authenticates, or one SecretError line.
+
+        Runs before Spark starts and before any stage reads or writes: values are decrypted
+        only to check their authentication tag and are not kept.
+        """
+        needed = referenced_secrets(self.cfg, stages)
+        if not needed:
+            return
+        store = SecretStore(self.cfg.secrets_file, profile=self.cfg.profile)
+        states = store.verify(needed)      # no key, wrong key, unreadable file: raises here
+        bad = [name for name in needed if states[name] != OK]
+        if bad:
+            name = bad[0]
+            users = [s for s in stages if name in referenced_secrets(self.cfg, (s,))]
+            more = (f"; {len(bad) - 1} more secret(s) unusable, `etl secrets check --profile {self.cfg.profile}` "
+                    f"lists them" if len(bad) > 1 else "")
+            raise SecretError(f"nothing was run: {store.problem(name, states[name])} (named by "
+                              f"{', '.join(needed[name])}, used by stage {','.join(users)}){more}")
 
     @property
     def spark(self) -> SparkSession:
@@ -173,6 +196,7 @@ class Run:
     def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
         token = current_run_id.set(self.run_id)
         try:
+            self.preflight(stages)
             log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
             for stage in STAGES:
                 if stage in stages:

@@ -9,88 +9,251 @@ Each value has a fresh 96-bit nonce and the secret's name as associated data,
 so a value cannot be moved under another name without detection. The 256-bit
 master key never sits beside the file: it comes from ``ETL_MASTER_KEY``
 (base64) or a key file outside the repository (``ETL_MASTER_KEY_FILE``,
-default ``~/.config/etl/master.key``, created with mode 0600).
+default ``~/.config/etl/master.key``, mode 0600; a key file other users can
+read is refused). ``key_id`` only lets a wrong key be named in a friendly
+message; the cipher's tag is what refuses a wrong key or a changed byte.
+
+Every failure is a ``SecretError`` (exit code 3) whose text is one line saying
+which problem it is (no key, wrong key, tampered or unreadable file, missing
+secret) and what to do; no message ever holds a value.
 
 Built on ``cryptography``'s AESGCM; only the small file format is our own.
+Production may replace the file with a secrets manager: anything with
+``names()``, ``get(name)`` and ``verify(names)`` can stand in for
+``SecretStore`` (see docs/security.md).
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
+import re
 import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from etl.errors import SecretError
 
+if TYPE_CHECKING:
+    from etl.config import Config
+
 FORMAT_VERSION = 1
 KEY_ENV = "ETL_MASTER_KEY"
 KEY_FILE_ENV = "ETL_MASTER_KEY_FILE"
 DEFAULT_KEY_FILE = Path("~/.config/etl/master.key")
+# Names are stored in clear in the file: identifiers only, so a value typed as
+# ``NAME=value`` can never end up there (nor in a message).
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
+
+OK, MISSING, FAILED = "ok", "missing", "failed authentication"
 
 
+# -- the master key ------------------------------------------------------------
 def key_file_path() -> Path:
     return Path(os.environ.get(KEY_FILE_ENV, str(DEFAULT_KEY_FILE))).expanduser()
+
+
+def pending_key_path(path: Path | None = None) -> Path:
+    """Where ``etl secrets rotate`` keeps the new key until it replaces the old one."""
+    path = path or key_file_path()
+    return path.with_name(path.name + ".new")
+
+
+def key_source() -> str:
+    """Where ``load_master_key`` takes the key from, for messages."""
+    return f"environment variable {KEY_ENV}" if KEY_ENV in os.environ else f"key file {key_file_path()}"
+
+
+def key_configured() -> bool:
+    """True when a key is set or a key file exists (valid or not)."""
+    return KEY_ENV in os.environ or key_file_path().exists()
 
 
 def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 
 
-def load_master_key() -> bytes:
-    """The master key from the environment or the key file, or a SecretError saying how to get one."""
-    raw = os.environ.get(KEY_ENV)
-    source = f"environment variable {KEY_ENV}"
-    if raw is None:
-        path = key_file_path()
-        if not path.exists():
-            raise SecretError(
-                f"no master key: set {KEY_ENV} or create {path} with `etl secrets init`"
-            )
-        raw = path.read_text().strip()
-        source = f"key file {path}"
+def _decode_key(raw: str, source: str, fix: str) -> bytes:
     try:
-        key = base64.b64decode(raw, validate=True)
+        key = base64.b64decode(raw.strip(), validate=True)
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise SecretError(f"master key in {source} is not 32 bytes of base64; recreate it with `etl secrets init`")
+        raise SecretError(f"master key in {source} is not 32 bytes of base64; {fix}")
     return key
 
 
-def write_new_key_file(path: Path | None = None) -> tuple[Path, bytes]:
-    """Create a fresh random key file readable by its owner only (0600)."""
-    path = path or key_file_path()
+def _read_key_file(path: Path) -> bytes:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise SecretError(f"key file {path} can be read by other users (mode {mode:04o}): "
+                              f"run chmod 600 {path}")
+        raw = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"cannot read key file {path} ({getattr(exc, 'strerror', None) or 'not text'}); "
+                          f"check the path in {KEY_FILE_ENV}") from None
+    return _decode_key(raw, f"key file {path}",
+                       "restore it from where you keep a copy (it cannot be recreated: a new key opens no existing file)")
+
+
+def load_master_key() -> bytes:
+    """The master key from the environment or the key file, or a SecretError saying how to get one."""
+    raw = os.environ.get(KEY_ENV)
+    if raw is not None:
+        return _decode_key(raw, f"environment variable {KEY_ENV}",
+                           "set it to the key the secrets file was written with (32 random bytes, base64)")
+    path = key_file_path()
+    if not path.exists():
+        raise SecretError(f"no master key: set {KEY_ENV} or create {path} with `etl secrets init` "
+                          f"(or point {KEY_FILE_ENV} at the key file)")
+    return _read_key_file(path)
+
+
+def ensure_outside_repository(path: Path) -> None:
+    """A key file inside the project would sit beside the ciphertext (and could be committed)."""
+    from etl.config import PROJECT_ROOT
+
+    if path.expanduser().resolve().is_relative_to(PROJECT_ROOT.resolve()):
+        raise SecretError(f"master key file {path} must be outside the repository; "
+                          f"set {KEY_FILE_ENV} to a path elsewhere (default {DEFAULT_KEY_FILE})")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, rename it over ``path``.
+
+    A crash leaves either the old file or the new one, never a partial one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _write_key(path: Path, key: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _atomic_write(path, base64.b64encode(key).decode() + "\n", 0o600)
+
+
+def write_new_key_file(path: Path | None = None) -> tuple[Path, bytes]:
+    """Create a fresh random key file readable by its owner only (0600), outside the repository."""
+    path = path or key_file_path()
+    ensure_outside_repository(path)
     key = AESGCM.generate_key(bit_length=256)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(key).decode() + "\n")
-    os.chmod(path, 0o600)
+    _write_key(path, key)
     return path, key
 
 
+def validate_name(name: str | None) -> None:
+    if not NAME_PATTERN.fullmatch(name or ""):
+        # the name is not repeated: it may hold a value typed by mistake (NAME=value)
+        raise SecretError("a secret name is letters, digits, '_', '.' or '-' (at most 128, not starting "
+                          "with a digit); the value is never given on the command line")
+
+
+# -- which secrets the configuration refers to -------------------------------------
+def referenced_secrets(cfg: Config, stages: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Secret name -> the config keys that name it, for ``stages`` (None: every stage).
+
+    Stages are those of ``etl run`` (ingest, silver, gold, export) plus export_mysql and
+    export_excel for ``etl export``. Object-store credentials serve every stage when
+    ``storage.s3`` is set (Spark reads and writes the lake with them); the MySQL user and
+    password serve the export stage when ``mysql.enabled``.
+    """
+    wanted = None if stages is None else set(stages)
+    refs: dict[str, list[str]] = {}
+
+    def add(name: str, key: str, *used_by: str) -> None:
+        if wanted is None or wanted & set(used_by):
+            refs.setdefault(name, []).append(key)
+
+    every_stage = ("ingest", "silver", "gold", "export", "export_mysql", "export_excel")
+    if cfg.storage.s3 is not None:
+        add(cfg.storage.s3.access_key_secret, "storage.s3.access_key_secret", *every_stage)
+        add(cfg.storage.s3.secret_key_secret, "storage.s3.secret_key_secret", *every_stage)
+    if cfg.mysql.enabled:
+        add(cfg.mysql.user_secret, "mysql.user_secret", "export", "export_mysql")
+        add(cfg.mysql.password_secret, "mysql.password_secret", "export", "export_mysql")
+    return refs
+
+
+# -- the encrypted file ----------------------------------------------------------------
 class SecretStore:
     """One encrypted secrets file; values are decrypted one at a time, on demand."""
 
-    def __init__(self, path: Path | str, key: bytes | None = None):
+    def __init__(self, path: Path | str, key: bytes | None = None, profile: str | None = None):
         self.path = Path(path)
         self._key = key
+        self._key_given = key is not None
+        self.profile = profile
+
+    # -- messages ----------------------------------------------------------
+    def _cli(self, command: str) -> str:
+        return f"`etl secrets {command}" + (f" --profile {self.profile}`" if self.profile else "`")
+
+    def problem(self, name: str, state: str) -> str:
+        """The one-line message for a secret that is missing or fails authentication."""
+        if state == MISSING:
+            return f"secret '{name}' is missing from {self.path}; add it with {self._cli(f'set {name}')}"
+        return (f"secret '{name}' in {self.path} failed authentication: the file was tampered with or damaged; "
+                f"restore the file from a backup or version control, or store the value again with "
+                f"{self._cli(f'set {name}')}")
+
+    def _wrong_key(self, file_key_id: str | None, key: bytes) -> SecretError:
+        pending = pending_key_path()
+        hint = ""
+        if file_key_id is not None and pending.exists():
+            try:
+                pending_id = _key_id(_read_key_file(pending))
+            except (OSError, SecretError):
+                pending_id = None
+            if pending_id == file_key_id:
+                hint = (f" (it is under the new key of an `etl secrets rotate` in {pending}: "
+                        + (f"put that key into {KEY_ENV}, then delete the file)" if KEY_ENV in os.environ
+                           else f"rerun {self._cli('rotate')} to finish the rotation)"))
+        where = "the given key" if self._key_given else key_source()
+        return SecretError(
+            f"wrong master key for {self.path}: it was encrypted under key {file_key_id}, {where} is key "
+            f"{_key_id(key)}; use the key it was written with{hint or f' ({KEY_ENV} or {KEY_FILE_ENV})'}")
 
     # -- reading -----------------------------------------------------------
     def _document(self) -> dict:
         if not self.path.exists():
-            raise SecretError(f"secrets file {self.path} does not exist; create it with `etl secrets init`")
+            raise SecretError(f"secrets file {self.path} does not exist; create it with {self._cli('init')}")
         try:
             doc = json.loads(self.path.read_text())
             assert doc["format"] == FORMAT_VERSION and isinstance(doc["secrets"], dict)
-        except (ValueError, KeyError, AssertionError, TypeError):
-            raise SecretError(f"secrets file {self.path} is not a valid secrets file (tampered or truncated)") from None
+            assert all(isinstance(v, str) for v in doc["secrets"].values())
+        except (ValueError, KeyError, AssertionError, TypeError, UnicodeDecodeError):
+            raise SecretError(f"secrets file {self.path} is not a valid secrets file (tampered or truncated); "
+                              f"restore it from a backup or version control") from None
         return doc
 
     def key(self) -> bytes:
@@ -98,51 +261,195 @@ class SecretStore:
             self._key = load_master_key()
         return self._key
 
+    def key_id(self) -> str | None:
+        """The id of the key the file was written under (not a secret: a hash prefix)."""
+        return self._document().get("key_id")
+
     def names(self) -> list[str]:
         return sorted(self._document()["secrets"])
 
-    def get(self, name: str) -> str:
+    def _checked(self) -> tuple[dict[str, str], bytes]:
         doc = self._document()
         key = self.key()
         if doc.get("key_id") != _key_id(key):
-            raise SecretError(
-                f"wrong master key for {self.path}: it was encrypted under another key; "
-                f"use the key it was written with, or re-create the secrets"
-            )
-        if name not in doc["secrets"]:
-            raise SecretError(f"secret '{name}' is missing from {self.path}; add it with `etl secrets set {name}`")
+            raise self._wrong_key(doc.get("key_id"), key)
+        return doc["secrets"], key
+
+    @staticmethod
+    def _decrypt(name: str, blob_b64: str, key: bytes) -> str | None:
         try:
-            blob = base64.b64decode(doc["secrets"][name], validate=True)
+            blob = base64.b64decode(blob_b64, validate=True)
             return AESGCM(key).decrypt(blob[:12], blob[12:], name.encode()).decode()
-        except (InvalidTag, ValueError):
-            raise SecretError(f"secret '{name}' in {self.path} failed authentication: the file was tampered with") from None
+        except (InvalidTag, ValueError):   # UnicodeDecodeError is a ValueError
+            return None
+
+    def get(self, name: str) -> str:
+        secrets, key = self._checked()
+        if name not in secrets:
+            raise SecretError(self.problem(name, MISSING))
+        value = self._decrypt(name, secrets[name], key)
+        if value is None:
+            raise SecretError(self.problem(name, FAILED))
+        return value
+
+    def verify(self, names: Iterable[str]) -> dict[str, str]:
+        """Name -> ok, missing or failed authentication; each value is decrypted and dropped at once.
+
+        No key, a wrong key or an unreadable file raise SecretError: nothing can be checked then.
+        """
+        secrets, key = self._checked()
+        result = {}
+        for name in names:
+            if name not in secrets:
+                result[name] = MISSING
+            else:
+                result[name] = OK if self._decrypt(name, secrets[name], key) is not None else FAILED
+        return result
+
+    def _decrypt_all(self) -> dict[str, str]:
+        secrets, key = self._checked()
+        plain = {}
+        for name, blob in secrets.items():
+            value = self._decrypt(name, blob, key)
+            if value is None:
+                raise SecretError(self.problem(name, FAILED))
+            plain[name] = value
+        return plain
 
     # -- writing -----------------------------------------------------------
     def init(self) -> None:
-        self._write({})
+        self._write({}, self.key())
 
     def set(self, name: str, value: str) -> None:
-        doc = self._document()
-        if doc.get("key_id") != _key_id(self.key()):
-            raise SecretError(f"wrong master key for {self.path}; cannot add '{name}'")
-        secrets = dict(doc["secrets"])
-        secrets[name] = self._encrypt(name, value, self.key())
-        self._write(secrets)
+        validate_name(name)
+        secrets, key = self._checked()
+        secrets = dict(secrets)
+        secrets[name] = self._encrypt(name, value, key)
+        self._write(secrets, key)
 
     def rotate(self, new_key: bytes) -> None:
-        """Re-encrypt every value under ``new_key`` (the old key stops working)."""
-        plain = {name: self.get(name) for name in self.names()}
-        self._key = new_key
-        self._write({name: self._encrypt(name, value, new_key) for name, value in plain.items()})
+        """Re-encrypt every value of this file under ``new_key`` (the old key no longer opens it).
+
+        Every value is decrypted and authenticated first; a failure changes nothing. The file is
+        replaced atomically. The key file is not touched: ``rotate_master_key`` does the whole
+        procedure.
+        """
+        plain = self._decrypt_all()
+        self._write({name: self._encrypt(name, value, new_key) for name, value in plain.items()}, new_key)
+        self._key, self._key_given = new_key, True
 
     @staticmethod
     def _encrypt(name: str, value: str, key: bytes) -> str:
         nonce = os.urandom(12)
         return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, value.encode(), name.encode())).decode()
 
-    def _write(self, secrets: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"format": FORMAT_VERSION, "key_id": _key_id(self.key()), "secrets": dict(sorted(secrets.items()))}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, self.path)
+    def _write(self, secrets: dict[str, str], key: bytes) -> None:
+        doc = {"format": FORMAT_VERSION, "key_id": _key_id(key), "secrets": dict(sorted(secrets.items()))}
+        mode = stat.S_IMODE(self.path.stat().st_mode) if self.path.exists() else 0o644   # ciphertext only
+        _atomic_write(self.path, json.dumps(doc, indent=2) + "\n", mode)
+
+
+# -- rotation ----------------------------------------------------------------------------
+@dataclass
+class Rotation:
+    """What ``rotate_master_key`` did."""
+
+    key_path: Path                      # where the new key is now (the key file, or the pending file)
+    key_from_env: bool                  # True: ETL_MASTER_KEY must be updated by hand to the new key
+    rotated: dict[Path, int] = field(default_factory=dict)   # file -> number of values re-encrypted
+    already: list[Path] = field(default_factory=list)        # found under the new key (a resumed rotation)
+    other_key: list[Path] = field(default_factory=list)      # under some other key: left alone
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SecretError(f"another `etl secrets rotate` holds {lock_path}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rotate_master_key(primary: Path, others: Iterable[Path] = ()) -> Rotation:
+    """A new random master key; every secrets file under the current key re-encrypted under it.
+
+    ``primary`` (the profile's file) must be readable with the current key; ``others`` (the
+    files of the other profiles) are re-encrypted when they are under the current key too,
+    since they share it, and left alone when under another key.
+
+    Crash safety: the steps are ordered so that at every instant each file can be read by
+    a key that exists on disk (K0 = current key in the key file or ``ETL_MASTER_KEY``,
+    K1 = new key, P = the key file, P.new = ``pending_key_path()``):
+
+    1. every value of every file is decrypted and authenticated with K0 (a failure stops
+       here, before anything changes);
+    2. K1 is written to P.new (0600, written to a temporary file, fsynced, renamed);
+    3. each file is re-encrypted under K1 (temporary file, fsync, rename: each file is
+       whole under K0 or whole under K1, and its ``key_id`` says which);
+    4. key file case: P.new is renamed over P (atomic), and K0 exists nowhere on disk.
+       ``ETL_MASTER_KEY`` case: nothing can change the variable, so P.new stays and the
+       caller tells the user to put it into ``ETL_MASTER_KEY`` and delete the file.
+
+    A crash before 2 leaves K0 and the old files. A crash between 2 and 4 leaves K0 in P,
+    K1 in P.new and each file under one of them; running ``etl secrets rotate`` again
+    resumes: it reuses K1 from P.new, re-encrypts the files still under K0 and swaps the
+    key in. By hand: a file whose ``key_id`` matches P.new is opened with
+    ``ETL_MASTER_KEY_FILE=P.new``. A run started meanwhile fails with "wrong master key"
+    and names P.new.
+    """
+    from_env = KEY_ENV in os.environ
+    key_path = key_file_path()
+    pending = pending_key_path(key_path)
+    ensure_outside_repository(pending)
+    with _exclusive(key_path.with_name(key_path.name + ".lock")):
+        old = load_master_key()
+        new: bytes | None = None
+        if pending.exists():
+            try:
+                new = _read_key_file(pending)
+            except SecretError as exc:
+                raise SecretError(f"{exc} (pending key of an interrupted `etl secrets rotate`; if "
+                                  f"`etl secrets check` passes with the current key, delete {pending})") from None
+            if new == old:          # already adopted (ETL_MASTER_KEY updated): nothing pending
+                pending.unlink()
+                new = None
+        result = Rotation(key_path=key_path if not from_env else pending, key_from_env=from_env)
+
+        # 1. decrypt and authenticate everything first
+        plans: list[tuple[SecretStore, dict[str, str]]] = []
+        seen: set[Path] = set()
+        for index, path in enumerate([primary, *others]):
+            path = Path(path)
+            if path.resolve() in seen or (index > 0 and not path.exists()):
+                continue
+            seen.add(path.resolve())
+            store = SecretStore(path, key=old)
+            file_key_id = store.key_id()
+            if new is not None and file_key_id == _key_id(new):
+                result.already.append(path)
+            elif file_key_id == _key_id(old):
+                plans.append((store, store._decrypt_all()))
+            elif index == 0:
+                raise SecretStore(path)._wrong_key(file_key_id, old)
+            else:
+                result.other_key.append(path)
+
+        # 2. the new key, durably, before any file depends on it
+        if new is None:
+            new = AESGCM.generate_key(bit_length=256)
+            _write_key(pending, new)
+        # 3. each file, atomically
+        for store, plain in plans:
+            store._write({n: SecretStore._encrypt(n, v, new) for n, v in plain.items()}, new)
+            result.rotated[store.path] = len(plain)
+        # 4. the key swap
+        if not from_env:
+            os.replace(pending, key_path)
+            _fsync_dir(key_path.parent)
+        return result
+

@@ -1,32 +1,66 @@
-"""Secrets encrypted at rest (etl/secrets.py): AES-256-GCM per value, the name as associated data."""
+"""Secrets encrypted at rest (etl/secrets.py): AES-256-GCM per value, the name as associated data.
+
+Also the ``etl secrets`` commands (init, set, list, rotate, check) and the pre-flight check that
+stops ``etl run`` / ``etl export`` before any data is touched. No Spark is started: the stages are
+replaced by recorders where a run gets that far.
+
+Test values are generated per run, so the repository holds no credential-like literal.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
+import re
+import secrets as random_tokens
 import stat
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from etl.errors import ConfigError, SecretError
-from etl.secrets import KEY_ENV, KEY_FILE_ENV, SecretStore, load_master_key, write_new_key_file
+from etl.cli import main
+from etl.config import load_config
+from etl.errors import EXIT_CONFIG, ConfigError, SecretError
+from etl.secrets import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    SecretStore,
+    load_master_key,
+    pending_key_path,
+    referenced_secrets,
+    rotate_master_key,
+    write_new_key_file,
+)
 
-PASSWORD = "s3cr3t-Pa55word!"
-USER = "etl-loader-user"
+PASSWORD = "pw-" + random_tokens.token_urlsafe(12) + "-é!"
+USER = "user-" + random_tokens.token_hex(4)
 
 
 def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
+def b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """Never the real key file nor conf/secrets: every test gets its own, and no ETL_* leaks in."""
+    for name in list(os.environ):
+        if name.startswith("ETL__") or name in (KEY_ENV, "ETL_PROFILE"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "no-such.key"))
+
+
 @pytest.fixture
 def key(monkeypatch, tmp_path) -> bytes:
     value = new_key()
-    monkeypatch.setenv(KEY_ENV, base64.b64encode(value).decode())
-    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "no-such.key"))
+    monkeypatch.setenv(KEY_ENV, b64(value))
     return value
 
 
@@ -39,6 +73,24 @@ def store(key, tmp_path) -> SecretStore:
     return s
 
 
+@pytest.fixture
+def key_file(monkeypatch, tmp_path) -> Path:
+    """The key in a 0600 key file (no ETL_MASTER_KEY)."""
+    path = tmp_path / "home" / "master.key"
+    monkeypatch.setenv(KEY_FILE_ENV, str(path))
+    write_new_key_file(path)
+    return path
+
+
+def doc(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def write_doc(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document))
+
+
+# -- the file format ------------------------------------------------------------------
 def test_round_trip(store, tmp_path):
     fresh = SecretStore(tmp_path / "secrets" / "dev.json")  # reads the file and the key anew
     assert fresh.get("mysql_password") == PASSWORD
@@ -50,41 +102,52 @@ def test_file_holds_no_plaintext(store):
     text = store.path.read_text()
     assert PASSWORD not in text and USER not in text
     assert base64.b64encode(PASSWORD.encode()).decode() not in text
-    assert base64.b64encode(store.key()).decode() not in text
-    doc = json.loads(text)
-    assert set(doc) == {"format", "key_id", "secrets"}
+    assert b64(store.key()) not in text
+    assert set(json.loads(text)) == {"format", "key_id", "secrets"}
 
 
 def test_each_value_gets_a_fresh_nonce(store):
-    first = json.loads(store.path.read_text())["secrets"]["mysql_user"]
+    first = doc(store.path)["secrets"]["mysql_user"]
     store.set("mysql_user", USER)
-    assert json.loads(store.path.read_text())["secrets"]["mysql_user"] != first
+    assert doc(store.path)["secrets"]["mysql_user"] != first
 
 
-def test_wrong_key_is_refused(store, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, base64.b64encode(new_key()).decode())
-    with pytest.raises(SecretError, match="wrong master key"):
+def test_writes_leave_no_temporary_file(store):
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["dev.json"]
+
+
+# -- clear failures -------------------------------------------------------------------
+def test_wrong_key_is_refused_naming_both_keys_and_the_source(store, monkeypatch):
+    other = new_key()
+    monkeypatch.setenv(KEY_ENV, b64(other))
+    with pytest.raises(SecretError, match="wrong master key") as caught:
         SecretStore(store.path).get("mysql_password")
+    text = str(caught.value)
+    assert doc(store.path)["key_id"] in text and hashlib.sha256(other).hexdigest()[:16] in text
+    assert f"environment variable {KEY_ENV}" in text and "\n" not in text
 
 
 def test_wrong_key_with_forged_key_id_fails_authentication(store):
     # key_id only gives a friendly message; the cipher itself must refuse another key
     other = new_key()
-    doc = json.loads(store.path.read_text())
-    doc["key_id"] = hashlib.sha256(other).hexdigest()[:16]
-    store.path.write_text(json.dumps(doc))
+    document = doc(store.path)
+    document["key_id"] = hashlib.sha256(other).hexdigest()[:16]
+    write_doc(store.path, document)
     with pytest.raises(SecretError, match="failed authentication"):
         SecretStore(store.path, key=other).get("mysql_password")
 
 
-def test_tampered_ciphertext_is_detected(store):
-    doc = json.loads(store.path.read_text())
-    blob = bytearray(base64.b64decode(doc["secrets"]["mysql_password"]))
-    blob[15] ^= 0x01  # one bit of the ciphertext, after the 12-byte nonce
-    doc["secrets"]["mysql_password"] = base64.b64encode(bytes(blob)).decode()
-    store.path.write_text(json.dumps(doc))
-    with pytest.raises(SecretError, match="failed authentication"):
+@pytest.mark.parametrize("position", [0, 11, 15, -1], ids=["nonce", "nonce-end", "ciphertext", "tag"])
+def test_a_flipped_byte_anywhere_in_a_value_is_detected(store, position):
+    document = doc(store.path)
+    blob = bytearray(base64.b64decode(document["secrets"]["mysql_password"]))
+    blob[position] ^= 0x01
+    document["secrets"]["mysql_password"] = base64.b64encode(bytes(blob)).decode()
+    write_doc(store.path, document)
+    with pytest.raises(SecretError, match="'mysql_password'.*failed authentication.*tampered") as caught:
         SecretStore(store.path).get("mysql_password")
+    assert "etl secrets set mysql_password" in str(caught.value)
+    assert SecretStore(store.path).get("mysql_user") == USER   # the other value is unaffected
 
 
 def test_truncated_file_is_detected(store):
@@ -94,22 +157,21 @@ def test_truncated_file_is_detected(store):
 
 
 def test_value_moved_under_another_name_fails(store):
-    doc = json.loads(store.path.read_text())
-    doc["secrets"]["mysql_user"] = doc["secrets"]["mysql_password"]
-    store.path.write_text(json.dumps(doc))
+    document = doc(store.path)
+    document["secrets"]["mysql_user"] = document["secrets"]["mysql_password"]
+    write_doc(store.path, document)
     with pytest.raises(SecretError, match="'mysql_user'.*failed authentication"):
         SecretStore(store.path).get("mysql_user")
 
 
-def test_missing_secret_is_named(store):
-    with pytest.raises(SecretError, match="secret 'minio_access_key' is missing"):
-        store.get("minio_access_key")
+def test_missing_secret_is_named_with_the_command_to_add_it(store):
+    with pytest.raises(SecretError, match="secret 'minio_access_key' is missing") as caught:
+        SecretStore(store.path, profile="dev").get("minio_access_key")
+    assert "`etl secrets set minio_access_key --profile dev`" in str(caught.value)
 
 
-def test_missing_key_says_how_to_get_one(monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "absent.key"))
-    with pytest.raises(SecretError, match=f"no master key: set {KEY_ENV}"):
+def test_missing_key_says_how_to_get_one(tmp_path):
+    with pytest.raises(SecretError, match=f"no master key: set {KEY_ENV}.*etl secrets init"):
         load_master_key()
 
 
@@ -125,7 +187,6 @@ def test_missing_secrets_file(key, tmp_path):
 
 
 def test_key_file_is_owner_only_and_used(monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_ENV, raising=False)
     path = tmp_path / "keys" / "master.key"
     monkeypatch.setenv(KEY_FILE_ENV, str(path))
     written, key = write_new_key_file()
@@ -134,6 +195,39 @@ def test_key_file_is_owner_only_and_used(monkeypatch, tmp_path):
     assert load_master_key() == key
 
 
+def test_a_key_file_others_can_read_is_refused(key_file):
+    os.chmod(key_file, 0o644)
+    with pytest.raises(SecretError, match="can be read by other users.*chmod 600"):
+        load_master_key()
+
+
+def test_a_key_file_inside_the_repository_is_refused():
+    from etl.config import PROJECT_ROOT
+
+    with pytest.raises(SecretError, match="must be outside the repository"):
+        write_new_key_file(PROJECT_ROOT / "conf" / "master.key")
+    assert not (PROJECT_ROOT / "conf" / "master.key").exists()
+
+
+def test_a_name_holding_a_value_is_refused_without_repeating_it(store):
+    with pytest.raises(SecretError) as caught:
+        store.set(f"mysql_password={PASSWORD}", "x")
+    assert PASSWORD not in str(caught.value)
+
+
+def test_secret_errors_are_config_errors():
+    assert issubclass(SecretError, ConfigError)
+
+
+def test_verify_reports_each_name(store):
+    document = doc(store.path)
+    document["secrets"]["mysql_user"] = document["secrets"]["mysql_password"]
+    write_doc(store.path, document)
+    assert SecretStore(store.path).verify(["mysql_password", "mysql_user", "minio_access_key"]) == {
+        "mysql_password": "ok", "mysql_user": "failed authentication", "minio_access_key": "missing"}
+
+
+# -- rotation -------------------------------------------------------------------------
 def test_rotate_re_encrypts_under_the_new_key(store):
     new = new_key()
     store.rotate(new)
@@ -142,5 +236,366 @@ def test_rotate_re_encrypts_under_the_new_key(store):
         SecretStore(store.path).get("mysql_password")  # the old key from the environment
 
 
-def test_secret_errors_are_config_errors():
-    assert issubclass(SecretError, ConfigError)
+def _two_files(tmp_path) -> tuple[SecretStore, SecretStore]:
+    dev = SecretStore(tmp_path / "secrets" / "dev.json")
+    dev.init()
+    dev.set("mysql_password", PASSWORD)
+    dev.set("mysql_user", USER)
+    docker = SecretStore(tmp_path / "secrets" / "docker.json")
+    docker.init()
+    docker.set("minio_secret_key", PASSWORD[::-1])
+    return dev, docker
+
+
+def test_rotation_with_a_key_file_replaces_the_key_and_the_old_one_stops_working(key_file, tmp_path):
+    old = key_file.read_text()
+    dev, docker = _two_files(tmp_path)
+    elsewhere = SecretStore(tmp_path / "secrets" / "other.json", key=new_key())   # another key: left alone
+    elsewhere.init()
+    before_elsewhere = elsewhere.path.read_bytes()
+
+    done = rotate_master_key(dev.path, [docker.path, elsewhere.path, tmp_path / "absent.json"])
+
+    assert done.rotated == {dev.path: 2, docker.path: 1} and done.other_key == [elsewhere.path]
+    assert not done.key_from_env and done.key_path == key_file
+    assert key_file.read_text() != old and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not pending_key_path(key_file).exists()
+    assert sorted(p.name for p in key_file.parent.iterdir()) == ["master.key", "master.key.lock"]
+    # values intact under the new key
+    assert SecretStore(dev.path).get("mysql_password") == PASSWORD
+    assert SecretStore(dev.path).get("mysql_user") == USER
+    assert SecretStore(docker.path).get("minio_secret_key") == PASSWORD[::-1]
+    assert elsewhere.path.read_bytes() == before_elsewhere
+    # the old key opens nothing, with its own key_id or a forged one
+    old_key = base64.b64decode(old)
+    with pytest.raises(SecretError, match="wrong master key"):
+        SecretStore(dev.path, key=old_key).get("mysql_password")
+    document = doc(dev.path)
+    document["key_id"] = hashlib.sha256(old_key).hexdigest()[:16]
+    write_doc(dev.path, document)
+    with pytest.raises(SecretError, match="failed authentication"):
+        SecretStore(dev.path, key=old_key).get("mysql_password")
+
+
+def test_rotation_with_the_key_in_the_environment_leaves_the_new_key_in_a_0600_file(store, key, monkeypatch):
+    done = rotate_master_key(store.path)
+    pending = pending_key_path()
+    assert done.key_from_env and done.key_path == pending and stat.S_IMODE(pending.stat().st_mode) == 0o600
+    with pytest.raises(SecretError, match=f"wrong master key.*{pending.name}.*put that key into {KEY_ENV}"):
+        SecretStore(store.path).get("mysql_password")          # the old ETL_MASTER_KEY no longer works
+    monkeypatch.setenv(KEY_ENV, pending.read_text().strip())  # what the user is told to do
+    assert SecretStore(store.path).get("mysql_password") == PASSWORD
+    # a later rotation sees the pending key already adopted and starts afresh
+    again = rotate_master_key(store.path)
+    assert again.rotated == {store.path: 2} and pending.exists()
+    assert pending.read_text().strip() != os.environ[KEY_ENV]
+
+
+def test_rotation_stops_before_any_change_when_a_value_does_not_authenticate(key_file, tmp_path):
+    dev, docker = _two_files(tmp_path)
+    document = doc(docker.path)
+    blob = bytearray(base64.b64decode(document["secrets"]["minio_secret_key"]))
+    blob[20] ^= 0x80
+    document["secrets"]["minio_secret_key"] = base64.b64encode(bytes(blob)).decode()
+    write_doc(docker.path, document)
+    before = {p: p.read_bytes() for p in (key_file, dev.path, docker.path)}
+    with pytest.raises(SecretError, match="'minio_secret_key'.*failed authentication"):
+        rotate_master_key(dev.path, [docker.path])
+    assert {p: p.read_bytes() for p in before} == before
+    assert not pending_key_path(key_file).exists()
+
+
+def test_rotation_refuses_a_file_under_another_key(key_file, tmp_path):
+    other = SecretStore(tmp_path / "secrets" / "dev.json", key=new_key())
+    other.init()
+    with pytest.raises(SecretError, match="wrong master key"):
+        rotate_master_key(other.path)
+    assert not pending_key_path(key_file).exists()
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_while_re_encrypting_leaves_every_file_readable_and_a_rerun_finishes(key_file, tmp_path,
+                                                                                    monkeypatch):
+    dev, docker = _two_files(tmp_path)
+    real_write = SecretStore._write
+
+    def write_then_crash(self, secrets, key):
+        if self.path == docker.path:
+            raise Crash()
+        real_write(self, secrets, key)
+
+    monkeypatch.setattr(SecretStore, "_write", write_then_crash)
+    with pytest.raises(Crash):
+        rotate_master_key(dev.path, [docker.path])
+    monkeypatch.setattr(SecretStore, "_write", real_write)
+
+    pending = pending_key_path(key_file)
+    old_key, new = (base64.b64decode(p.read_text()) for p in (key_file, pending))
+    # each file is whole under one of the two keys on disk
+    assert SecretStore(dev.path, key=new).get("mysql_password") == PASSWORD
+    assert SecretStore(docker.path, key=old_key).get("minio_secret_key") == PASSWORD[::-1]
+    with pytest.raises(SecretError, match="rerun `etl secrets rotate --profile dev` to finish"):
+        SecretStore(dev.path, profile="dev").get("mysql_password")
+
+    done = rotate_master_key(dev.path, [docker.path])
+    assert done.already == [dev.path] and done.rotated == {docker.path: 1}
+    assert base64.b64decode(key_file.read_text()) == new and not pending.exists()
+    assert SecretStore(dev.path).get("mysql_user") == USER
+    assert SecretStore(docker.path).get("minio_secret_key") == PASSWORD[::-1]
+
+
+def test_a_crash_before_the_key_swap_is_finished_by_a_rerun(key_file, tmp_path, monkeypatch):
+    dev, _ = _two_files(tmp_path)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == key_file:
+            raise Crash()
+        real_replace(src, dst)
+
+    monkeypatch.setattr("etl.secrets.os.replace", replace)
+    with pytest.raises(Crash):
+        rotate_master_key(dev.path)
+    monkeypatch.setattr("etl.secrets.os.replace", real_replace)
+    new = base64.b64decode(pending_key_path(key_file).read_text())
+    assert SecretStore(dev.path, key=new).get("mysql_password") == PASSWORD
+
+    done = rotate_master_key(dev.path)
+    assert done.already == [dev.path] and done.rotated == {}
+    assert SecretStore(dev.path).get("mysql_password") == PASSWORD
+
+
+# -- which secrets the config refers to -----------------------------------------------
+def test_referenced_secrets_follow_the_config():
+    dev = load_config("dev", environ={})
+    assert referenced_secrets(dev) == {
+        "minio_access_key": ["storage.s3.access_key_secret"], "minio_secret_key": ["storage.s3.secret_key_secret"],
+        "mysql_user": ["mysql.user_secret"], "mysql_password": ["mysql.password_secret"]}
+    assert set(referenced_secrets(dev, ["ingest", "silver"])) == {"minio_access_key", "minio_secret_key"}
+    assert set(referenced_secrets(dev, ["export_excel"])) == {"minio_access_key", "minio_secret_key"}
+    assert "mysql_password" in referenced_secrets(dev, ["gold", "export"])
+    assert referenced_secrets(load_config("local", environ={})) == {}
+    renamed = load_config("dev", environ={"ETL__MYSQL__PASSWORD_SECRET": "prod_mysql_pw"})
+    assert "prod_mysql_pw" in referenced_secrets(renamed)
+
+
+# -- the etl secrets commands -----------------------------------------------------------
+@pytest.fixture
+def dev_env(monkeypatch, tmp_path) -> Path:
+    """Profile dev with its secrets file in tmp_path; the key in a key file there (none yet)."""
+    secrets_file = tmp_path / "secrets" / "dev.json"
+    monkeypatch.setenv("ETL__SECRETS__FILE", str(secrets_file))
+    monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "home" / "master.key"))
+    return secrets_file
+
+
+def etl(capsys, *argv: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(["secrets", *argv, "--profile", "dev"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", "mysql_user", "mysql_password")):
+    assert etl(capsys, "init")[0] == 0
+    values = {}
+    for name in names:
+        values[name] = f"{name}-{random_tokens.token_urlsafe(9)}"
+        assert etl(capsys, "set", name, stdin=values[name] + "\n", monkeypatch=monkeypatch)[0] == 0
+    return values
+
+
+def test_init_creates_a_0600_key_outside_the_repository_and_an_empty_file(dev_env, capsys, tmp_path):
+    code, out, _ = etl(capsys, "init")
+    key_path = tmp_path / "home" / "master.key"
+    assert code == 0 and str(key_path) in out and stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert doc(dev_env)["secrets"] == {}
+    code, _, err = etl(capsys, "init")
+    assert code == EXIT_CONFIG and "already exists" in err
+
+
+def test_init_never_replaces_an_unreadable_key(dev_env, capsys, tmp_path):
+    key_path = tmp_path / "home" / "master.key"
+    key_path.parent.mkdir()
+    key_path.write_text("not a key\n")
+    os.chmod(key_path, 0o600)
+    code, _, err = etl(capsys, "init")
+    assert code == EXIT_CONFIG and "not 32 bytes" in err
+    assert key_path.read_text() == "not a key\n" and not dev_env.exists()
+
+
+def test_set_reads_stdin_and_list_shows_names_only(dev_env, capsys, monkeypatch):
+    values = filled(capsys, monkeypatch)
+    assert SecretStore(dev_env).get("mysql_password") == values["mysql_password"]   # one newline stripped
+    code, out, _ = etl(capsys, "list")
+    assert code == 0 and out.split() == sorted(values)
+    assert not any(v in out for v in values.values())
+
+
+def test_set_uses_a_no_echo_prompt_on_a_terminal(dev_env, capsys, monkeypatch):
+    etl(capsys, "init")
+    prompts = []
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or PASSWORD)
+    code, out, err = etl(capsys, "set", "mysql_password")
+    assert code == 0 and len(prompts) == 2       # asked twice, never echoed
+    assert PASSWORD not in out + err + "".join(prompts)
+    assert SecretStore(dev_env).get("mysql_password") == PASSWORD
+    answers = iter([PASSWORD, PASSWORD + "x"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    code, _, err = etl(capsys, "set", "mysql_user")
+    assert code == EXIT_CONFIG and "differ" in err and "mysql_user" not in SecretStore(dev_env).names()
+
+
+@pytest.mark.parametrize("argv", [["set", "mysql_password", PASSWORD], ["set", "mysql_password", "--value", PASSWORD],
+                                  ["set", f"mysql_password={PASSWORD}"]],
+                         ids=["positional", "option", "name=value"])
+def test_set_refuses_a_value_given_as_an_argument_without_echoing_it(dev_env, capsys, monkeypatch, argv):
+    etl(capsys, "init")
+    before = dev_env.read_bytes()
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
+    code, out, err = etl(capsys, *argv)
+    assert code == EXIT_CONFIG
+    assert PASSWORD not in out + err and len(err.strip().splitlines()) == 1
+    assert "command line" in err
+    assert dev_env.read_bytes() == before
+
+
+def test_set_with_an_empty_stdin_stores_nothing(dev_env, capsys, monkeypatch):
+    etl(capsys, "init")
+    code, _, err = etl(capsys, "set", "mysql_password", stdin="", monkeypatch=monkeypatch)
+    assert code == EXIT_CONFIG and "no value given" in err and SecretStore(dev_env).names() == []
+
+
+def test_check_lists_every_referenced_secret_as_ok(dev_env, capsys, monkeypatch):
+    values = filled(capsys, monkeypatch)
+    code, out, err = etl(capsys, "check")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["ok", n] for n in sorted(values)]
+    assert "(mysql.password_secret)" in out
+    assert not any(v in out for v in values.values())
+
+
+def test_check_names_missing_and_tampered_secrets_and_fails(dev_env, capsys, monkeypatch):
+    values = filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", "mysql_user", "unused"))
+    document = doc(dev_env)
+    document["secrets"]["minio_secret_key"] = document["secrets"]["minio_access_key"]
+    write_doc(dev_env, document)
+    code, out, err = etl(capsys, "check")
+    assert code == EXIT_CONFIG
+    states = {line.split()[-2]: line.split()[0] for line in out.splitlines() if line.startswith(("ok", "missing", "failed"))}
+    assert states == {"minio_access_key": "ok", "minio_secret_key": "failed", "mysql_user": "ok",
+                      "mysql_password": "missing"}
+    assert "not referenced by profile 'dev': unused" in out
+    assert len(err.strip().splitlines()) == 1 and "2 of 4 secret(s)" in err
+    assert not any(v in out + err for v in values.values())
+
+
+@pytest.mark.parametrize("problem", ["no key", "wrong key", "truncated file", "no file"])
+def test_check_and_list_fail_with_one_line_when_nothing_can_be_read(dev_env, capsys, monkeypatch, tmp_path, problem):
+    filled(capsys, monkeypatch)
+    key_path = tmp_path / "home" / "master.key"
+    if problem == "no key":
+        key_path.unlink()
+    elif problem == "wrong key":
+        write_new_key_file(key_path)
+    elif problem == "truncated file":
+        dev_env.write_text(dev_env.read_text()[:30])
+    else:
+        dev_env.unlink()
+    code, out, err = etl(capsys, "check")
+    assert code == EXIT_CONFIG and out == "" and len(err.strip().splitlines()) == 1
+    assert {"no key": "no master key", "wrong key": "wrong master key", "truncated file": "not a valid secrets file",
+            "no file": "does not exist"}[problem] in err
+
+
+def test_check_of_a_profile_without_secrets(capsys, monkeypatch):
+    assert main(["secrets", "check", "--profile", "local"]) == 0
+    assert "refers to no secret" in capsys.readouterr().out
+
+
+def test_rotate_command_keeps_values_and_retires_the_old_key(dev_env, capsys, monkeypatch, tmp_path):
+    values = filled(capsys, monkeypatch)
+    key_path = tmp_path / "home" / "master.key"
+    old = key_path.read_text()
+    code, out, _ = etl(capsys, "rotate")
+    assert code == 0 and f"re-encrypted {dev_env} (4 secret(s))" in out and "old key no longer opens" in out
+    assert key_path.read_text() != old
+    assert etl(capsys, "check")[0] == 0
+    assert all(SecretStore(dev_env).get(n) == v for n, v in values.items())
+    with pytest.raises(SecretError, match="wrong master key"):
+        SecretStore(dev_env, key=base64.b64decode(old)).get("mysql_user")
+
+
+# -- the pre-flight check of etl run / etl export -----------------------------------------
+@pytest.fixture
+def stages_recorded(monkeypatch) -> list[str]:
+    """The stages and Spark replaced by recorders: nothing may touch data before the check."""
+    import etl.pipeline
+
+    called: list[str] = []
+    for stage in ("ingest", "silver", "gold", "export", "export_mysql", "export_excel"):
+        monkeypatch.setattr(etl.pipeline.Run, stage, lambda self, stage=stage: called.append(stage))
+    monkeypatch.setattr(etl.pipeline, "build_session", lambda *a, **k: called.append("spark"))
+    return called
+
+
+@pytest.mark.parametrize("problem", ["no key", "wrong key", "tampered", "missing", "no file"])
+def test_run_stops_before_any_stage_with_one_line(dev_env, capsys, monkeypatch, tmp_path, stages_recorded,
+                                                  problem):
+    values = filled(capsys, monkeypatch)
+    if problem == "no key":
+        (tmp_path / "home" / "master.key").unlink()
+    elif problem == "wrong key":
+        write_new_key_file(tmp_path / "home" / "master.key")
+    elif problem == "tampered":
+        document = doc(dev_env)
+        document["secrets"]["mysql_password"] = document["secrets"]["mysql_user"]
+        write_doc(dev_env, document)
+    elif problem == "missing":
+        document = doc(dev_env)
+        del document["secrets"]["mysql_password"]
+        write_doc(dev_env, document)
+    else:
+        dev_env.unlink()
+    code = main(["run", "--profile", "dev", "--date", "2026-11-22"])
+    _, err = capsys.readouterr()
+    assert code == EXIT_CONFIG and stages_recorded == []
+    assert len(err.strip().splitlines()) == 1 and err.startswith("etl: error: ")
+    expected = {"no key": "no master key", "wrong key": "wrong master key",
+                "tampered": "'mysql_password' in .* failed authentication",
+                "missing": "'mysql_password' is missing.*etl secrets set mysql_password --profile dev.*"
+                           "mysql.password_secret, used by stage export",
+                "no file": "does not exist"}[problem]
+    assert re.search(expected, err), err
+    assert not any(v in err for v in values.values())
+
+
+def test_run_checks_only_the_secrets_of_the_chosen_stages(dev_env, capsys, monkeypatch, stages_recorded):
+    filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key"))   # no MySQL credentials
+    assert main(["run", "--profile", "dev", "--date", "2026-11-22", "--stages", "ingest,silver,gold"]) == 0
+    assert stages_recorded == ["ingest", "silver", "gold"]
+    stages_recorded.clear()
+    assert main(["export", "excel", "--profile", "dev", "--date", "2026-11-22"]) == 0
+    assert stages_recorded == ["export_excel"]
+    stages_recorded.clear()
+    capsys.readouterr()
+    assert main(["export", "mysql", "--profile", "dev", "--date", "2026-11-22"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert stages_recorded == [] and len(err.strip().splitlines()) == 1
+    assert "'mysql_user' is missing" in err and "1 more secret(s) unusable" in err
+
+
+def test_run_of_a_profile_without_secrets_needs_no_key(capsys, stages_recorded):
+    assert main(["run", "--profile", "local", "--date", "2026-11-22"]) == 0
+    assert stages_recorded == ["ingest", "silver", "gold", "export"]

@@ -18,11 +18,27 @@ from pyspark.sql import SparkSession
 from etl.config import Config
 from etl.jars import jars_csv
 
-# Keys whose values Spark must hide in the UI, event logs and error messages.
+# spark.redaction.regex: a Spark or Hadoop property (or environment variable) whose key OR value
+# matches is shown as *********(redacted) in the UI, the event log and `SET` output. It covers
+# every secret-bearing key the project sets or might set: fs.s3a.access.key / secret.key (also per
+# bucket: fs.s3a.bucket.<b>.access.key), fs.s3a.session.token, fs.s3a.encryption.key, AWS_* and
+# ETL_MASTER_KEY environment variables, JDBC passwords and any value holding a JDBC URL.
 REDACTION_REGEX = (
     r"(?i)secret|password|passwd|token|credential|access[._-]?key|session[._-]?key"
-    r"|fs\.s3a\..*\.key|jdbc:.*|master[._-]?key|encryption"
+    r"|fs\.s3a\..*\.key|[._-]key$|jdbc:.*|master[._-]?key|encryption|signature"
 )
+# spark.sql.redaction.options.regex: data source options shown in query plans (SQL tab, event log,
+# explain). The MySQL export passes `user` and `password` as JDBC options: the user name is a
+# secret too (mysql.user_secret). Spark applies REDACTION_REGEX to options as well.
+OPTIONS_REDACTION_REGEX = r"(?i)url|^user(name)?$|password|secret|token|credential|[._-]key$"
+# spark.sql.redaction.string.regex: the part of a plan or SQL text that matches is masked
+# (credentials written into a URL or a query string: password=..., user=..., X-Amz-Signature=...).
+STRING_REDACTION_REGEX = (
+    r"(?i)(password|passwd|pwd|secret|token|user(name)?|access[._-]?key(id)?|secret[._-]?key"
+    r"|x-amz-[a-z-]*|signature|credential)=[^&;\s'\"]*"
+)
+# The Hadoop properties build_session sets from the secret store, in memory only.
+HADOOP_SECRET_KEYS = ("fs.s3a.access.key", "fs.s3a.secret.key")
 
 S3A_CREDENTIALS_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
 
@@ -39,7 +55,8 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.ui.enabled": str(cfg.spark.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.redaction.regex": REDACTION_REGEX,
-        "spark.sql.redaction.string.regex": r"(?i)(password|secret|token)=[^&;\s]*",
+        "spark.sql.redaction.options.regex": OPTIONS_REDACTION_REGEX,
+        "spark.sql.redaction.string.regex": STRING_REDACTION_REGEX,
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.driver.memory": cfg.spark.driver_memory,
@@ -89,6 +106,7 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -
     spark.sparkContext.setLogLevel("WARN")
     if cfg.storage.s3 is not None and get_secret is not None:
         hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-        hadoop.set("fs.s3a.access.key", get_secret(cfg.storage.s3.access_key_secret))
-        hadoop.set("fs.s3a.secret.key", get_secret(cfg.storage.s3.secret_key_secret))
+        access_key, secret_key = HADOOP_SECRET_KEYS
+        hadoop.set(access_key, get_secret(cfg.storage.s3.access_key_secret))
+        hadoop.set(secret_key, get_secret(cfg.storage.s3.secret_key_secret))
     return spark

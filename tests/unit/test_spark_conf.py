@@ -1,4 +1,5 @@
-"""The session settings (etl/spark.py): Delta, S3A for an S3-compatible endpoint, no secret in SparkConf."""
+"""The session settings (etl/spark.py): Delta, S3A for an S3-compatible endpoint, no secret in SparkConf,
+and redaction of every secret-bearing key (spark_conf is pure: no Spark is started here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import pytest
 
 from etl.config import load_config
 from etl.jars import declared_artifacts
-from etl.spark import REDACTION_REGEX, S3A_CREDENTIALS_PROVIDER, spark_conf
+from etl.spark import (
+    HADOOP_SECRET_KEYS,
+    OPTIONS_REDACTION_REGEX,
+    REDACTION_REGEX,
+    S3A_CREDENTIALS_PROVIDER,
+    STRING_REDACTION_REGEX,
+    spark_conf,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +86,87 @@ def test_redaction_regex_leaves_ordinary_keys_readable(key):
 
 def test_redaction_regex_is_the_one_spark_gets(dev_conf):
     assert dev_conf["spark.redaction.regex"] == REDACTION_REGEX
+
+
+# -- redaction: every secret-bearing key the project uses is hidden by Spark ----------------------
+# A key "suggests a secret" when its name says so; each such key must match the regex Spark redacts with.
+SECRETISH = re.compile(r"(?i)secret|passw|pwd|token|credential|key|signature|private|(^|\.)user(name)?$")
+
+# Secret-bearing keys the project sets at run time or may set (per-bucket and temporary credentials,
+# server-side encryption, environment variables handed to executors).
+KNOWN_SECRET_KEYS = [
+    "fs.s3a.access.key", "fs.s3a.secret.key", "fs.s3a.session.token", "fs.s3a.encryption.key",
+    "fs.s3a.server-side-encryption.key", "fs.s3a.bucket.landing.access.key", "fs.s3a.bucket.exports.secret.key",
+    "spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key", "spark.hadoop.fs.s3a.session.token",
+    "spark.executorEnv.AWS_ACCESS_KEY_ID", "spark.executorEnv.AWS_SECRET_ACCESS_KEY",
+    "spark.executorEnv.AWS_SESSION_TOKEN", "spark.executorEnv.ETL_MASTER_KEY", "ETL_MASTER_KEY",
+    "spark.authenticate.secret", "spark.ssl.keyPassword", "spark.ssl.keyStorePassword",
+    "spark.ssl.trustStorePassword", "spark.jdbc.password", "password",
+]
+
+
+def spark_redact(regex: str, items: dict[str, str]) -> dict[str, str]:
+    """What Spark's Utils.redact does: a pair whose key OR value matches is shown redacted."""
+    return {k: "*********(redacted)" if re.search(regex, k) or re.search(regex, v) else v for k, v in items.items()}
+
+
+@pytest.mark.parametrize("profile", ["dev", "docker", "local"])
+def test_every_key_of_spark_conf_that_suggests_a_secret_is_redacted(profile):
+    extra = {"ETL__SPARK__CONF__spark.hadoop.fs.s3a.session.token": "x",
+             "ETL__SPARK__CONF__spark.executorEnv.AWS_SECRET_ACCESS_KEY": "x"}
+    for submit in (True, False):
+        conf = spark_conf(load_config(profile, environ=extra), under_spark_submit=submit)
+        suggestive = [k for k in conf if SECRETISH.search(k)]
+        assert "spark.hadoop.fs.s3a.session.token" in suggestive
+        assert [k for k in suggestive if not re.search(REDACTION_REGEX, k)] == []
+
+
+@pytest.mark.parametrize("key", KNOWN_SECRET_KEYS)
+def test_known_secret_bearing_keys_are_redacted(key):
+    assert SECRETISH.search(key) and re.search(REDACTION_REGEX, key)
+
+
+def test_the_hadoop_credentials_set_at_run_time_are_redacted():
+    assert HADOOP_SECRET_KEYS == ("fs.s3a.access.key", "fs.s3a.secret.key")
+    shown = spark_redact(REDACTION_REGEX, {k: f"VALUE-{i}" for i, k in enumerate(HADOOP_SECRET_KEYS)})
+    assert not [v for v in shown.values() if v.startswith("VALUE")]
+
+
+def test_jdbc_options_carrying_a_secret_are_redacted_in_query_plans():
+    # Spark redacts data source options with spark.redaction.regex and spark.sql.redaction.options.regex.
+    from etl.export.mysql import target_for
+
+    cfg = load_config("dev", environ={})
+    values = {cfg.mysql.user_secret: "USER-VALUE", cfg.mysql.password_secret: "PASSWORD-VALUE"}
+    target = target_for(cfg, values.__getitem__)
+    options = {"url": target.url, "dbtable": "kpi_daily_sales__staging", "batchsize": "5000",
+               **target.properties()}
+    carrying = [k for k, v in options.items() if v in values.values()]
+    assert sorted(carrying) == ["password", "user"]
+    shown = spark_redact(OPTIONS_REDACTION_REGEX, spark_redact(REDACTION_REGEX, options))
+    assert not [k for k in carrying if shown[k] in values.values()]
+    assert shown["url"] != target.url                       # the JDBC URL is hidden as a whole
+    assert shown["dbtable"] == "kpi_daily_sales__staging"   # ordinary options stay readable
+    assert not any(v in target.url for v in values.values())
+
+
+@pytest.mark.parametrize("option", ["dbtable", "batchsize", "numPartitions", "isolationLevel", "userMetadata",
+                                    "replaceWhere", "mergeSchema", "header", "path"])
+def test_ordinary_options_stay_readable(option):
+    assert not re.search(OPTIONS_REDACTION_REGEX, option) and not re.search(REDACTION_REGEX, option)
+
+
+@pytest.mark.parametrize("text", [
+    "jdbc:mysql://db:3306/retail_gold?user=USER-VALUE&password=PASSWORD-VALUE&useSSL=false",
+    "https://exports.s3.amazonaws.com/r.xlsx?X-Amz-Credential=USER-VALUE&X-Amz-Signature=PASSWORD-VALUE",
+    "CREATE TABLE t OPTIONS (secret=PASSWORD-VALUE; token=USER-VALUE)",
+    "s3a://lake?access.key=USER-VALUE&secret.key=PASSWORD-VALUE",
+])
+def test_credentials_written_into_plan_text_are_masked(text):
+    masked = re.sub(STRING_REDACTION_REGEX, "*********(redacted)", text)
+    assert "USER-VALUE" not in masked and "PASSWORD-VALUE" not in masked
+
+
+def test_spark_gets_all_three_redaction_settings(dev_conf):
+    assert dev_conf["spark.sql.redaction.options.regex"] == OPTIONS_REDACTION_REGEX
+    assert dev_conf["spark.sql.redaction.string.regex"] == STRING_REDACTION_REGEX

@@ -78,7 +78,10 @@ def stack(tmp_path_factory) -> Stack:
         "ETL__MYSQL__PORT": str(mariadb_port),
         "ETL__SECRETS__FILE": str(root / "secrets.json"),
         "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
-        "ETL__SPARK__SHUFFLE_PARTITIONS": "2",
+        # Jobs here process a few hundred rows: one shuffle partition and no whole-stage code generation
+        # (compiling it costs more than running it on such data). How Spark computes, never what.
+        "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
+        "ETL__SPARK__CONF": '{"spark.sql.codegen.wholeStage": "false"}',
     }
     cfg = load_config("dev", environ=env)
     with pytest.MonkeyPatch.context() as mp:

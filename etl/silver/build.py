@@ -15,7 +15,13 @@ table of the run changes; a feed above its error threshold stops the run there
 nothing marked processed, so a rerun after a fix sees the same rows.
 
 Writes: MERGE on business keys with change-only conditions (``transactions``,
-``sales_lines``, ``orders``, quarantines); ``dim_customer`` and ``customer_id_map``
+``sales_lines``, ``orders``, quarantines). The three channels' new rows reach
+``transactions`` and ``sales_lines`` in one MERGE per table, and a MERGE rewrites
+only the files that hold a key whose row changed: new keys are added as new
+files, and a rerun rewrites nothing (tests/unit/test_silver_merge_scope.py).
+The match is on the key alone, never narrowed by date, because a sale seen
+again replaces its earlier version even when its date moved (docs/silver.md).
+``dim_customer`` and ``customer_id_map``
 are rebuilt from every customer version delivered so far (a small table) and
 written only when their content changed; order-event child tables are replaced
 for the orders the run touched.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from functools import reduce
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
@@ -104,6 +111,39 @@ def merge_into(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
     merge.whenNotMatchedInsertAll().execute()
 
 
+def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
+                        version_columns: list[str]) -> str:
+    """Upsert the rows of ``frame`` that are new or a new version (``version_columns`` differ) of a stored key.
+
+    One scan of the target's key and version columns finds the stored rows of the source's keys. Source
+    rows already stored as they are drop out first, because a Delta MERGE rewrites every file holding a
+    matched key even when the update's condition is false. Then: nothing left, no commit; no stored key,
+    an append; else a MERGE of just those rows, which rewrites only the files holding their keys.
+    Returns what was done: "created", "unchanged", "appended" or "merged".
+    """
+    if not DeltaTable.isDeltaTable(spark, uri):
+        frame.write.format("delta").save(uri)
+        return "created"
+    stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
+              .join(frame.select(*keys), keys, "left_semi"))
+    same_version = F.lit(True)
+    for column in keys + version_columns:
+        same_version = same_version & frame[column].eqNullSafe(stored[column])
+    todo = frame.join(stored, same_version, "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        if todo.isEmpty():
+            return "unchanged"
+        if stored.join(todo.select(*keys), keys, "left_semi").isEmpty():
+            todo.write.format("delta").mode("append").save(uri)
+            return "appended"
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        return "merged"
+    finally:
+        todo.unpersist()
+
+
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str) -> bool:
     """Overwrite a small table only when its content differs, so a rerun adds no version."""
     if DeltaTable.isDeltaTable(spark, uri):
@@ -114,7 +154,8 @@ def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str) -> bool:
     return True
 
 
-LINEAGE_CHANGED = "NOT (s.source_file <=> t.source_file AND s.record_number <=> t.record_number)"
+# A conformed row's version is the bronze record it came from: the same key from another record is a new version.
+VERSION_COLUMNS = ["source_file", "record_number"]
 
 
 class SilverStage:
@@ -168,13 +209,15 @@ class SilverStage:
         self.dq_rows: list[tuple] = []
         writes: list = []          # (callable) silver writes, run only when no feed breaches its threshold
         progress: list[tuple[str, str]] = []
+        self.conformed: list[tuple[DataFrame, DataFrame]] = []    # (transactions, sales_lines) per channel
         try:
             reference = self.reference(progress)
             customer_writes, dim, id_map = self.customers(progress)
             writes += customer_writes
-            writes += self.sales(reference, id_map, progress)
-            writes += self.orders(reference, dim, progress)
+            self.sales(reference, id_map, progress)
+            self.orders(reference, dim, progress)
             writes += self.order_events(reference, dim, progress)
+            writes += self.conformed_writes()
 
             if self.dq_rows:
                 dq = self.spark.createDataFrame(self.dq_rows, DQ_RESULTS_SCHEMA)
@@ -269,18 +312,25 @@ class SilverStage:
                  .merge(F.broadcast(merged).alias("s"), "t.customer_id = s.customer_id")
                  .whenMatchedUpdate(set={"customer_id": "s.canonical_customer_id"}).execute())
 
-    def _conformed_writes(self, transactions: DataFrame, lines: DataFrame) -> list:
+    def conformed_writes(self) -> list:
+        """One MERGE per conformed table for all channels of the run (their keys never collide: the channel
+        is part of the key), instead of one per channel: fewer commits, one scan of the target's keys."""
+        if not self.conformed:
+            return []
+        transactions = reduce(DataFrame.unionByName, [tx for tx, _ in self.conformed])
+        lines = reduce(DataFrame.unionByName, [ln for _, ln in self.conformed])
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         return [
-            lambda: merge_into(self.spark, transactions, tx_uri, ["channel", "transaction_id"], LINEAGE_CHANGED),
-            lambda: merge_into(self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"],
-                               LINEAGE_CHANGED),
+            lambda: upsert_new_versions(self.spark, transactions, tx_uri, ["channel", "transaction_id"],
+                                        VERSION_COLUMNS),
+            lambda: upsert_new_versions(self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"],
+                                        VERSION_COLUMNS),
         ]
 
-    def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> list:
+    def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:
         new, runs = self.new_bronze("sales")
         if new is None:
-            return []
+            return
         looked_up = sales_silver.with_sales_references(sales_silver.typed_sales(new), reference["products"], id_map,
                                                        reference["stores"], reference["sales_team"])
         checked, quality = self.check("sales", looked_up)
@@ -290,12 +340,12 @@ class SilverStage:
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
         progress.extend(("sales", r) for r in runs)
-        return self._conformed_writes(transactions, lines)
+        self.conformed.append((transactions, lines))
 
-    def orders(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> list:
+    def orders(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> None:
         new, runs = self.new_bronze("orders")
         if new is None:
-            return []
+            return
         looked_up = orders_silver.with_order_references(orders_silver.typed_orders(new), reference["products"], dim)
         checked, quality = self.check("orders", looked_up)
         self.write_quarantine("orders", quarantine_rows(checked, "orders", "order_id", self.run_id, self.run_date),
@@ -304,7 +354,7 @@ class SilverStage:
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
         progress.extend(("orders", r) for r in runs)
-        return self._conformed_writes(transactions, lines)
+        self.conformed.append((transactions, lines))
 
     def order_events(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> list:
         """Every version of the orders the new events touch is re-derived, so the current state is right
@@ -348,7 +398,8 @@ class SilverStage:
                        "NOT (s.res_name <=> t.res_name AND s.address <=> t.address "
                        "AND s.contact_information <=> t.contact_information)")
 
-        return [replace_children, *self._conformed_writes(transactions, lines)]
+        self.conformed.append((transactions, lines))
+        return [replace_children]
 
 
 def _reference_ddl(feed: str) -> str:

@@ -112,36 +112,47 @@ def merge_into(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
 
 
 def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
-                        version_columns: list[str]) -> str:
+                        version_columns: list[str], parent_keys: list[str] | None = None) -> str:
     """Upsert the rows of ``frame`` that are new or a new version (``version_columns`` differ) of a stored key.
 
     One scan of the target's key and version columns finds the stored rows of the source's keys. Source
     rows already stored as they are drop out first, because a Delta MERGE rewrites every file holding a
     matched key even when the update's condition is false. Then: nothing left, no commit; no stored key,
     an append; else a MERGE of just those rows, which rewrites only the files holding their keys.
-    Returns what was done: "created", "unchanged", "appended" or "merged".
+    With ``parent_keys`` (the lines of a transaction), ``frame`` holds every row of each parent it
+    names, and stored rows of those parents that it no longer has are deleted (an order whose new
+    version has fewer items). Returns what was done: "created", "unchanged", "appended" or "merged".
     """
     if not DeltaTable.isDeltaTable(spark, uri):
         frame.write.format("delta").save(uri)
         return "created"
+    scope = parent_keys or keys
     stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
-              .join(frame.select(*keys), keys, "left_semi"))
+              .join(frame.select(*scope).distinct(), scope, "left_semi")
+              .persist(StorageLevel.MEMORY_AND_DISK))
     same_version = F.lit(True)
     for column in keys + version_columns:
         same_version = same_version & frame[column].eqNullSafe(stored[column])
     todo = frame.join(stored, same_version, "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
+    gone = stored.select(*keys).join(frame.select(*keys), keys, "left_anti") if parent_keys else None
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     try:
-        if todo.isEmpty():
-            return "unchanged"
-        if stored.join(todo.select(*keys), keys, "left_semi").isEmpty():
-            todo.write.format("delta").mode("append").save(uri)
-            return "appended"
-        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-        return "merged"
+        done = "unchanged"
+        if not todo.isEmpty():
+            if stored.join(todo.select(*keys), keys, "left_semi").isEmpty():
+                todo.write.format("delta").mode("append").save(uri)
+                done = "appended"
+            else:
+                (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)
+                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+                done = "merged"
+        if gone is not None and not gone.isEmpty():
+            DeltaTable.forPath(spark, uri).alias("t").merge(gone.alias("s"), on).whenMatchedDelete().execute()
+            done = "merged"
+        return done
     finally:
         todo.unpersist()
+        stored.unpersist()
 
 
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str) -> bool:
@@ -324,7 +335,7 @@ class SilverStage:
             lambda: upsert_new_versions(self.spark, transactions, tx_uri, ["channel", "transaction_id"],
                                         VERSION_COLUMNS),
             lambda: upsert_new_versions(self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"],
-                                        VERSION_COLUMNS),
+                                        VERSION_COLUMNS, parent_keys=["channel", "transaction_id"]),
         ]
 
     def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:

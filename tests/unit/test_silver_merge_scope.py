@@ -102,3 +102,23 @@ def test_why_unchanged_rows_are_dropped_first_a_plain_merge_rewrites_their_file(
      .whenNotMatchedInsertAll().execute())
     metrics = DeltaTable.forPath(spark, three_days).history(1).collect()[0].operationMetrics
     assert (metrics["numTargetRowsUpdated"], metrics["numTargetFilesRemoved"]) == ("0", "1")
+
+
+def _line(order: str, line: int, stream: int) -> tuple:
+    return ("pos", order, line, DAY_ONE, None, None, None, f"item {line}", None, "unmatched", 1, Decimal("2.00"),
+            Decimal("2.00"), True, f"events/{stream}.jsonl", stream, "run")
+
+
+def test_lines_an_order_no_longer_has_are_deleted_and_other_orders_keep_theirs(spark, tmp_path):
+    from etl.contracts.silver import SALES_LINES
+
+    uri, keys = str(tmp_path / "sales_lines"), ["channel", "transaction_id", "line_number"]
+
+    def upsert(rows):
+        return upsert_new_versions(spark, spark.createDataFrame(rows, SALES_LINES), uri, keys, VERSION_COLUMNS,
+                                   parent_keys=["channel", "transaction_id"])
+
+    upsert([_line("A", n, 1) for n in (1, 2, 3)] + [_line("B", n, 1) for n in (1, 2)])
+    assert upsert([_line("A", n, 2) for n in (1, 2)]) == "merged"         # A's new version has two items
+    rows = sorted((r.transaction_id, r.line_number, r.record_number) for r in _table(spark, uri).collect())
+    assert rows == [("A", 1, 2), ("A", 2, 2), ("B", 1, 1), ("B", 2, 1)]

@@ -19,7 +19,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from etl.bronze.feeds import FEED_NAMES
-from etl.bronze.ingest import FeedIngestResult, ingest_feeds
+from etl.bronze.ingest import FeedIngestResult, crash_point, ingest_feeds
 from etl.config import STAGE_CREDENTIAL_GROUP, Config
 from etl.errors import EtlError, ExportError, SecretError, StorageAccessError
 from etl.export.excel import report_file_name
@@ -256,6 +256,7 @@ class Run:
                     log.info("stage %s: start", stage)
                     self.run_stage(stage)
                     log.info("stage %s: done", stage)
+                    crash_point(f"after_{stage}")      # test hook: a kill at this stage boundary
             return self.summary
         finally:
             current_run_id.reset(token)

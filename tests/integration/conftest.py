@@ -59,7 +59,7 @@ class Stack:
         return SecretStore(self.cfg.secrets_file).get(name)
 
     def run(self, args: list[str], extra_env: dict[str, str] | None = None,
-            timeout: int = 900, seen: set[str] | None = None) -> subprocess.CompletedProcess:
+            timeout: int = 1800, seen: set[str] | None = None) -> subprocess.CompletedProcess:
         """Run a job as its own process; with ``seen``, also collect the command line and environment
         of every process on the machine while it runs (the leak test searches them)."""
         env = {**os.environ, **self.env, **(extra_env or {})}

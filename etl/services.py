@@ -90,6 +90,9 @@ def _mariadb_paths(cfg: Config) -> dict[str, Path]:
         "pid": base / "mysqld.pid",
         "log": base / "mysqld.log",
         "socket": base / "mysqld.sock",
+        # Its own temporary folder: a starting server deletes leftover #sql* files in its tmpdir, which
+        # breaks another instance's mariadb-install-db running at the same moment with the shared /tmp.
+        "tmp": base / "tmp",
     }
 
 
@@ -534,6 +537,7 @@ def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:
                 say("mariadb: removed stale pid file")
             sock.unlink(missing_ok=True)
             _require_free(settings.port, "services.mariadb.port")
+            paths["tmp"].mkdir(parents=True, exist_ok=True)
             if not (paths["data"] / "mysql").is_dir():
                 paths["data"].mkdir(parents=True, exist_ok=True)
                 init_log = paths["dir"] / "install-db.log"
@@ -541,6 +545,7 @@ def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:
                 with open(init_log, "wb") as out:
                     result = subprocess.run(
                         [tools["install_db"], "--no-defaults", f"--datadir={paths['data']}", "--user=root",
+                         f"--tmpdir={paths['tmp']}",
                          "--auth-root-authentication-method=socket", "--skip-test-db"],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                     )
@@ -548,6 +553,7 @@ def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:
                     raise ServiceError(f"mariadb-install-db failed (exit {result.returncode}); see {init_log}")
             proc = _spawn([
                 tools["server"], "--no-defaults", f"--datadir={paths['data']}", f"--socket={sock}",
+                f"--tmpdir={paths['tmp']}",
                 f"--port={settings.port}", f"--bind-address={HOST}", f"--pid-file={paths['pid']}",
                 f"--log-error={paths['log']}", "--user=root", "--skip-name-resolve",
             ], paths["log"])

@@ -332,3 +332,41 @@ def differences(expected: pd.DataFrame, actual: pd.DataFrame, kinds: dict[str, s
     out += [f"only in gold: {r}" for r in only_left[:limit]]
     out += [f"only in peer: {r}" for r in only_right[:limit]]
     return out
+
+
+# ----------------------------------------------------------------------------- as a process
+
+def main(argv: list[str] | None = None) -> int:
+    """``python benchmarks/peers.py duckdb|pandas --folder DIR --date D --out OUT``: one peer as a whole process.
+
+    Writes ``OUT/<mart>.parquet`` and prints one JSON line with the compute time (reading the
+    CSVs included, writing the result excluded), so benchmarks/run.py can time and sample it
+    as it does ``etl run``.
+    """
+    import argparse
+    import json
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("peer", choices=["duckdb", "pandas"])
+    parser.add_argument("--folder", type=Path, required=True)
+    parser.add_argument("--date", type=date.fromisoformat, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--incentive-rate", type=Decimal, default=DEFAULT_INCENTIVE_RATE)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    compute = duckdb_marts if args.peer == "duckdb" else pandas_marts
+    marts = compute(args.folder, args.date, args.incentive_rate)
+    compute_s = time.monotonic() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, frame in marts.items():
+        frame.to_parquet(args.out / f"{name}.parquet", index=False)
+    print(json.dumps({"peer": args.peer, "compute_s": round(compute_s, 3),
+                      "rows": {name: len(frame) for name, frame in marts.items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

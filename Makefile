@@ -11,7 +11,7 @@ BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 
-.PHONY: demo test setup jars services services-stop unit clean report-png report-sample report-image
+.PHONY: demo test setup jars services services-stop unit clean report-png report-sample report-image bench
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -66,6 +66,14 @@ report-sample: setup
 
 report-image: report-sample
 	scripts/render_report_png.sh "$(SAMPLE_REPORT)" docs/images/daily_report_summary.png 120
+
+# The benchmark of docs/benchmarks.md (issue 9): pipeline against DuckDB and pandas on the same files,
+# results in benchmarks/results/, report section and chart regenerated. Defaults: 1M and 10M sales.
+#   make bench BENCH_ARGS="--sales 100000 1000000"
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated

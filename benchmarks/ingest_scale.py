@@ -23,7 +23,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import PeakRss  # noqa: E402
 
 HEADER = "sale_id,customer_id,store_id,product_name,sales_date,sales_person_id,price,quantity,total_cost\n"
 PRODUCTS = [("Strawberry Cone", "90.00"), ("Vanilla Cup", "60.00"), ("Mango Kulfi", "45.00"),
@@ -75,55 +76,6 @@ def write_many(folder: Path, files: int, rows_per_file: int) -> tuple[list[Path]
         path.write_text(HEADER + sales_lines(rows_per_file, seed=i))
         paths.append(path)
     return paths, files * rows_per_file
-
-
-class PeakRss:
-    """Peak resident memory of a process and each of its descendants, sampled from /proc."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.peak: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as handle:
-                        ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-                except OSError:
-                    continue
-                children.setdefault(ppid, []).append(int(entry))
-        tree, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo.extend(children.get(pid, []))
-        return tree
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in self._tree():
-                try:
-                    with open(f"/proc/{pid}/status") as handle:
-                        status = handle.read()
-                    with open(f"/proc/{pid}/comm") as handle:
-                        name = handle.read().strip()
-                except OSError:
-                    continue
-                rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-                self.peak[name] = max(self.peak.get(name, 0), rss)
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def main() -> int:

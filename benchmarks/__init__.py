@@ -1,0 +1,1 @@
+"""Benchmarks (docs/benchmarks.md); run as scripts, importable for the smoke test."""

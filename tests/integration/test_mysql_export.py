@@ -297,7 +297,9 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     host_port = f"127.0.0.1:{cfg.mysql.port}"
     if failure == "mysql down":
         port = free_ports(1)[0]
-        extra, host_port, wrong = {"ETL__MYSQL__PORT": str(port)}, f"127.0.0.1:{port}", None
+        # Short backoff: 0.2 + 0.4 + 0.8 + 1.6 s of retries (etl/retry.py) before the error.
+        extra = {"ETL__MYSQL__PORT": str(port), "ETL__RETRIES__MYSQL_BACKOFF_SECONDS": "0.2"}
+        host_port, wrong = f"127.0.0.1:{port}", None
     else:
         secrets = tmp_path / "secrets.json"
         shutil.copy(stack.cfg.secrets_file, secrets)
@@ -315,6 +317,9 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     assert len(errors) == 1, result.stderr[-3000:]
     assert f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as 'etl_app'" in errors[0]
     assert ("Connection refused" if failure == "mysql down" else "Access denied") in errors[0]
+    retries = [line for line in result.stderr.splitlines() if "failed (attempt" in line]
+    # Refused connections are retried (4 waits of the 5 default attempts); a wrong password never is.
+    assert len(retries) == (4 if failure == "mysql down" else 0), result.stderr[-3000:]
     for password in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret))):
         assert password not in result.stdout and password not in result.stderr
     assert "Traceback" not in result.stderr

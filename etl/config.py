@@ -104,6 +104,10 @@ class OpsSettings(_Section):
     # Days of Delta time travel `etl maintain` keeps: VACUUM deletes only files unreferenced for longer.
     # Below 7 (Delta's own safety check) only when set explicitly; see docs/operations-maintenance.md.
     time_travel_days: float = Field(7, ge=0)
+    # Tasks VACUUM lists and compares files with; unset: the cluster's default parallelism (its cores).
+    # Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism) is 10000 tasks per
+    # table, minutes of task overhead for the small tables here; raise it for tables of millions of files.
+    vacuum_parallelism: int | None = Field(None, ge=1)
 
 
 class RetrySettings(_Section):

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 DELTA_MIN_RETENTION_HOURS = 168          # Delta's retentionDurationCheck refuses less unless turned off
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 VACUUM_LOGGING = "spark.databricks.delta.vacuum.logging.enabled"
+# VACUUM repartitions its file listing into this many tasks (Spark's default: 10000): ops.vacuum_parallelism.
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,10 @@ def maintain_lake(spark: SparkSession, cfg: Config, only: tuple[str, ...] = ()) 
     decides the exit code from ``report.failed``.
     """
     hours = retention_hours(cfg)
-    settings = {VACUUM_LOGGING: "true"}     # off by default on S3; the report needs its figures
+    settings = {
+        VACUUM_LOGGING: "true",     # off by default on S3; the report needs its figures
+        LISTING_PARALLELISM: str(cfg.ops.vacuum_parallelism or spark.sparkContext.defaultParallelism),
+    }
     if hours < DELTA_MIN_RETENTION_HOURS:
         # ops.time_travel_days below 7 is an explicit choice in the config: honour it, loudly.
         log.warning("ops.time_travel_days is %g: VACUUM below Delta's 7-day safety check; a reader or "

@@ -145,7 +145,7 @@ def cmd_export(args) -> int:
     try:
         run.preflight((f"export_{args.target}",))
         log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date, args.target)
-        getattr(run, f"export_{args.target}")()
+        run.run_stage(f"export_{args.target}")
     finally:
         current_run_id.reset(token)
         print("\n".join(run.summary.lines()))
@@ -343,7 +343,8 @@ def cmd_maintain(args) -> int:
 
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    spark = build_session(cfg, store.get)
+    # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
+    spark = build_session(cfg, store.get, stage="gold")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
     report = maintain_lake(spark, cfg, only)
     print("\n".join(report.lines()))

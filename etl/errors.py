@@ -39,3 +39,7 @@ class DataQualityError(EtlError):
 
 class ExportError(EtlError):
     """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""
+
+
+class StorageAccessError(ConfigError):
+    """The object store refused a stage's identity (wrong key, or a policy that does not allow it)."""

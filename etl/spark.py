@@ -94,8 +94,9 @@ def running_under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("ETL_UNDER_SPARK_SUBMIT") == "1"
 
 
-def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -> SparkSession:
-    """Create (or reuse) the session and hand the object-store credentials to Hadoop, in memory."""
+def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
+                  stage: str | None = None) -> SparkSession:
+    """Create (or reuse) the session and hand ``stage``'s object-store credentials to Hadoop, in memory."""
     # Python workers (pandas functions, e.g. the fuzzy product match) must run this interpreter, with
     # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -105,8 +106,36 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if cfg.storage.s3 is not None and get_secret is not None:
-        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-        access_key, secret_key = HADOOP_SECRET_KEYS
-        hadoop.set(access_key, get_secret(cfg.storage.s3.access_key_secret))
-        hadoop.set(secret_key, get_secret(cfg.storage.s3.secret_key_secret))
+        use_stage_credentials(spark, cfg, get_secret, stage)
     return spark
+
+
+def _s3_buckets(cfg: Config) -> list[str]:
+    roots = (cfg.storage.landing, cfg.storage.lake, cfg.storage.exports)
+    return sorted({root.split("://", 1)[1].split("/", 1)[0] for root in roots if root.startswith(("s3a://", "s3://"))})
+
+
+def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
+                          stage: str | None) -> bool:
+    """Sign Spark's S3A in as ``stage``'s identity from now on; True when the identity changed.
+
+    The keys go into the live Hadoop configuration (never SparkConf). Hadoop caches one S3A
+    FileSystem per bucket with the credentials it was created with, so on a change the
+    cached instances of the project's buckets are closed: the next access signs in afresh.
+    In local mode that covers every task. On a cluster, executors keep their own cache, so
+    strict separation there means one spark-submit per stage (docs/security.md).
+    """
+    identity = cfg.storage.s3.identity(stage)
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    access_key, secret_key = HADOOP_SECRET_KEYS
+    access, secret = get_secret(identity.access_key_secret), get_secret(identity.secret_key_secret)
+    if hadoop.get(access_key) == access and hadoop.get(secret_key) == secret:
+        return False
+    first = hadoop.get(access_key) is None
+    hadoop.set(access_key, access)
+    hadoop.set(secret_key, secret)
+    if not first:
+        jvm = spark.sparkContext._jvm
+        for bucket in _s3_buckets(cfg):
+            jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
+    return True

@@ -315,13 +315,15 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     assert result.returncode == 1, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("etl: error:")]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as 'etl_app'" in errors[0]
-    assert ("Connection refused" if failure == "mysql down" else "Access denied") in errors[0]
+    assert (f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as the user named by "
+            f"mysql.user_secret") in errors[0]
+    assert ("Connection refused" if failure == "mysql down" else "Access denied for user '***'") in errors[0]
     retries = [line for line in result.stderr.splitlines() if "failed (attempt" in line]
     # Refused connections are retried (4 waits of the 5 default attempts); a wrong password never is.
     assert len(retries) == (4 if failure == "mysql down" else 0), result.stderr[-3000:]
-    for password in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret))):
-        assert password not in result.stdout and password not in result.stderr
+    for value in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret),
+                               stack.secret(stack.cfg.mysql.user_secret))):
+        assert value not in result.stdout and value not in result.stderr
     assert "Traceback" not in result.stderr
     assert _lake_objects(stack, cfg) == lake_before      # the lake is unchanged
     with Connection(s3_spark, target) as conn:

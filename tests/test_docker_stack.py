@@ -398,6 +398,8 @@ def test_docker_compose_config_validates():
     assert result.returncode == 0, result.stderr
     normalised = yaml.safe_load(result.stdout)["services"]
     assert set(normalised) == EXPECTED_SERVICES
+    # the scheduler's weekly maintenance defaults to Sunday when docker/.env does not set it
+    assert env_items(normalised["etl-scheduler"]).get("ETL_MAINTAIN_WEEKDAY") == "7"
     for name, service in normalised.items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"

@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     sec.add_argument("action", choices=list(SECRETS_ACTIONS))
     sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
 
+    maintain = commands.add_parser(
+        "maintain", help="compact (OPTIMIZE) and VACUUM every Delta table of the lake; report files and bytes",
+        description="OPTIMIZE every Delta table under the lake (bronze, silver, gold, ops), then VACUUM with a "
+                    "retention of ops.time_travel_days days (default 7): time travel keeps working that far "
+                    "back. Prints files and bytes per table before and after. See docs/operations-maintenance.md.")
+    _with_profile(maintain)
+    maintain.add_argument("--tables", default="",
+                          help="comma-separated <layer>/<table> names to maintain (default: every table)")
+
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
     return parser
 
@@ -327,6 +336,24 @@ def _secrets_check(cfg, store) -> int:
     return EXIT_OK
 
 
+def cmd_maintain(args) -> int:
+    from etl.ops.maintain import maintain_lake
+    from etl.secrets import SecretStore
+    from etl.spark import build_session
+
+    cfg = _config(args)
+    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
+    # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
+    spark = build_session(cfg, store.get, stage="gold")
+    only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
+    report = maintain_lake(spark, cfg, only)
+    print("\n".join(report.lines()))
+    missing = sorted(set(only) - {t.name for t in report.tables})
+    if missing:
+        raise ConfigError(f"no Delta table {', '.join(missing)} under {report.lake}")
+    return EXIT_FAILURE if report.failed else EXIT_OK
+
+
 def cmd_jars(args) -> int:
     from etl.jars import jars_csv
 
@@ -335,7 +362,8 @@ def cmd_jars(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upload": cmd_upload,
-            "services": cmd_services, "secrets": cmd_secrets, "jars": cmd_jars}
+            "services": cmd_services, "secrets": cmd_secrets, "maintain": cmd_maintain,
+            "jars": cmd_jars}
 
 
 def main(argv: list[str] | None = None) -> int:

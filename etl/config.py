@@ -124,6 +124,27 @@ class SecretsSettings(_Section):
     file: str = "conf/secrets/{profile}.json"
 
 
+class OpsSettings(_Section):
+    # Days of Delta time travel `etl maintain` keeps: VACUUM deletes only files unreferenced for longer.
+    # Below 7 (Delta's own safety check) only when set explicitly; see docs/operations-maintenance.md.
+    time_travel_days: float = Field(7, ge=0)
+    # Tasks VACUUM lists and compares files with; unset: the cluster's default parallelism (its cores).
+    # Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism) is 10000 tasks per
+    # table, minutes of task overhead for the small tables here; raise it for tables of millions of files.
+    vacuum_parallelism: int | None = Field(None, ge=1)
+
+
+class RetrySettings(_Section):
+    # boto3: botocore's own retry modes ('standard': throttling, 5xx, connection errors; 'adaptive':
+    # the same plus client-side rate limiting). max_attempts counts the first try.
+    s3_mode: Literal["standard", "adaptive"] = "standard"
+    s3_max_attempts: int = Field(5, ge=1, le=20)
+    # MySQL connection opening (etl/export/mysql.py): attempts and the first backoff, doubled each time.
+    mysql_attempts: int = Field(5, ge=1, le=20)
+    mysql_backoff_seconds: float = Field(1.0, ge=0)
+    mysql_max_backoff_seconds: float = Field(30.0, ge=0)
+
+
 class Config(_Section):
     profile: str
     spark: SparkSettings = SparkSettings()
@@ -134,6 +155,8 @@ class Config(_Section):
     quality: QualitySettings = QualitySettings()
     secrets: SecretsSettings = SecretsSettings()
     services: ServicesSettings = ServicesSettings()
+    ops: OpsSettings = OpsSettings()
+    retries: RetrySettings = RetrySettings()
     log_format: Literal["text", "json"] = "text"
 
     def path(self, relative: str) -> Path:

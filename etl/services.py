@@ -339,16 +339,19 @@ def s3_client(cfg: Config, store: SecretStore | None = None):
     from botocore.config import Config as BotoConfig
 
     s3 = _s3_settings(cfg)
+    from etl.retry import log_s3_retries, s3_retry_config
+
     store = store or SecretStore(cfg.secrets_file)
-    return boto3.client(
+    client = boto3.client(
         "s3",
         endpoint_url=f"http://{HOST}:{cfg.services.minio.port}",
         aws_access_key_id=store.get(s3.access_key_secret),
         aws_secret_access_key=store.get(s3.secret_key_secret),
         region_name=s3.region or "us-east-1",
-        config=BotoConfig(s3={"addressing_style": "path"}, proxies={}, retries={"max_attempts": 3},
+        config=BotoConfig(s3={"addressing_style": "path"}, proxies={}, retries=s3_retry_config(cfg),
                           connect_timeout=5, read_timeout=30),
     )
+    return log_s3_retries(client, cfg.retries.s3_max_attempts)
 
 
 def _ensure_buckets(cfg: Config, store: SecretStore, say: Say) -> None:

@@ -234,9 +234,11 @@ def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None =
     import boto3
     from botocore.config import Config as BotoConfig
 
+    from etl.retry import log_s3_retries, s3_retry_config
+
     s3 = cfg.storage.s3
     identity = s3.identity(stage)
-    return boto3.client(
+    client = boto3.client(
         "s3",
         endpoint_url=s3.endpoint,
         region_name=s3.region,
@@ -244,9 +246,11 @@ def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None =
         aws_secret_access_key=get_secret(identity.secret_key_secret),
         config=BotoConfig(
             s3={"addressing_style": "path" if s3.path_style_access else "auto"},
-            retries={"max_attempts": 5, "mode": "standard"},
+            # botocore retries throttling, 5xx and connection errors with backoff; never 403 or NoSuchBucket.
+            retries=s3_retry_config(cfg),
         ),
     )
+    return log_s3_retries(client, cfg.retries.s3_max_attempts)
 
 
 def store_for(cfg: Config, root: str, get_secret: Callable[[str], str], stage: str | None = None) -> ObjectStore:

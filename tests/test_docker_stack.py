@@ -360,6 +360,28 @@ def test_scheduler_script_runs_the_job_for_a_day(tmp_path):
     assert bad.returncode == 2 and "HH:MM" in bad.stderr
 
 
+def test_scheduler_script_explains_exit_codes_and_runs_maintenance(tmp_path):
+    if shutil.which("sh") is None or subprocess.run(["date", "-u", "-d", "yesterday"], capture_output=True).returncode:
+        pytest.skip("needs a POSIX sh and GNU date (as in the image)")
+    fake = tmp_path / "spark-submit"
+    fake.write_text('#!/bin/sh\necho "ARGS $*"\nexit 4\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "ETL_SPARK_JARS": "/opt/etl/.jars/a.jar"}
+    dq = subprocess.run(["sh", str(SCHEDULER), "--once", "2026-01-31"], env=env,
+                        capture_output=True, text=True, timeout=30)
+    assert dq.returncode == 4 and "FAILED (exit 4: data-quality threshold exceeded" in dq.stderr
+    fake.write_text('#!/bin/sh\necho "ARGS $*"\nexit 0\n')
+    done = subprocess.run(["sh", str(SCHEDULER), "--maintain"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "ARGS --master spark://spark-master:7077 --jars /opt/etl/.jars/a.jar jobs/maintain.py --profile docker" \
+        in done.stdout
+    assert (ROOT / "jobs" / "maintain.py").exists()
+    bad = subprocess.run(["sh", str(SCHEDULER)], env={**env, "ETL_MAINTAIN_WEEKDAY": "8"},
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "ETL_MAINTAIN_WEEKDAY" in bad.stderr
+    assert env_items(services()["etl-scheduler"])["ETL_MAINTAIN_WEEKDAY"] == "${ETL_MAINTAIN_WEEKDAY-7}"
+
+
 # -- docker compose's own validation -------------------------------------------------
 def test_docker_compose_config_validates():
     reason = compose_cli_available()
@@ -376,6 +398,8 @@ def test_docker_compose_config_validates():
     assert result.returncode == 0, result.stderr
     normalised = yaml.safe_load(result.stdout)["services"]
     assert set(normalised) == EXPECTED_SERVICES
+    # the scheduler's weekly maintenance defaults to Sunday when docker/.env does not set it
+    assert env_items(normalised["etl-scheduler"]).get("ETL_MAINTAIN_WEEKDAY") == "7"
     for name, service in normalised.items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from etl.config import PROJECT_ROOT, Config
 from etl.errors import ExportError
+from etl.retry import RetryPolicy, call_with_retries, mysql_policy
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = PROJECT_ROOT / "resources" / "sql"
@@ -40,6 +41,7 @@ class MySQLTarget:
     url: str
     user: str
     password: str
+    retry: RetryPolicy = field(default=RetryPolicy(), repr=False, compare=False)
 
     def describe(self) -> str:
         return self.url.split("?", 1)[0]
@@ -61,7 +63,46 @@ def target_for(cfg: Config, get_secret: Callable[[str], str]) -> MySQLTarget:
     url = (f"jdbc:mysql://{m.host}:{m.port}/{m.database}"
            "?rewriteBatchedStatements=true&useSSL=false&allowPublicKeyRetrieval=true"
            "&connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true&connectTimeout=10000")
-    return MySQLTarget(url, get_secret(m.user_secret), get_secret(m.password_secret))
+    return MySQLTarget(url, get_secret(m.user_secret), get_secret(m.password_secret), mysql_policy(cfg))
+
+
+# MySQL/MariaDB error codes (server 1xxx, client 2xxx) worth another try: too many connections,
+# lock wait timeout, deadlock, cannot connect, server gone away, lost connection during a query.
+TRANSIENT_ERROR_CODES = frozenset({1040, 1205, 1213, 2002, 2003, 2006, 2013})
+# Never retried, whatever the SQLState says: access denied (to the server, to a database),
+# unknown database, syntax error, unknown table, unknown column.
+PERMANENT_ERROR_CODES = frozenset({1044, 1045, 1049, 1064, 1146, 1054})
+
+
+def is_transient_sql_error(sql_state: str | None, error_code: int | None) -> bool:
+    """Will the same statement or connection attempt likely work a little later?
+
+    SQLState class 08 is "connection exception" (Connector/J reports a refused or timed-out
+    connection as 08S01 with error code 0); 40001 a serialization failure (deadlock); HYT00 a
+    timeout. Everything else (28000 access denied, 42xxx syntax or schema, ...) will not go away.
+    """
+    if error_code in PERMANENT_ERROR_CODES:
+        return False
+    if error_code in TRANSIENT_ERROR_CODES:
+        return True
+    return (sql_state or "").upper().startswith("08") or (sql_state or "").upper() in ("40001", "HYT00")
+
+
+def sql_error_of(exc: BaseException) -> tuple[str | None, int | None]:
+    """(SQLState, vendor error code) of the first java.sql.SQLException in a py4j error's cause chain."""
+    java = getattr(exc, "java_exception", None)
+    for _ in range(12):
+        if java is None:
+            break
+        try:
+            return java.getSQLState(), int(java.getErrorCode())
+        except Exception:  # noqa: BLE001 - not an SQLException (py4j: no such method): look at its cause
+            java = java.getCause()
+    return None, None
+
+
+def is_transient_connect_error(exc: BaseException) -> bool:
+    return is_transient_sql_error(*sql_error_of(exc))
 
 
 def migrations(folder: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
@@ -92,7 +133,11 @@ class Connection:
             # that DriverManager would search: load the driver there and connect through it directly.
             loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
             driver = loader.loadClass(DRIVER).newInstance()
-            self._conn = driver.connect(target.url, props)
+            # MySQL restarting, failing over or full (1040) is retried with backoff; a wrong password or
+            # database fails at the first attempt (is_transient_sql_error).
+            self._conn = call_with_retries(
+                lambda: driver.connect(target.url, props), target.retry, is_transient_connect_error,
+                f"connecting to MySQL at {target.describe()}", lambda e: target.scrub(_java_message(e)))
         except Exception as exc:  # py4j wraps the SQLException
             raise ExportError(f"cannot connect to MySQL at {target.describe()} as the user named by mysql.user_secret: "
                               f"{target.scrub(_java_message(exc))}") from None

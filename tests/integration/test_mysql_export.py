@@ -297,7 +297,9 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     host_port = f"127.0.0.1:{cfg.mysql.port}"
     if failure == "mysql down":
         port = free_ports(1)[0]
-        extra, host_port, wrong = {"ETL__MYSQL__PORT": str(port)}, f"127.0.0.1:{port}", None
+        # Short backoff: 0.2 + 0.4 + 0.8 + 1.6 s of retries (etl/retry.py) before the error.
+        extra = {"ETL__MYSQL__PORT": str(port), "ETL__RETRIES__MYSQL_BACKOFF_SECONDS": "0.2"}
+        host_port, wrong = f"127.0.0.1:{port}", None
     else:
         secrets = tmp_path / "secrets.json"
         shutil.copy(stack.cfg.secrets_file, secrets)
@@ -316,6 +318,9 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     assert (f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as the user named by "
             f"mysql.user_secret") in errors[0]
     assert ("Connection refused" if failure == "mysql down" else "Access denied for user '***'") in errors[0]
+    retries = [line for line in result.stderr.splitlines() if "failed (attempt" in line]
+    # Refused connections are retried (4 waits of the 5 default attempts); a wrong password never is.
+    assert len(retries) == (4 if failure == "mysql down" else 0), result.stderr[-3000:]
     for value in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret),
                                stack.secret(stack.cfg.mysql.user_secret))):
         assert value not in result.stdout and value not in result.stderr

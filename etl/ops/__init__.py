@@ -1,0 +1,1 @@
+"""Operations: maintenance of the lake and the helpers around unattended runs."""

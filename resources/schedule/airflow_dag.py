@@ -1,0 +1,82 @@
+"""Airflow example: the daily ETL as four spark-submit tasks, ingest >> silver >> gold >> export.
+
+An example, not a dependency of the project: copy it to the DAGs folder of an Airflow 2.x/3.x
+with ``apache-airflow-providers-apache-spark`` installed, and create a Spark connection
+``spark_default`` pointing at the cluster (host ``spark://spark-master``, port 7077).
+
+Each task runs ``jobs/daily_etl.py --date {{ ds }} --stages <stage>``: the run date is the DAG
+run's logical date, so a backfill (``airflow dags backfill``) or a cleared task reruns the same
+date, which the job makes safe (files already ingested are skipped, silver MERGEs, gold and
+MySQL are rewritten whole).
+
+Exit codes of the job (docs/operations-maintenance.md) and what the tasks do with them:
+  0  success
+  1  unexpected failure, maybe transient: retried (``retries`` below)
+  3  configuration or credential error: failed at once, no retry (a person must fix it)
+  4  data-quality threshold exceeded: failed at once, no retry (gold untouched; see quarantine)
+  5  another run holds the lock: retried later, the other run will release it
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from airflow import DAG
+from airflow.exceptions import AirflowException, AirflowFailException
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+ETL_HOME = "/opt/etl"
+PROFILE = "prod"
+STAGES = ["ingest", "silver", "gold", "export"]
+NO_RETRY_EXIT_CODES = {3, 4}
+# `etl jars` prints this list; it must match resources/jars/pom.xml.
+JARS = ",".join(f"{ETL_HOME}/.jars/{jar}" for jar in (
+    "delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar", "hadoop-aws-3.5.0.jar",
+    "bundle-2.35.4.jar", "analyticsaccelerator-s3-1.3.1.jar", "mysql-connector-j-9.5.0.jar"))
+
+
+class EtlStageOperator(SparkSubmitOperator):
+    """spark-submit of one stage; exit codes 3 and 4 fail the task without using up its retries."""
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException as exc:
+            # The Spark hook reports "... Error code is: N." for a non-zero spark-submit exit.
+            found = re.search(r"Error code is: (\d+)", str(exc))
+            if found and int(found.group(1)) in NO_RETRY_EXIT_CODES:
+                raise AirflowFailException(f"ETL stage exited {found.group(1)}: not retried ({exc})") from exc
+            raise
+
+
+with DAG(
+    dag_id="retail_lakehouse_daily",
+    description="landing -> bronze -> silver -> gold -> MySQL and Excel, for the previous day",
+    schedule="30 2 * * *",                 # 02:30 UTC, for the logical date {{ ds }} (yesterday)
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,                     # the run lock guards anyway; this avoids queued lock waits
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=15),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=3),
+    },
+    tags=["etl", "lakehouse"],
+) as dag:
+    tasks = [
+        EtlStageOperator(
+            task_id=stage,
+            conn_id="spark_default",
+            application=f"{ETL_HOME}/jobs/daily_etl.py",
+            application_args=["--date", "{{ ds }}", "--stages", stage, "--profile", PROFILE],
+            jars=JARS,
+            name=f"etl-{stage}",
+            env_vars={"ETL_HOME": ETL_HOME, "ETL_PROFILE": PROFILE,
+                      "ETL_MASTER_KEY_FILE": "/etc/etl/master.key"},
+        )
+        for stage in STAGES
+    ]
+    ingest, silver, gold, export = tasks
+    ingest >> silver >> gold >> export

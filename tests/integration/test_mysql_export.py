@@ -29,7 +29,7 @@ from etl.secrets import SecretStore
 from etl.storage import store_for
 from tests.integration.conftest import BIN, SLICE_RUN_DATE as RUN_DATE, free_ports
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
+pytestmark = pytest.mark.integration
 EXPORT = [str(BIN / "etl"), "export", "mysql", "--date", RUN_DATE.isoformat()]
 
 

@@ -24,7 +24,7 @@ from etl.errors import EXIT_CONFIG, EXIT_FAILURE
 from etl.secrets import SecretStore
 from tests.integration.conftest import BIN, SLICE_RUN_DATE, observed_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
+pytestmark = pytest.mark.integration
 
 # Made at run time (no literal for the secret scanner to find), unique so a match can only be a leak.
 WRONG_PASSWORD = f"leak-probe-{token_urlsafe(12)}"

@@ -16,7 +16,7 @@ from etl.export.mysql import Connection, target_for
 from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, generate, isolated_env,
                                         landing_store)
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
+pytestmark = pytest.mark.integration
 
 CRASH_EXIT = 70          # etl.bronze.ingest.crash_point
 LINEAGE = {"source_file", "record_number", "run_id", "ingested_at", "loaded_at", "file_checksum"}

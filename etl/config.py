@@ -124,6 +124,12 @@ class SecretsSettings(_Section):
     file: str = "conf/secrets/{profile}.json"
 
 
+class OpsSettings(_Section):
+    # The run lock (etl/ops/lock.py) expires this long after its last refresh; a heartbeat refreshes it
+    # every quarter of that, so only a run that died leaves it to expire and be taken over.
+    lock_ttl_minutes: float = Field(120, gt=0)
+
+
 class Config(_Section):
     profile: str
     spark: SparkSettings = SparkSettings()
@@ -134,6 +140,7 @@ class Config(_Section):
     quality: QualitySettings = QualitySettings()
     secrets: SecretsSettings = SecretsSettings()
     services: ServicesSettings = ServicesSettings()
+    ops: OpsSettings = OpsSettings()
     log_format: Literal["text", "json"] = "text"
 
     def path(self, relative: str) -> Path:

@@ -171,3 +171,20 @@ def test_file_lock_refuses_a_second_holder_and_names_the_current_run(tmp_path):
     second = FileRunLock(path, LockOwner("other", "h", 2))
     second.acquire()
     second.release()
+
+
+def test_the_spark_submit_entry_point_takes_the_same_arguments(lake, tmp_path):
+    """jobs/daily_etl.py is `etl run`: a backfill dry run through it (no Spark starts for a dry run)."""
+    import os
+    import subprocess
+    import sys
+
+    from etl.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "jobs/daily_etl.py", "--profile", "local", "--dry-run",
+                           "--from", "2026-11-21", "--to", "2026-11-22", "--stages", "gold"],
+                          cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split(",")[0] for line in done.stdout.splitlines() if line.startswith("dry run")] == [
+        "dry run for 2026-11-21 (profile local)", "dry run for 2026-11-22 (profile local)"]
+    assert not (lake / "ops").exists()

@@ -24,7 +24,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from etl.bronze.feeds import FEED_NAMES
-from etl.bronze.ingest import FeedIngestResult, ingest_feeds
+from etl.bronze.ingest import FeedIngestResult, due_files, ingest_feeds
 from etl.config import STAGE_CREDENTIAL_GROUP, Config
 from etl.errors import EXIT_FAILURE, EtlError, ExportError, SecretError, StorageAccessError
 from etl.export.excel import report_file_name
@@ -164,7 +164,8 @@ class Run:
         lake = self.store(self.cfg.storage.lake)
         self.summary.ingest = ingest_feeds(
             self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEED_NAMES},
-            table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None))
+            table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None),
+            not_after=self.run_date)
 
     def silver(self) -> None:
         stage = SilverStage(self.spark, self.cfg, self.run_date, self.run_id)
@@ -340,14 +341,15 @@ class Run:
     def _landing_lines(self) -> list[str]:
         try:
             landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
-            waiting = {feed: landing.list(f"{feed}/") for feed in FEED_NAMES}
+            listed = {feed: due_files(landing.list(f"{feed}/"), self.run_date) for feed in FEED_NAMES}
         except Exception as exc:
             return [f"    (landing not listed: {type(exc).__name__}: {exc})"]
         lines = []
-        for feed, files in waiting.items():
+        for feed, (files, later) in listed.items():
             size = sum(f.size for f in files)
             shown = ", ".join(f.key for f in files[:3]) + (f", ... {len(files) - 3} more" if len(files) > 3 else "")
-            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {shown}" if files else ""))
+            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {shown}" if files else "")
+                         + (f" ({len(later)} more in folders dated after {self.run_date} wait)" if later else ""))
         return lines
 
 

@@ -188,3 +188,26 @@ def test_the_spark_submit_entry_point_takes_the_same_arguments(lake, tmp_path):
     assert [line.split(",")[0] for line in done.stdout.splitlines() if line.startswith("dry run")] == [
         "dry run for 2026-11-21 (profile local)", "dry run for 2026-11-22 (profile local)"]
     assert not (lake / "ops").exists()
+
+
+def test_files_in_folders_dated_after_the_run_date_wait_for_their_run():
+    from etl.bronze.ingest import due_files, folder_date
+    from etl.storage import StoredFile
+
+    keys = ["sales/2026-11-20/a.csv", "sales/2026-11-21/north/b.csv", "sales/2026-11-22/c.csv", "sales/d.csv",
+            "sales/2026-13-01/e.csv", "customers/customers_2026-11-22.csv"]
+    files = [StoredFile(uri=k, key=k, size=1) for k in keys]
+    due, waiting = due_files(files, D2)
+    assert [f.key for f in waiting] == ["sales/2026-11-22/c.csv"]
+    assert [f.key for f in due] == [k for k in keys if k != "sales/2026-11-22/c.csv"]
+    assert due_files(files, None) == (files, [])
+    assert folder_date("sales/2026-11-21/north/b.csv") == D2 and folder_date("sales/20261121/x.csv") is None
+
+
+def test_dry_run_counts_files_waiting_for_a_later_date(lake, tmp_path, capsys):
+    for day in ("2026-11-21", "2026-11-22"):
+        (tmp_path / "landing" / "sales" / day).mkdir(parents=True)
+        (tmp_path / "landing" / "sales" / day / "s.csv").write_text("a\n")
+    assert main(["run", "--profile", "local", "--dry-run", "--date", "2026-11-21", "--stages", "ingest"]) == 0
+    assert ("sales         1 file(s), 2 byte(s): sales/2026-11-21/s.csv (1 more in folders dated after 2026-11-21 "
+            "wait)") in capsys.readouterr().out

@@ -102,6 +102,18 @@ class RunSummary:
         return out
 
 
+def keep_lock(lock: RunLock, run_id: str | None = None) -> None:
+    """Refresh the lock between stages: LockError when it was lost; a failed request (network)
+    only warns, as the lock is still ours until its expiry and the heartbeat retries."""
+    try:
+        lock.refresh(run_id=run_id)
+    except EtlError:
+        raise
+    except Exception as exc:
+        log.warning("run lock %s: refresh failed (%s: %s); the heartbeat retries", lock.where,
+                    type(exc).__name__, exc)
+
+
 class Run:
     def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False):
         self.cfg = cfg
@@ -263,7 +275,7 @@ class Run:
         """The run lock for this run: ``lock`` when a backfill already holds it (now naming this
         run), else taken here and released at the end, also on failure."""
         if lock is not None:
-            lock.refresh(run_id=self.run_id)
+            keep_lock(lock, run_id=self.run_id)
             yield lock
             return
         own = lock_for(self.cfg, self.run_id, self.secret)
@@ -278,7 +290,7 @@ class Run:
                 log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
                 for stage in STAGES:
                     if stage in stages:
-                        held.refresh()      # also stops here if the lock was lost (taken over)
+                        keep_lock(held)     # stops here if the lock was lost (taken over)
                         log.info("stage %s: start", stage)
                         self.run_stage(stage)
                         log.info("stage %s: done", stage)

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from etl.errors import LockError
+from etl.errors import ConfigError, LockError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ LOCK_KEY = "ops/_lock.json"
 # conditional write to the same key was in flight (S3 says: retry). Both mean "not yours".
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+# Not transient: the bucket or the credentials are wrong (exit 3, like any configuration error).
+_SETUP = {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 
 
 def _now() -> datetime:
@@ -158,8 +160,16 @@ class S3RunLock(RunLock):
         return str(exc.response.get("Error", {}).get("Code", ""))
 
     def _put(self, state: LockState, **condition) -> LockState:
-        response = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=state.to_json().encode(),
-                                          ContentType="application/json", **condition)
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=state.to_json().encode(),
+                                              ContentType="application/json", **condition)
+        except ClientError as exc:
+            if self._code(exc) in _SETUP:
+                raise ConfigError(f"cannot write the run lock {self.where}: {self._code(exc)} (check that the "
+                                  f"lake bucket exists and the storage.s3 credentials may write it)") from None
+            raise
         return LockState(state.owner, state.acquired_at, state.expires_at, response["ETag"])
 
     def read(self) -> LockState | None:

@@ -25,7 +25,7 @@ def test_a_backfill_runs_each_date_in_order_under_one_lock(stack, s3_spark, lake
     generate(GenerateOptions(start=DATES[0], days=3, sales_per_day=4, feeds=("sales",)), tmp_path / "gen",
              landing_store(stack, lake_prefix))
     done = stack.run([str(BIN / "etl"), "run", "--from", "2026-11-20", "--to", "2026-11-22",
-                      "--stages", "ingest,silver,gold"], env)
+                      "--stages", "ingest,silver,gold"], env, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
 
     headers = [line.split() for line in done.stdout.splitlines() if line.startswith("run ")]

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from etl.config import PROJECT_ROOT
-from etl.errors import LockError
+from etl.errors import ConfigError, LockError
 from etl.generate import GenerateOptions, generate
 from etl.ops.lock import LOCK_KEY, LockOwner, S3RunLock, lock_for
 from etl.storage import s3_client
@@ -155,3 +155,9 @@ def test_two_runs_started_at_once_one_runs_the_other_exits_5(stack, lake_prefix,
     assert "bronze sales       files ingested 1" in out
     lock = lock_for(stack.config(**env), "reader", stack.secret)
     assert lock.read() is None                            # released at the end
+
+
+def test_a_missing_lake_bucket_is_a_config_error_not_a_traceback(client, lake_prefix):
+    lock = S3RunLock(client, f"no-such-bucket-{lake_prefix}", LOCK_KEY, LockOwner("r", "h", 1), HOUR, heartbeat=False)
+    with pytest.raises(ConfigError, match=r"cannot write the run lock s3a://no-such-bucket-.*: NoSuchBucket"):
+        lock.acquire()

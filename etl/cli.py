@@ -180,7 +180,7 @@ def cmd_export(args) -> int:
     token = current_run_id.set(run.run_id)
     try:
         run.preflight((f"export_{args.target}",))
-        with run.locked():      # it writes MySQL / the exports bucket: not while a run does
+        with run.locked((f"export_{args.target}",)):   # it writes MySQL / the exports bucket: not during a run
             log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date,
                      args.target)
             run.run_stage(f"export_{args.target}")

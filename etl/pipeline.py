@@ -102,6 +102,11 @@ class RunSummary:
         return out
 
 
+def first_stage(stages) -> str | None:
+    """The stage a run starts with (its identity writes the run lock); ``etl export`` stages as given."""
+    return next((s for s in STAGES if s in stages), next(iter(stages), None))
+
+
 def keep_lock(lock: RunLock, run_id: str | None = None) -> None:
     """Refresh the lock between stages: LockError when it was lost; a failed request (network)
     only warns, as the lock is still ours until its expiry and the heartbeat retries."""
@@ -271,14 +276,14 @@ class Run:
             raise refused from None
 
     @contextmanager
-    def locked(self, lock: RunLock | None = None) -> Iterator[RunLock]:
+    def locked(self, stages: tuple[str, ...], lock: RunLock | None = None) -> Iterator[RunLock]:
         """The run lock for this run: ``lock`` when a backfill already holds it (now naming this
-        run), else taken here and released at the end, also on failure."""
+        run), else taken here (as the first stage's identity) and released at the end, also on failure."""
         if lock is not None:
             keep_lock(lock, run_id=self.run_id)
             yield lock
             return
-        own = lock_for(self.cfg, self.run_id, self.secret)
+        own = lock_for(self.cfg, self.run_id, self.secret, first_stage(stages))
         with own.held():
             yield own
 
@@ -286,7 +291,7 @@ class Run:
         token = current_run_id.set(self.run_id)
         try:
             self.preflight(stages)
-            with self.locked(lock) as held:
+            with self.locked(stages, lock) as held:
                 log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
                 for stage in STAGES:
                     if stage in stages:
@@ -309,7 +314,7 @@ class Run:
         cfg, uri = self.cfg, (lambda layer, table: table_uri(self.cfg, layer, table))
         out = [f"dry run for {self.run_date} (profile {cfg.profile}), stages {','.join(stages)}: "
                f"nothing is started or written"]
-        lock = lock_for(cfg, self.run_id, self.secret)
+        lock = lock_for(cfg, self.run_id, self.secret, first_stage(stages))
         out.append(f"  lock: would take {lock.where}; now {self._lock_now(lock)}")
         if "ingest" in stages:
             out.append(f"  ingest: reads new files under {cfg.storage.landing.rstrip('/')}/<feed>/")
@@ -352,7 +357,7 @@ class Run:
 
     def _landing_lines(self) -> list[str]:
         try:
-            landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
+            landing = store_for(self.cfg, self.cfg.storage.landing, self.secret, "ingest")
             listed = {feed: due_files(landing.list(f"{feed}/"), self.run_date) for feed in FEED_NAMES}
         except Exception as exc:
             return [f"    (landing not listed: {type(exc).__name__}: {exc})"]
@@ -378,7 +383,7 @@ def run_dates(cfg: Config, first: date, last: date, stages: tuple[str, ...] = ST
     runs[0].preflight(stages)           # bad secrets: one line before the lock or any data is touched
     log.info("backfill %s..%s: %d run(s), stages %s", first, last, len(dates), ",".join(stages))
     summaries = []
-    with lock_for(cfg, runs[0].run_id, runs[0].secret).held() as lock:
+    with lock_for(cfg, runs[0].run_id, runs[0].secret, first_stage(stages)).held() as lock:
         for n, day in enumerate(dates):
             run = runs[0] if n == 0 else Run(cfg, day, rebuild_gold=rebuild_gold)
             try:

@@ -383,12 +383,16 @@ class FileRunLock(RunLock):
         log.info("run lock %s released by %s", self.where, self.owner.describe())
 
 
-def lock_for(cfg, run_id: str, get_secret: Callable[[str], str]) -> RunLock:
-    """The run lock of this profile's lake: S3 conditional writes, or a file lock locally."""
+def lock_for(cfg, run_id: str, get_secret: Callable[[str], str], stage: str | None = None) -> RunLock:
+    """The run lock of this profile's lake: S3 conditional writes, or a file lock locally.
+
+    On S3 it signs in as ``stage``'s identity (the run's first stage): every credential group
+    may write the lake's ``ops/`` area (etl/access.py), so one identity serves the whole run.
+    """
     from etl.storage import S3Store, store_for
 
     owner = LockOwner.this_process(run_id)
-    lake = store_for(cfg, cfg.storage.lake, get_secret)
+    lake = store_for(cfg, cfg.storage.lake, get_secret, stage)
     if isinstance(lake, S3Store):
         ttl = timedelta(minutes=cfg.ops.lock_ttl_minutes)
         return S3RunLock(lake.client, lake.bucket, lake._key(LOCK_KEY), owner, ttl)

@@ -33,7 +33,7 @@ def test_a_backfill_runs_each_date_in_order_under_one_lock(stack, s3_spark, lake
     assert len({h[1] for h in headers}) == 3                       # a run id per date
     assert "backfill 2026-11-20..2026-11-22: 3 run(s) done" in done.stdout
     # Each date ingests its own dated folder (sales/<date>/); later folders wait for their run.
-    ingested = [line for line in done.stdout.splitlines() if line.startswith("  bronze sales")]
+    ingested = [line for line in done.stdout.splitlines() if line.startswith("  bronze sales ")]   # not sales_team
     assert [line.split("files ingested ")[1].split(",")[0] for line in ingested] == ["1", "1", "1"]
     # One lock for the whole backfill, renamed to each date's run, released at the end.
     assert done.stderr.count("acquired by run") == 1 and done.stderr.count("released by run") == 1

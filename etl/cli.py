@@ -42,9 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the pipeline for one run date")
+    run = commands.add_parser("run", help="run the pipeline for one run date, or a backfill over several",
+                              description="Exit codes: 0 done, 1 other failure, 3 configuration or credential "
+                                          "error, 4 data-quality threshold exceeded, 5 another run holds the "
+                                          "lock (docs/operations.md).")
     _with_profile(run)
-    run.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
+    when = run.add_mutually_exclusive_group()
+    when.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
+    when.add_argument("--from", dest="from_date", type=parse_date, metavar="D1",
+                      help="backfill: first run date (with --to); one full run per date, in order, "
+                           "stopping at the first failure")
+    run.add_argument("--to", dest="to_date", type=parse_date, metavar="D2", help="backfill: last run date")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list what each chosen stage would read and write, then stop: no Spark, "
+                          "no lock, nothing written")
     run.add_argument("--stages", default="ingest,silver,gold,export",
                      help="comma-separated subset of ingest,silver,gold,export")
     run.add_argument("--rebuild", action="store_true",
@@ -116,15 +127,49 @@ def _config(args):
     return load_config(getattr(args, "profile", None))
 
 
-def cmd_run(args) -> int:
-    from etl.pipeline import STAGES, Run
+def run_dates_of(args) -> tuple[date, date]:
+    """The first and last run date of ``etl run``: --date D, --from D1 --to D2, or yesterday in UTC."""
+    if (args.from_date is None) != (args.to_date is None):
+        raise ConfigError("a backfill needs both --from D1 and --to D2 (or use --date D for one date)")
+    if args.from_date is not None:
+        if args.from_date > args.to_date:
+            raise ConfigError(f"--from {args.from_date} is after --to {args.to_date}")
+        return args.from_date, args.to_date
+    day = args.date or yesterday_utc()
+    return day, day
 
-    cfg = _config(args)
+
+def stages_of(args) -> tuple[str, ...]:
+    from etl.pipeline import STAGES
+
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage(s) {', '.join(unknown)}: choose from {', '.join(STAGES)}")
-    run = Run(cfg, args.date or yesterday_utc(), rebuild_gold=args.rebuild)
+    if unknown or not stages:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(STAGES)}")
+    return stages
+
+
+def cmd_run(args) -> int:
+    from etl.pipeline import Run, run_dates
+
+    first, last = run_dates_of(args)
+    stages = stages_of(args)
+    cfg = _config(args)
+    if args.dry_run:
+        day = first
+        while day <= last:
+            run = Run(cfg, day, rebuild_gold=args.rebuild)
+            run.preflight(stages)       # a dry run also says when the real one would stop on a secret
+            print("\n".join(run.plan(stages)))
+            day += timedelta(days=1)
+        return EXIT_OK
+    if args.from_date is not None:
+        def report(summary) -> None:
+            print("\n".join(summary.lines()), flush=True)
+        summaries = run_dates(cfg, first, last, stages, rebuild_gold=args.rebuild, report=report)
+        print(f"backfill {first}..{last}: {len(summaries)} run(s) done")
+        return EXIT_OK
+    run = Run(cfg, first, rebuild_gold=args.rebuild)
     try:
         run.execute(stages)
     finally:
@@ -144,8 +189,10 @@ def cmd_export(args) -> int:
     token = current_run_id.set(run.run_id)
     try:
         run.preflight((f"export_{args.target}",))
-        log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date, args.target)
-        run.run_stage(f"export_{args.target}")
+        with run.locked((f"export_{args.target}",)):   # it writes MySQL / the exports bucket: not during a run
+            log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date,
+                     args.target)
+            run.run_stage(f"export_{args.target}")
     finally:
         current_run_id.reset(token)
         print("\n".join(run.summary.lines()))

@@ -132,6 +132,9 @@ class OpsSettings(_Section):
     # Spark's own default (spark.sql.sources.parallelPartitionDiscovery.parallelism) is 10000 tasks per
     # table, minutes of task overhead for the small tables here; raise it for tables of millions of files.
     vacuum_parallelism: int | None = Field(None, ge=1)
+    # The run lock (etl/ops/lock.py) expires this long after its last refresh; a heartbeat refreshes it
+    # every quarter of that, so only a run that died leaves it to expire and be taken over.
+    lock_ttl_minutes: float = Field(120, gt=0)
 
 
 class RetrySettings(_Section):

@@ -43,3 +43,9 @@ class ExportError(EtlError):
 
 class StorageAccessError(ConfigError):
     """The object store refused a stage's identity (wrong key, or a policy that does not allow it)."""
+
+
+class LockError(EtlError):
+    """Another run holds the run lock (or this run lost it); nothing more was written."""
+
+    exit_code = EXIT_LOCKED

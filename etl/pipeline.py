@@ -5,6 +5,9 @@ Before the first stage, a pre-flight check decrypts and authenticates every secr
 the chosen stages will use (and drops the values), so no key, a wrong key, a
 tampered file or a missing secret stop the run with one line before any data is
 touched. Afterwards secrets are decrypted lazily, by the stage that needs them.
+Then the run takes the run lock (etl/ops/lock.py) for as long as its stages write, so
+two runs never write the same Delta tables at once. ``run_dates`` runs a backfill, one
+date after another under one lock; ``Run.plan`` is the dry run (no Spark, no writes).
 """
 
 from __future__ import annotations
@@ -12,25 +15,29 @@ from __future__ import annotations
 import logging
 import re
 import secrets as random_tokens
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable, Iterator
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from etl.bronze.feeds import FEED_NAMES
-from etl.bronze.ingest import FeedIngestResult, crash_point, ingest_feeds
+from etl.bronze.ingest import FeedIngestResult, crash_point, due_files, ingest_feeds
 from etl.config import STAGE_CREDENTIAL_GROUP, Config
-from etl.errors import EtlError, ExportError, SecretError, StorageAccessError
+from etl.errors import EXIT_FAILURE, EtlError, ExportError, SecretError, StorageAccessError
 from etl.export.excel import report_file_name
 from etl.export.report import build_report, lake_table_reader
 from etl.export.mysql import export_to_mysql, gold_run_date
-from etl.gold.build import GoldResult, build_gold
+from etl.gold.build import EMPTY_INPUTS, GoldResult, build_gold
+from etl.gold.facts import FACTS
 from etl.gold.marts import GOLD_TABLES
 from etl.lake import table_uri
 from etl.log import current_run_id
+from etl.ops.lock import RunLock, lock_for
 from etl.secrets import OK, SecretStore, referenced_secrets
-from etl.silver.build import SilverResult, SilverStage
+from etl.silver.build import CHECKED_FEEDS, REFERENCE_FEEDS, SilverResult, SilverStage
 from etl.spark import build_session, use_stage_credentials
 from etl.storage import store_for
 
@@ -42,6 +49,10 @@ REFUSAL = re.compile(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Acc
 STAGES = ("ingest", "silver", "gold", "export")
 # Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
 EXPORTED_TABLES = tuple(GOLD_TABLES)
+# What the silver stage writes (etl/silver/build.py), for the dry run.
+SILVER_TABLES = (*REFERENCE_FEEDS, "customer_versions", "dim_customer", "customer_id_map", "transactions",
+                 "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes", "order_discounts",
+                 "restaurants", *(f"quarantine_{feed}" for feed in CHECKED_FEEDS))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -89,6 +100,23 @@ class RunSummary:
         if self.excel_uploaded:
             out.append(f"  excel uploaded: {self.excel_uploaded}")
         return out
+
+
+def first_stage(stages) -> str | None:
+    """The stage a run starts with (its identity writes the run lock); ``etl export`` stages as given."""
+    return next((s for s in STAGES if s in stages), next(iter(stages), None))
+
+
+def keep_lock(lock: RunLock, run_id: str | None = None) -> None:
+    """Refresh the lock between stages: LockError when it was lost; a failed request (network)
+    only warns, as the lock is still ours until its expiry and the heartbeat retries."""
+    try:
+        lock.refresh(run_id=run_id)
+    except EtlError:
+        raise
+    except Exception as exc:
+        log.warning("run lock %s: refresh failed (%s: %s); the heartbeat retries", lock.where,
+                    type(exc).__name__, exc)
 
 
 class Run:
@@ -153,7 +181,8 @@ class Run:
         lake = self.store(self.cfg.storage.lake)
         self.summary.ingest = ingest_feeds(
             self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEED_NAMES},
-            table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None))
+            table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None),
+            not_after=self.run_date)
 
     def silver(self) -> None:
         stage = SilverStage(self.spark, self.cfg, self.run_date, self.run_id)
@@ -246,17 +275,144 @@ class Run:
                 raise
             raise refused from None
 
-    def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
+    @contextmanager
+    def locked(self, stages: tuple[str, ...], lock: RunLock | None = None) -> Iterator[RunLock]:
+        """The run lock for this run: ``lock`` when a backfill already holds it (now naming this
+        run), else taken here (as the first stage's identity) and released at the end, also on failure."""
+        if lock is not None:
+            keep_lock(lock, run_id=self.run_id)
+            yield lock
+            return
+        own = lock_for(self.cfg, self.run_id, self.secret, first_stage(stages))
+        with own.held():
+            yield own
+
+    def execute(self, stages: tuple[str, ...] = STAGES, lock: RunLock | None = None) -> RunSummary:
         token = current_run_id.set(self.run_id)
         try:
             self.preflight(stages)
-            log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
-            for stage in STAGES:
-                if stage in stages:
-                    log.info("stage %s: start", stage)
-                    self.run_stage(stage)
-                    log.info("stage %s: done", stage)
-                    crash_point(f"after_{stage}")      # test hook: a kill at this stage boundary
+            with self.locked(stages, lock) as held:
+                log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
+                for stage in STAGES:
+                    if stage in stages:
+                        keep_lock(held)     # stops here if the lock was lost (taken over)
+                        log.info("stage %s: start", stage)
+                        self.run_stage(stage)
+                        log.info("stage %s: done", stage)
+                        crash_point(f"after_{stage}")      # test hook: a kill at this stage boundary
             return self.summary
         finally:
             current_run_id.reset(token)
+
+    # -- dry run ---------------------------------------------------------------
+    def plan(self, stages: tuple[str, ...] = STAGES) -> list[str]:
+        """What ``execute(stages)`` would read and write, without Spark and without writing.
+
+        Lists the files waiting in landing (boto3 or the file system: these are the files the
+        ingest stage would consider; content already in the manifest is recognised then, by
+        checksum, as a duplicate) and the lock's current holder; everything else is names.
+        """
+        cfg, uri = self.cfg, (lambda layer, table: table_uri(self.cfg, layer, table))
+        out = [f"dry run for {self.run_date} (profile {cfg.profile}), stages {','.join(stages)}: "
+               f"nothing is started or written"]
+        lock = lock_for(cfg, self.run_id, self.secret, first_stage(stages))
+        out.append(f"  lock: would take {lock.where}; now {self._lock_now(lock)}")
+        if "ingest" in stages:
+            out.append(f"  ingest: reads new files under {cfg.storage.landing.rstrip('/')}/<feed>/")
+            out.extend(self._landing_lines())
+            out.append("    writes bronze " + ", ".join(uri("bronze", f) for f in FEED_NAMES))
+            out.append(f"    writes {uri('ops', 'file_manifest')}; moves each file to "
+                       f"{cfg.storage.landing.rstrip('/')}/archive/<feed>/ (or rejected/<feed>/ with a reason)")
+        if "silver" in stages:
+            out.append("  silver: reads bronze " + ", ".join(uri("bronze", f) for f in FEED_NAMES))
+            out.append("    writes silver " + ", ".join(uri("silver", t) for t in SILVER_TABLES))
+            out.append(f"    writes {uri('ops', 'dq_results')}, {uri('ops', 'silver_progress')}")
+        if "gold" in stages:
+            reads = ("transactions", "sales_lines", *(t for t in EMPTY_INPUTS if t not in ("transactions",
+                                                                                           "sales_lines")))
+            out.append("  gold: reads silver " + ", ".join(uri("silver", t) for t in reads))
+            out.append("    writes gold " + ", ".join(uri("gold", t) for t in (*GOLD_TABLES, *(f"facts_{f}"
+                                                                                          for f in FACTS))))
+        if "export" in stages:
+            out.append(f"  export: reads gold {uri('gold', '<table>')} for " + ", ".join(EXPORTED_TABLES))
+            m = cfg.mysql
+            out.append(f"    writes MySQL mysql://{m.host}:{m.port}/{m.database} tables "
+                       + ", ".join(EXPORTED_TABLES) if m.enabled
+                       else "    MySQL: skipped (mysql.enabled is false)")
+            name = report_file_name(self.run_date)
+            local = cfg.path(cfg.excel.output_dir) / name
+            upload = (f", uploaded to {cfg.storage.exports.rstrip('/')}/reports/{self.run_date.isoformat()}/{name}"
+                      if cfg.excel.upload else "")
+            out.append(f"    writes Excel {local}{upload}")
+        return out
+
+    def _lock_now(self, lock: RunLock) -> str:
+        try:
+            state = lock.read()
+        except Exception as exc:          # the dry run reports, it does not fail on a listing
+            return f"unknown ({type(exc).__name__}: {exc})"
+        if state is None:
+            return "free"
+        expired = " (stale: would be taken over)" if state.expired(datetime.now(timezone.utc)) else ""
+        return f"held by {state.owner.describe()} since {state.acquired_at:%Y-%m-%dT%H:%M:%SZ}{expired}"
+
+    def _landing_lines(self) -> list[str]:
+        try:
+            landing = store_for(self.cfg, self.cfg.storage.landing, self.secret, "ingest")
+            listed = {feed: due_files(landing.list(f"{feed}/"), self.run_date) for feed in FEED_NAMES}
+        except Exception as exc:
+            return [f"    (landing not listed: {type(exc).__name__}: {exc})"]
+        lines = []
+        for feed, (files, later) in listed.items():
+            size = sum(f.size for f in files)
+            shown = ", ".join(f.key for f in files[:3]) + (f", ... {len(files) - 3} more" if len(files) > 3 else "")
+            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {shown}" if files else "")
+                         + (f" ({len(later)} more in folders dated after {self.run_date} wait)" if later else ""))
+        return lines
+
+
+def run_dates(cfg: Config, first: date, last: date, stages: tuple[str, ...] = STAGES, rebuild_gold: bool = False,
+              report: Callable[[RunSummary], None] = lambda summary: None) -> list[RunSummary]:
+    """A backfill: one full Run (own run id) per date from ``first`` to ``last``, in order, under one
+    run lock held from the first date to the last (each date's run is named in it as it starts).
+
+    Stops at the first failure with one line naming the date and the command that resumes from
+    it; the exit code is the failure's own (4 for a data-quality threshold, ...).
+    """
+    dates = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    runs = [Run(cfg, dates[0], rebuild_gold=rebuild_gold)]
+    runs[0].preflight(stages)           # bad secrets: one line before the lock or any data is touched
+    log.info("backfill %s..%s: %d run(s), stages %s", first, last, len(dates), ",".join(stages))
+    summaries = []
+    with lock_for(cfg, runs[0].run_id, runs[0].secret, first_stage(stages)).held() as lock:
+        for n, day in enumerate(dates):
+            run = runs[0] if n == 0 else Run(cfg, day, rebuild_gold=rebuild_gold)
+            try:
+                run.execute(stages, lock=lock)
+            except Exception as exc:
+                report(run.summary)
+                raise BackfillError.stopped(cfg, run, dates, n, stages, exc) from exc
+            report(run.summary)
+            summaries.append(run.summary)
+    return summaries
+
+
+class BackfillError(EtlError):
+    """One date of a backfill failed; carries that failure's exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    @classmethod
+    def stopped(cls, cfg: Config, run: Run, dates: list[date], n: int, stages: tuple[str, ...],
+                exc: BaseException) -> "BackfillError":
+        if not isinstance(exc, EtlError):
+            log.exception("run %s for %s failed", run.run_id, run.run_date)     # a bug: the traceback to the log
+        done = f"{dates[0]}..{dates[n - 1]} done" if n else "no date done"
+        resume = f"etl run --from {dates[n]} --to {dates[-1]} --profile {cfg.profile}"
+        if tuple(stages) != STAGES:
+            resume += f" --stages {','.join(stages)}"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return cls(f"backfill stopped at {dates[n]} (run {run.run_id}, date {n + 1} of {len(dates)}; {done}): "
+                   f"{reason}; resume with: {resume}", getattr(exc, "exit_code", EXIT_FAILURE))

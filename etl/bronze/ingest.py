@@ -28,7 +28,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -178,12 +178,45 @@ def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at
     plan.result.table_version = version
 
 
+def folder_date(key: str) -> date | None:
+    """The date of the last ``YYYY-MM-DD`` folder in a landing key (``sales/2026-11-22/x.csv``), if any."""
+    for part in reversed(key.split("/")[:-1]):
+        if len(part) == 10 and part[4] == "-" and part[7] == "-":
+            try:
+                return date.fromisoformat(part)
+            except ValueError:
+                continue
+    return None
+
+
+def due_files(files: list[StoredFile], not_after: date | None) -> tuple[list[StoredFile], list[StoredFile]]:
+    """(due, waiting): a file in a folder named for a date after ``not_after`` waits for that date's run.
+
+    So a backfill over days whose files all sit in landing ingests each day's folder in its own
+    run, instead of the first run taking every day (and quarantining later sales as "after the
+    run date"). Files outside dated folders are always due.
+    """
+    if not_after is None:
+        return files, []
+    due, waiting = [], []
+    for stored in files:
+        day = folder_date(stored.key)
+        (waiting if day is not None and day > not_after else due).append(stored)
+    return due, waiting
+
+
 def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, table_uris: dict[str, str],
                  manifest_uri: str, run_id: str, ingested_at: datetime,
-                 feeds: list[Feed] | None = None) -> list[FeedIngestResult]:
-    """The ingest stage over ``feeds`` (default: all seven); ``table_uris`` maps feed -> bronze table."""
+                 feeds: list[Feed] | None = None, not_after: date | None = None) -> list[FeedIngestResult]:
+    """The ingest stage over ``feeds`` (default: all seven); ``table_uris`` maps feed -> bronze table;
+    with ``not_after`` (the run date), files in folders dated later are left for a later run."""
     feeds = feeds if feeds is not None else all_feeds()
-    snapshot = {feed.name: landing.list(f"{feed.name}/") for feed in feeds}
+    snapshot = {}
+    for feed in feeds:
+        snapshot[feed.name], waiting = due_files(landing.list(f"{feed.name}/"), not_after)
+        if waiting:
+            log.info("ingest: %d %s file(s) in folders dated after %s wait for their date's run (first: %s)",
+                     len(waiting), feed.name, not_after, waiting[0].key)
     total = sum(len(files) for files in snapshot.values())
     log.info("ingest: %d file(s) in landing: %s", total,
              ", ".join(f"{name} {len(files)}" for name, files in snapshot.items()))

@@ -1,1 +1,1 @@
-"""Operations: maintenance of the lake and the helpers around unattended runs."""
+"""Operations: the run lock, lake maintenance and the helpers around unattended runs."""

@@ -10,6 +10,7 @@ Test values are generated per run, so the repository holds no credential-like li
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -563,6 +564,9 @@ def stages_recorded(monkeypatch) -> list[str]:
     for stage in ("ingest", "silver", "gold", "export", "export_mysql", "export_excel"):
         monkeypatch.setattr(etl.pipeline.Run, stage, lambda self, stage=stage: called.append(stage))
     monkeypatch.setattr(etl.pipeline, "build_session", lambda *a, **k: called.append("spark"))
+    # The run lock lives in the object store, which these tests do not have (tests/integration/test_run_lock.py).
+    monkeypatch.setattr(etl.pipeline.Run, "locked", lambda self, stages, lock=None: contextlib.nullcontext(lock))
+    monkeypatch.setattr(etl.pipeline, "keep_lock", lambda *a, **k: None)
     return called
 
 

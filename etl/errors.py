@@ -9,6 +9,7 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 3
 EXIT_DATA_QUALITY = 4
 EXIT_LOCKED = 5
+EXIT_STALE = 6
 
 
 class EtlError(Exception):
@@ -39,3 +40,9 @@ class DataQualityError(EtlError):
 
 class ExportError(EtlError):
     """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""
+
+
+class StaleError(EtlError):
+    """``etl check-freshness``: the newest succeeded run ended longer ago than allowed."""
+
+    exit_code = EXIT_STALE

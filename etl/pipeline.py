@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import secrets as random_tokens
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from etl import runs as records
 from etl.bronze.feeds import FEED_NAMES
 from etl.bronze.ingest import FeedIngestResult, ingest_feeds
 from etl.config import Config
@@ -58,6 +60,15 @@ class RunSummary:
     excel_local: str | None = None
     excel_sheets: dict[str, int] | None = None
     excel_uploaded: str | None = None
+    # For the ops/runs record (etl/runs.py): set by Run.execute.
+    trigger: str = "cli"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    status: str | None = None
+    error: str | None = None
+    stages: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    table_versions: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id} for {self.run_date} (profile {self.profile})"]
@@ -87,13 +98,14 @@ class RunSummary:
 
 
 class Run:
-    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False):
+    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False,
+                 trigger: str = "cli"):
         self.cfg = cfg
         self.rebuild_gold = rebuild_gold
         self.run_date = run_date
         self.run_id = run_id or new_run_id()
         self.started_at = datetime.now(timezone.utc)
-        self.summary = RunSummary(self.run_id, run_date, cfg.profile)
+        self.summary = RunSummary(self.run_id, run_date, cfg.profile, trigger=trigger, started_at=self.started_at)
         self._spark: SparkSession | None = None
         self._secrets: dict[str, str] = {}
 
@@ -127,6 +139,7 @@ class Run:
     def spark(self) -> SparkSession:
         if self._spark is None:
             self._spark = build_session(self.cfg, self.secret if self.cfg.storage.s3 else None)
+            self._spark.conf.set(records.USER_METADATA_CONF, self.run_id)   # every commit names this run
         return self._spark
 
     # -- stages -------------------------------------------------------------
@@ -194,15 +207,49 @@ class Run:
                 report.path, f"reports/{self.run_date.isoformat()}/{report.path.name}")
 
     def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
+        """The pipeline stages of ``stages`` in pipeline order, then any other step (a subclass's) as given."""
         token = current_run_id.set(self.run_id)
+        self.summary.stages = [s for s in STAGES if s in stages] + [s for s in stages if s not in STAGES]
+        error: BaseException | None = None
         try:
             self.preflight(stages)
             log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
-            for stage in STAGES:
-                if stage in stages:
-                    log.info("stage %s: start", stage)
+            for stage in self.summary.stages:
+                log.info("stage %s: start", stage)
+                began = time.monotonic()
+                try:
                     getattr(self, stage)()
-                    log.info("stage %s: done", stage)
+                finally:
+                    self.summary.stage_seconds[stage] = round(time.monotonic() - began, 3)
+                log.info("stage %s: done", stage)
             return self.summary
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            current_run_id.reset(token)
+            try:
+                self.record(error)
+            finally:
+                current_run_id.reset(token)
+
+    def record(self, error: BaseException | None) -> None:
+        """The run's row in ops/runs (etl/runs.py), whatever the outcome; never hides the run's own error.
+
+        A run stopped before its first stage (the secrets pre-flight) touched nothing and has no Spark
+        session: its one line and exit code are its record."""
+        self.summary.ended_at = datetime.now(timezone.utc)
+        self.summary.status, self.summary.error = records.status_of(error), records.error_line(error)
+        if self._spark is None:
+            return
+        try:
+            self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.summary))
+            records.write_run_record(self.spark, records.runs_uri(self.cfg), records.run_record(self.summary))
+            log.info("run %s recorded in %s: %s", self.run_id, records.runs_uri(self.cfg), self.summary.status)
+        except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the monitor sees a missing record
+            log.error("run %s not recorded in %s: %s", self.run_id, records.runs_uri(self.cfg),
+                      records.error_line(exc))
+        finally:
+            try:
+                self._spark.conf.unset(records.USER_METADATA_CONF)
+            except Exception:  # noqa: BLE001 - a session already gone has nothing to reset
+                pass

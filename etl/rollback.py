@@ -69,7 +69,7 @@ class RollbackRun(Run):
         earlier = (runs.filter((F.col("started_at") < F.lit(target["started_at"]))
                                & (F.col("status") == records.SUCCEEDED) & has_gold)
                    .orderBy(F.col("started_at").desc()).limit(1).collect())
-        self.previous = records._record(earlier[0]) if earlier else None
+        self.previous = records.as_record(earlier[0]) if earlier else None
         versions = versions_to_restore(target, self.previous)
         self.undone = [r.run_id for r in runs.filter((F.col("started_at") > F.lit(target["started_at"]))
                                                      & has_gold).orderBy("started_at").limit(20).collect()

@@ -183,7 +183,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def _record(row) -> dict:
+def as_record(row) -> dict:
     record = row.asDict(recursive=True)
     record["started_at"], record["ended_at"] = as_utc(record["started_at"]), as_utc(record["ended_at"])
     return record
@@ -194,7 +194,7 @@ def last_runs(spark: SparkSession, cfg: Config, count: int) -> list[dict]:
     runs = runs_table(spark, cfg)
     if runs is None:
         return []
-    return [_record(r) for r in runs.orderBy(F.col("started_at").desc()).limit(count).collect()]
+    return [as_record(r) for r in runs.orderBy(F.col("started_at").desc()).limit(count).collect()]
 
 
 def find_run(spark: SparkSession, cfg: Config, run_id: str) -> dict:
@@ -202,7 +202,7 @@ def find_run(spark: SparkSession, cfg: Config, run_id: str) -> dict:
     found = [] if runs is None else runs.filter(F.col("run_id") == run_id).limit(1).collect()
     if not found:
         raise ConfigError(f"no run '{run_id}' in {runs_uri(cfg)}: `etl status` lists the recorded runs")
-    return _record(found[0])
+    return as_record(found[0])
 
 
 def last_success_end(spark: SparkSession, cfg: Config) -> datetime | None:

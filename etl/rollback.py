@@ -83,7 +83,8 @@ class RollbackRun(Run):
                 self.spark.sql(f"RESTORE TABLE delta.`{uri}` TO VERSION AS OF {version}")
                 log.info("gold %s: restored to v%d (left by run %s), was v%d", table, version,
                          self.previous["run_id"], current)
-            self.summary.table_versions[gold_key(table)] = DeltaTable.forPath(self.spark, uri).history(1).first().version
+            left = DeltaTable.forPath(self.spark, uri).history(1).first().version
+            self.summary.table_versions[gold_key(table)] = left
             self.restored[table] = (current, version)
             gold.locations[table] = uri
             gold.counts[table] = self.spark.read.format("delta").load(uri).count()

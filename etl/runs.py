@@ -29,7 +29,7 @@ from pyspark.sql.types import (ArrayType, DateType, DoubleType, LongType, MapTyp
                                StructType, TimestampType)
 
 from etl.config import Config
-from etl.errors import ConfigError, DataQualityError, StaleError
+from etl.errors import ConfigError, DataQualityError, EtlError, StaleError
 from etl.lake import table_uri
 
 if TYPE_CHECKING:
@@ -99,8 +99,6 @@ def error_line(error: BaseException | None) -> str | None:
     traceback; a Java error's message carries its stack trace after the first line)."""
     if error is None:
         return None
-    from etl.errors import EtlError
-
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else ""
     text = first if isinstance(error, EtlError) and first else f"{type(error).__name__}: {first}".rstrip(": ")

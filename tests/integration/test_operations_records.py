@@ -162,7 +162,8 @@ def test_status_lists_the_runs_and_details_one(two_runs, failed_run, etl_here):
     assert lines[0].split() == ["run", "id", "run", "date", "trigger", "status", "duration", "rows", "to", "gold",
                                 "alerts"]
     assert [line.split()[:4] for line in lines[1:]] == [
-        [failed_run, SECOND_DATE.isoformat(), "cli", "failed"], [second_id, SECOND_DATE.isoformat(), "cron", "succeeded"],
+        [failed_run, SECOND_DATE.isoformat(), "cli", "failed"],
+        [second_id, SECOND_DATE.isoformat(), "cron", "succeeded"],
         [first_id, FIRST_DATE.isoformat(), "cli", "succeeded"]]
 
     code, out, _ = etl_here("status", "--run", failed_run)

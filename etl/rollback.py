@@ -39,8 +39,9 @@ def gold_key(table: str) -> str:
     return f"gold/{table}"
 
 
-def versions_to_restore(target: dict, previous: dict | None, tables=tuple(GOLD_TABLES)) -> dict[str, int]:
+def versions_to_restore(target: dict, previous: dict | None, tables=None) -> dict[str, int]:
     """Table -> the version to restore, from the previous succeeded run's record; ConfigError if none."""
+    tables = tuple(GOLD_TABLES) if tables is None else tables
     if not any(gold_key(t) in target["table_versions"] for t in tables):
         raise ConfigError(f"run {target['run_id']} ({target['status']}, stages {','.join(target['stages'])}) "
                           f"wrote no gold table: nothing to roll back")

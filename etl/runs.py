@@ -142,9 +142,9 @@ def runs_uri(cfg: Config) -> str:
 
 
 def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> dict[str, int]:
-    """``layer/table`` -> the version a table was left at, for each table whose latest commit is this run's
-    (userMetadata = run id; a facts table this run refreshed keeps its own metadata)."""
-    facts = {f"gold/facts_{f.name}" for f in (summary.gold.facts if summary.gold else [])}
+    """``layer/table`` -> the version a table was left at: every gold table once the gold stage ran (it
+    brings them all up to date; Delta may skip an empty commit, and the facts keep their own metadata),
+    else each table whose latest commit is this run's (userMetadata = run id)."""
     candidates = [(layer, t) for stage in summary.stage_seconds for layer, t in stage_tables(stage)]
 
     def latest(pair: tuple[str, str]) -> tuple[str, int] | None:
@@ -152,7 +152,7 @@ def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> d
         if not DeltaTable.isDeltaTable(spark, uri):
             return None
         last = DeltaTable.forPath(spark, uri).history(1).select("version", "userMetadata").first()
-        return (key, int(last.version)) if last.userMetadata == summary.run_id or key in facts else None
+        return (key, int(last.version)) if last.userMetadata == summary.run_id or pair[0] == "gold" else None
 
     with ThreadPoolExecutor(4) as pool:     # one small log read each; py4j serves threads in parallel
         found = [hit for hit in pool.map(latest, candidates) if hit]

@@ -17,9 +17,11 @@ demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
 	$(BIN)/etl run --profile $(PROFILE) --date $(DEMO_DATE)
 
+# Two pytest workers (pytest-xdist): a test file, or the files sharing the slice run, per worker at a time;
+# each worker has its own Spark session and, for integration tests, its own MinIO and MariaDB.
 test: setup
 	-scripts/install-compose-cli.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 unit: setup
 	$(BIN)/python -m pytest -m "not integration and not cluster"

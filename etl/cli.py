@@ -157,7 +157,7 @@ def cmd_export(args) -> int:
     try:
         run.preflight((f"export_{args.target}",))
         log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date, args.target)
-        getattr(run, f"export_{args.target}")()
+        run.run_stage(f"export_{args.target}")
     finally:
         current_run_id.reset(token)
         print("\n".join(run.summary.lines()))

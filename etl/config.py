@@ -37,13 +37,37 @@ class SparkSettings(_Section):
     conf: dict[str, str] = {}
 
 
+# Which object-store identity each stage signs in with (least privilege, docs/security.md):
+# ingest reads landing and writes the lake, transform (silver, gold) works in the lake only,
+# export reads gold and writes the exports bucket.
+CREDENTIAL_GROUPS = ("ingest", "transform", "export")
+STAGE_CREDENTIAL_GROUP = {"ingest": "ingest", "silver": "transform", "gold": "transform",
+                          "export": "export", "export_mysql": "export", "export_excel": "export"}
+
+
+class S3Identity(_Section):
+    """The names (never the values) of one access key / secret key pair in the secrets file."""
+
+    access_key_secret: str
+    secret_key_secret: str
+
+
 class S3Settings(_Section):
     endpoint: str
     path_style_access: bool = True
     ssl_enabled: bool = False
     region: str = "us-east-1"
+    # The default identity: every stage without its own entry below, and the housekeeping
+    # commands (services, generate, upload). In `dev` it is MinIO's root user.
     access_key_secret: str
     secret_key_secret: str
+    stage_credentials: dict[Literal["ingest", "transform", "export"], S3Identity] = {}
+
+    def identity(self, stage: str | None = None) -> S3Identity:
+        """The identity ``stage`` (a run stage or a credential group) signs in with."""
+        group = STAGE_CREDENTIAL_GROUP.get(stage or "", stage)
+        own = self.stage_credentials.get(group) if group else None
+        return own or S3Identity(access_key_secret=self.access_key_secret, secret_key_secret=self.secret_key_secret)
 
 
 class StorageSettings(_Section):

@@ -42,6 +42,10 @@ class ExportError(EtlError):
     """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""
 
 
+class StorageAccessError(ConfigError):
+    """The object store refused a stage's identity (wrong key, or a policy that does not allow it)."""
+
+
 class StaleError(EtlError):
     """``etl check-freshness``: the newest succeeded run ended longer ago than allowed."""
 

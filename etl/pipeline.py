@@ -10,6 +10,7 @@ touched. Afterwards secrets are decrypted lazily, by the stage that needs them.
 from __future__ import annotations
 
 import logging
+import re
 import secrets as random_tokens
 import time
 from dataclasses import dataclass, field
@@ -20,9 +21,9 @@ from pyspark.sql import SparkSession
 
 from etl import runs as records
 from etl.bronze.feeds import FEED_NAMES
-from etl.bronze.ingest import FeedIngestResult, ingest_feeds
-from etl.config import Config
-from etl.errors import ExportError, SecretError
+from etl.bronze.ingest import FeedIngestResult, crash_point, ingest_feeds
+from etl.config import STAGE_CREDENTIAL_GROUP, Config
+from etl.errors import EtlError, ExportError, SecretError, StorageAccessError
 from etl.export.excel import report_file_name
 from etl.export.report import build_report, lake_table_reader
 from etl.export.mysql import export_to_mysql, gold_run_date
@@ -32,10 +33,14 @@ from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.secrets import OK, SecretStore, referenced_secrets
 from etl.silver.build import SilverResult, SilverStage
-from etl.spark import build_session
+from etl.spark import build_session, use_stage_credentials
 from etl.storage import store_for
 
 log = logging.getLogger(__name__)
+# How S3A (through py4j) and boto3 say that a key is wrong or a right is missing.
+REFUSAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken")
+REFUSAL = re.compile(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Access Denied|403 Forbidden"
+                     r"|Status Code: 403")
 STAGES = ("ingest", "silver", "gold", "export")
 # Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
 EXPORTED_TABLES = tuple(GOLD_TABLES)
@@ -108,6 +113,7 @@ class Run:
         self.summary = RunSummary(self.run_id, run_date, cfg.profile, trigger=trigger, started_at=self.started_at)
         self._spark: SparkSession | None = None
         self._secrets: dict[str, str] = {}
+        self._stage: str | None = None      # whose object-store identity Spark and boto3 use now
 
     def secret(self, name: str) -> str:
         """Decrypt one secret on first use; kept in memory for this run only."""
@@ -138,14 +144,26 @@ class Run:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            self._spark = build_session(self.cfg, self.secret if self.cfg.storage.s3 else None)
+            self._spark = build_session(self.cfg, self.secret if self.cfg.storage.s3 else None, self._stage)
             self._spark.conf.set(records.USER_METADATA_CONF, self.run_id)   # every commit names this run
         return self._spark
 
+    def _enter(self, stage: str) -> None:
+        """From now on Spark and the object-store clients sign in as ``stage``'s identity
+        (``storage.s3.stage_credentials``): ingest, transform (silver, gold) or export."""
+        self._stage = stage
+        if self._spark is not None and self.cfg.storage.s3 is not None:
+            if use_stage_credentials(self._spark, self.cfg, self.secret, stage):
+                log.info("object store: signed in as the %s identity", STAGE_CREDENTIAL_GROUP.get(stage, stage))
+
+    def store(self, root: str):
+        """The object store at a configured area root, signed in as the current stage's identity."""
+        return store_for(self.cfg, root, self.secret, self._stage)
+
     # -- stages -------------------------------------------------------------
     def ingest(self) -> None:
-        landing = store_for(self.cfg, self.cfg.storage.landing, self.secret)
-        lake = store_for(self.cfg, self.cfg.storage.lake, self.secret)
+        landing = self.store(self.cfg.storage.landing)
+        lake = self.store(self.cfg.storage.lake)
         self.summary.ingest = ingest_feeds(
             self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEED_NAMES},
             table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None))
@@ -202,9 +220,44 @@ class Run:
         self.summary.excel_local = str(report.path)
         self.summary.excel_sheets = report.row_counts
         if self.cfg.excel.upload:
-            exports = store_for(self.cfg, self.cfg.storage.exports, self.secret)
+            exports = self.store(self.cfg.storage.exports)
             self.summary.excel_uploaded = exports.upload(
                 report.path, f"reports/{self.run_date.isoformat()}/{report.path.name}")
+
+    def _refused(self, exc: Exception, stage: str) -> StorageAccessError | None:
+        """One line for an object-store refusal of ``stage``'s identity, else None.
+
+        Spark (S3A, through py4j) and boto3 report a bad key or a missing right as a long
+        exception; the run stops with a configuration error naming the identity's secrets
+        instead. Secret values are masked in the quoted message, whatever it contains.
+        """
+        if isinstance(exc, EtlError) or self.cfg.storage.s3 is None:
+            return None
+        response = getattr(exc, "response", None)           # botocore's ClientError
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        text = code if code in REFUSAL_CODES else next(
+            (line.strip() for line in str(exc).splitlines() if REFUSAL.search(line)), None)
+        if not text:
+            return None
+        for value in self._secrets.values():
+            text = text.replace(value, "***")
+        identity = self.cfg.storage.s3.identity(stage)
+        group = STAGE_CREDENTIAL_GROUP.get(stage, stage)
+        return StorageAccessError(
+            f"stage {stage}: the object store refused the {group} identity (secrets "
+            f"'{identity.access_key_secret}', '{identity.secret_key_secret}'): {text[:300]}; check those secrets "
+            f"and that identity's policy (etl/access.py; `etl services start` recreates them for dev)")
+
+    def run_stage(self, stage: str, method: str | None = None) -> None:
+        """Run one stage under its own object-store identity."""
+        self._enter(stage)
+        try:
+            getattr(self, method or stage)()
+        except Exception as exc:
+            refused = self._refused(exc, stage)
+            if refused is None:
+                raise
+            raise refused from None
 
     def execute(self, stages: tuple[str, ...] = STAGES) -> RunSummary:
         """The pipeline stages of ``stages`` in pipeline order, then any other step (a subclass's) as given."""
@@ -218,10 +271,11 @@ class Run:
                 log.info("stage %s: start", stage)
                 began = time.monotonic()
                 try:
-                    getattr(self, stage)()
+                    self.run_stage(stage)
                 finally:
                     self.summary.stage_seconds[stage] = round(time.monotonic() - began, 3)
                 log.info("stage %s: done", stage)
+                crash_point(f"after_{stage}")      # test hook: a kill at this stage boundary
             return self.summary
         except BaseException as exc:
             error = exc

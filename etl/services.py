@@ -44,7 +44,9 @@ from etl.secrets import KEY_ENV, SecretStore, key_file_path, write_new_key_file
 
 HOST = "127.0.0.1"
 BUCKETS = ("landing", "lake", "exports")
-APP_USER = "etl_app"
+APP_USER_PREFIX = "etl_"      # + 8 random hex: the user name is a secret too (mysql.user_secret)
+# What the export's MySQL user may do, on the gold schema only (docs/security.md).
+MYSQL_APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
 MINIO_MODULE = "github.com/minio/minio@latest"
 BIN_DIR = ".local/bin"
 READY_TIMEOUT = 60.0
@@ -358,6 +360,36 @@ def _ensure_buckets(cfg: Config, store: SecretStore, say: Say) -> None:
     say(f"minio: buckets {', '.join(BUCKETS)} ready" + (f" (created {', '.join(created)})" if created else ""))
 
 
+def _ensure_stage_users(cfg: Config, store: SecretStore, say: Say) -> None:
+    """One MinIO user per credential group in ``storage.s3.stage_credentials``, each with only its
+    stage's policy (etl/access.py); keys generated once into the secret store, never shown."""
+    from minio import MinioAdmin
+    from minio.credentials import StaticProvider
+
+    from etl.access import POLICY_PREFIX, stage_policies
+
+    s3 = _s3_settings(cfg)
+    if not s3.stage_credentials:
+        return
+    admin = MinioAdmin(endpoint=f"{HOST}:{cfg.services.minio.port}", secure=False,
+                       credentials=StaticProvider(store.get(s3.access_key_secret), store.get(s3.secret_key_secret)))
+    policies = stage_policies(cfg)
+    for group, identity in sorted(s3.stage_credentials.items()):
+        policy = f"{POLICY_PREFIX}{group}"
+        access = _credential(store, identity.access_key_secret, lambda: f"etl{group}{secrets.token_hex(8)}", say)
+        secret = _credential(store, identity.secret_key_secret, lambda: secrets.token_urlsafe(24), say)
+        admin.policy_add(policy, policy=policies[policy])
+        admin.user_add(access, secret)
+        try:
+            admin.attach_policy([policy], user=access)
+        except Exception as exc:  # minio.error.MinioAdminException: "already applied" on a rerun is fine
+            if "already" not in str(exc).lower():
+                raise ServiceError(f"minio: attaching policy {policy} to the {group} user failed: "
+                                   f"{str(exc).replace(access, '***')[:200]}") from None
+    say(f"minio: users for {', '.join(sorted(s3.stage_credentials))} ready, each with its stage's policy "
+        f"({', '.join(POLICY_PREFIX + g for g in sorted(s3.stage_credentials))})")
+
+
 def _start_minio(cfg: Config, store: SecretStore, say: Say) -> None:
     settings, paths, s3 = cfg.services.minio, _minio_paths(cfg), _s3_settings(cfg)
     address, console = f"{HOST}:{settings.port}", f"{HOST}:{settings.console_port}"
@@ -392,6 +424,7 @@ def _start_minio(cfg: Config, store: SecretStore, say: Say) -> None:
                 raise
             say(f"minio: started on {address} (pid {proc.pid}, console {console}, data {_show(paths['data'])})")
     _ensure_buckets(cfg, store, say)
+    _ensure_stage_users(cfg, store, say)
 
 
 # -- MariaDB -----------------------------------------------------------------
@@ -465,7 +498,7 @@ def _provision_database(cfg: Config, store: SecretStore, client: str, sock: Path
     database = cfg.mysql.database
     if not re.fullmatch(r"[A-Za-z0-9_$]{1,64}", database):
         raise ConfigError(f"mysql.database '{database}' must be letters, digits, '_' or '$' (at most 64)")
-    user = _credential(store, cfg.mysql.user_secret, lambda: APP_USER, say)
+    user = _credential(store, cfg.mysql.user_secret, lambda: APP_USER_PREFIX + secrets.token_hex(4), say)
     if not re.fullmatch(r"[A-Za-z0-9_]{1,80}", user):
         raise ConfigError(f"secret '{cfg.mysql.user_secret}' must be a plain user name (letters, digits, '_')")
     password = _credential(store, cfg.mysql.password_secret, lambda: secrets.token_urlsafe(24), say)
@@ -475,10 +508,14 @@ def _provision_database(cfg: Config, store: SecretStore, client: str, sock: Path
         statements += [
             f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {_sql_string(password)};",
             f"ALTER USER {account} IDENTIFIED BY {_sql_string(password)};",
-            f"GRANT ALL PRIVILEGES ON `{database}`.* TO {account};",
+            # Rights on the gold schema only, and only those the export uses (staging tables, the
+            # atomic RENAME switch, indexes): first revoke whatever an older setup granted.
+            f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};",
+            f"GRANT {MYSQL_APP_PRIVILEGES} ON `{database}`.* TO {account};",
         ]
     _root_sql(client, sock, "\n".join(statements) + "\n", hide=(password, _sql_string(password)))
-    say(f"mariadb: database {database} and user {user} ready")
+    say(f"mariadb: database {database} and its user (secret '{cfg.mysql.user_secret}') ready, "
+        f"with {MYSQL_APP_PRIVILEGES} on {database} only")
 
 
 def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:

@@ -41,6 +41,11 @@ STRING_REDACTION_REGEX = (
 HADOOP_SECRET_KEYS = ("fs.s3a.access.key", "fs.s3a.secret.key")
 
 S3A_CREDENTIALS_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+# HTTP client loggers that print request headers and bytes: at DEBUG they write the Authorization
+# header, which names the access key id (a secret here). Held at WARN in the driver whatever level a
+# log4j2 configuration asks for (tests/integration/test_no_leaks.py runs with them asked at DEBUG).
+HEADER_LOGGERS = tuple(f"{prefix}org.apache.http.{name}" for prefix in ("", "software.amazon.awssdk.thirdparty.")
+                       for name in ("wire", "headers"))
 
 
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
@@ -94,8 +99,9 @@ def running_under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("ETL_UNDER_SPARK_SUBMIT") == "1"
 
 
-def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -> SparkSession:
-    """Create (or reuse) the session and hand the object-store credentials to Hadoop, in memory."""
+def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
+                  stage: str | None = None) -> SparkSession:
+    """Create (or reuse) the session and hand ``stage``'s object-store credentials to Hadoop, in memory."""
     # Python workers (pandas functions, e.g. the fuzzy product match) must run this interpreter, with
     # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -104,9 +110,40 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None) -
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    jvm = spark.sparkContext._jvm
+    for name in HEADER_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.WARN)
     if cfg.storage.s3 is not None and get_secret is not None:
-        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-        access_key, secret_key = HADOOP_SECRET_KEYS
-        hadoop.set(access_key, get_secret(cfg.storage.s3.access_key_secret))
-        hadoop.set(secret_key, get_secret(cfg.storage.s3.secret_key_secret))
+        use_stage_credentials(spark, cfg, get_secret, stage)
     return spark
+
+
+def _s3_buckets(cfg: Config) -> list[str]:
+    roots = (cfg.storage.landing, cfg.storage.lake, cfg.storage.exports)
+    return sorted({root.split("://", 1)[1].split("/", 1)[0] for root in roots if root.startswith(("s3a://", "s3://"))})
+
+
+def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
+                          stage: str | None) -> bool:
+    """Sign Spark's S3A in as ``stage``'s identity from now on; True when the identity changed.
+
+    The keys go into the live Hadoop configuration (never SparkConf). Hadoop caches one S3A
+    FileSystem per bucket with the credentials it was created with, so on a change the
+    cached instances of the project's buckets are closed: the next access signs in afresh.
+    In local mode that covers every task. On a cluster, executors keep their own cache, so
+    strict separation there means one spark-submit per stage (docs/security.md).
+    """
+    identity = cfg.storage.s3.identity(stage)
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    access_key, secret_key = HADOOP_SECRET_KEYS
+    access, secret = get_secret(identity.access_key_secret), get_secret(identity.secret_key_secret)
+    if hadoop.get(access_key) == access and hadoop.get(secret_key) == secret:
+        return False
+    first = hadoop.get(access_key) is None
+    hadoop.set(access_key, access)
+    hadoop.set(secret_key, secret)
+    if not first:
+        jvm = spark.sparkContext._jvm
+        for bucket in _s3_buckets(cfg):
+            jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
+    return True

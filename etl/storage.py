@@ -228,18 +228,20 @@ class S3Store(ObjectStore):
         return count
 
 
-def s3_client(cfg: Config, get_secret: Callable[[str], str]):
-    """A boto3 client for the profile's S3-compatible endpoint."""
+def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None = None):
+    """A boto3 client for the profile's S3-compatible endpoint, signed in as ``stage``'s identity
+    (``storage.s3.stage_credentials``; the default pair when the stage has none)."""
     import boto3
     from botocore.config import Config as BotoConfig
 
     s3 = cfg.storage.s3
+    identity = s3.identity(stage)
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint,
         region_name=s3.region,
-        aws_access_key_id=get_secret(s3.access_key_secret),
-        aws_secret_access_key=get_secret(s3.secret_key_secret),
+        aws_access_key_id=get_secret(identity.access_key_secret),
+        aws_secret_access_key=get_secret(identity.secret_key_secret),
         config=BotoConfig(
             s3={"addressing_style": "path" if s3.path_style_access else "auto"},
             retries={"max_attempts": 5, "mode": "standard"},
@@ -247,10 +249,11 @@ def s3_client(cfg: Config, get_secret: Callable[[str], str]):
     )
 
 
-def store_for(cfg: Config, root: str, get_secret: Callable[[str], str]) -> ObjectStore:
-    """The store behind a configured area root (``s3a://bucket[/prefix]`` or a local folder)."""
+def store_for(cfg: Config, root: str, get_secret: Callable[[str], str], stage: str | None = None) -> ObjectStore:
+    """The store behind a configured area root (``s3a://bucket[/prefix]`` or a local folder),
+    signed in as ``stage``'s object-store identity."""
     if root.startswith(("s3a://", "s3://")):
-        return S3Store(root, s3_client(cfg, get_secret))
+        return S3Store(root, s3_client(cfg, get_secret, stage))
     return LocalStore(str(cfg.path(root)))
 
 

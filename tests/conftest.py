@@ -42,3 +42,14 @@ def spark(local_config):
             session.conf.set(key, value)
     yield session
     session.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Parallel runs (`make test`: pytest-xdist, ``-n 2 --dist loadgroup``): a test file is one unit of
+    work, as with ``--dist loadfile``, so module fixtures run once; files marked
+    ``xdist_group("slice")`` (they share the session's slice run, ``local_slice_run``) go to one worker
+    together, so the slice runs once. Serial runs ignore the marks."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -73,7 +73,8 @@ class _FeedPlan:
     to_archive: list[str] = field(default_factory=list)
 
 
-def _crash_point(name: str) -> None:
+def crash_point(name: str) -> None:
+    """Test hook: end the process at once, as a kill would, when ETL_TEST_CRASH_AT names this point."""
     if os.environ.get(CRASH_ENV) == name:
         log.error("test hook %s=%s: stopping the process here", CRASH_ENV, name)
         os._exit(70)
@@ -165,7 +166,7 @@ def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at
     plan.feed.read(spark, plan.accepted, run_id, ingested_at).write.format("delta").mode("append") \
         .save(plan.table_uri)
     version = DeltaTable.forPath(spark, plan.table_uri).history(1).first().version
-    _crash_point("after_bronze_commit")
+    crash_point("after_bronze_commit")
     counts = _rows_per_checksum(spark, plan.table_uri, F.col("run_id") == run_id)
     for item in plan.accepted:
         rows = counts.get(item.checksum, 0)
@@ -211,7 +212,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
         staging.delete_prefix(staging_prefix)
 
     manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED], ingested_at)
-    _crash_point("after_manifest")
+    crash_point("after_manifest")
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))
     for plan in plans:

@@ -48,8 +48,12 @@ class MySQLTarget:
         return {"user": self.user, "password": self.password, "driver": DRIVER}
 
     def scrub(self, text: str) -> str:
-        """``text`` with the password masked: messages come from the driver and the server, so make sure."""
-        return text.replace(self.password, "***") if self.password else text
+        """``text`` with the password and the user name masked: messages come from the driver and the
+        server ("Access denied for user 'x'@'h'"), and both are secrets (mysql.*_secret)."""
+        for value in (self.password, self.user):
+            if value:
+                text = text.replace(value, "***")
+        return text
 
 
 def target_for(cfg: Config, get_secret: Callable[[str], str]) -> MySQLTarget:
@@ -90,7 +94,7 @@ class Connection:
             driver = loader.loadClass(DRIVER).newInstance()
             self._conn = driver.connect(target.url, props)
         except Exception as exc:  # py4j wraps the SQLException
-            raise ExportError(f"cannot connect to MySQL at {target.describe()} as '{target.user}': "
+            raise ExportError(f"cannot connect to MySQL at {target.describe()} as the user named by mysql.user_secret: "
                               f"{target.scrub(_java_message(exc))}") from None
 
     def execute(self, sql: str) -> None:

@@ -9,10 +9,12 @@ exactly as a user starts them; the configuration reaches them through
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -57,9 +59,34 @@ class Stack:
         return SecretStore(self.cfg.secrets_file).get(name)
 
     def run(self, args: list[str], extra_env: dict[str, str] | None = None,
-            timeout: int = 900) -> subprocess.CompletedProcess:
+            timeout: int = 1800, seen: set[str] | None = None) -> subprocess.CompletedProcess:
+        """Run a job as its own process; with ``seen``, also collect the command line and environment
+        of every process on the machine while it runs (the leak test searches them)."""
         env = {**os.environ, **self.env, **(extra_env or {})}
-        return subprocess.run(args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+        if seen is None:
+            return subprocess.run(args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_processes, args=(seen, done), daemon=True)
+        sampler.start()
+        try:
+            return subprocess.run(args, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+        finally:
+            done.set()
+            sampler.join()
+
+
+def _sample_processes(seen: set[str], done: threading.Event) -> None:
+    """Every 0.2 s: /proc/<pid>/cmdline and /proc/<pid>/environ of each process (as text)."""
+    while True:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                for name in ("cmdline", "environ"):
+                    try:
+                        seen.add((entry / name).read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))
+                    except OSError:
+                        pass
+        if done.wait(0.2):
+            return
 
 
 @pytest.fixture(scope="session")
@@ -127,11 +154,37 @@ SLICE_RUN_DATE = date(2026, 11, 22)
 SLICE_OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=40, seed=11)
 
 
+# Spark's event log, uncompressed so it can be searched (test_no_leaks.py); Hadoop's S3A and the AWS SDK
+# log at DEBUG through log4j2-debug-s3a.properties, next to this file.
+LOG4J_DEBUG = Path(__file__).with_name("log4j2-debug-s3a.properties")
+
+
+def observed_env(stack: Stack, env: dict[str, str], event_dir: Path) -> dict[str, str]:
+    """``env`` plus an event log in ``event_dir`` and DEBUG logging of S3A and the AWS SDK."""
+    conf = json.loads(stack.env["ETL__SPARK__CONF"])
+    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_dir.as_uri(),
+                 "spark.eventLog.compress": "false",
+                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_DEBUG.as_uri()}"})
+    return {**env, "ETL__SPARK__CONF": json.dumps(conf)}
+
+
+@dataclass
+class SliceRun:
+    """What the leak test searches: the run's output, its event log folder, the processes seen."""
+
+    event_dir: Path
+    processes: set[str]
+
+
 @pytest.fixture(scope="session")
 def local_slice_run(stack, s3_spark, tmp_path_factory):
-    """Three generated days in landing prefix ``slice``, run once with ``etl run`` in local mode."""
+    """Three generated days in landing prefix ``slice``, run once with ``etl run`` in local mode,
+    observed: Python logs at DEBUG, Spark's event log on, every process's command line sampled."""
     env = isolated_env("slice")
     generate(SLICE_OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, "slice"))
-    first = stack.run([str(BIN / "etl"), "run", "--date", SLICE_RUN_DATE.isoformat()], env)
+    observed = SliceRun(tmp_path_factory.mktemp("events"), set())
+    first = stack.run([str(BIN / "etl"), "--log-level", "DEBUG", "run", "--date", SLICE_RUN_DATE.isoformat()],
+                      observed_env(stack, env, observed.event_dir), seen=observed.processes)
     assert first.returncode == 0, first.stderr[-3000:]
+    first.observed = observed
     return stack, stack.config(**env), env, first

@@ -20,7 +20,7 @@ from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, free_po
                                         landing_store)
 from etl.generate import generate
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.xdist_group("slice")]
 ORDER = ["store_id", "sales_person_id", "sales_month"]
 
 

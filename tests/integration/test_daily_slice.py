@@ -15,7 +15,7 @@ from etl.export.mysql import Connection, target_for
 from etl.gold.sales_team import COLUMNS as MART_COLUMNS
 from tests.integration.conftest import BIN, SLICE_OPTS as OPTS, SLICE_RUN_DATE as RUN_DATE
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
 
 
 

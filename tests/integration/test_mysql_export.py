@@ -29,7 +29,7 @@ from etl.secrets import SecretStore
 from etl.storage import store_for
 from tests.integration.conftest import BIN, SLICE_RUN_DATE as RUN_DATE, free_ports
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
 EXPORT = [str(BIN / "etl"), "export", "mysql", "--date", RUN_DATE.isoformat()]
 
 
@@ -313,10 +313,12 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
     assert result.returncode == 1, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("etl: error:")]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as 'etl_app'" in errors[0]
-    assert ("Connection refused" if failure == "mysql down" else "Access denied") in errors[0]
-    for password in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret))):
-        assert password not in result.stdout and password not in result.stderr
+    assert (f"cannot connect to MySQL at jdbc:mysql://{host_port}/retail_gold as the user named by "
+            f"mysql.user_secret") in errors[0]
+    assert ("Connection refused" if failure == "mysql down" else "Access denied for user '***'") in errors[0]
+    for value in filter(None, (wrong, stack.secret(stack.cfg.mysql.password_secret),
+                               stack.secret(stack.cfg.mysql.user_secret))):
+        assert value not in result.stdout and value not in result.stderr
     assert "Traceback" not in result.stderr
     assert _lake_objects(stack, cfg) == lake_before      # the lake is unchanged
     with Connection(s3_spark, target) as conn:

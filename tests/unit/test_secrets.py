@@ -371,12 +371,21 @@ def test_a_crash_before_the_key_swap_is_finished_by_a_rerun(key_file, tmp_path, 
 # -- which secrets the config refers to -----------------------------------------------
 def test_referenced_secrets_follow_the_config():
     dev = load_config("dev", environ={})
+    stage_keys = {f"minio_{group}_{kind}_key": [f"storage.s3.stage_credentials.{group}.{kind}_key_secret"]
+                  for group in ("ingest", "transform", "export") for kind in ("access", "secret")}
     assert referenced_secrets(dev) == {
         "minio_access_key": ["storage.s3.access_key_secret"], "minio_secret_key": ["storage.s3.secret_key_secret"],
-        "mysql_user": ["mysql.user_secret"], "mysql_password": ["mysql.password_secret"]}
-    assert set(referenced_secrets(dev, ["ingest", "silver"])) == {"minio_access_key", "minio_secret_key"}
-    assert set(referenced_secrets(dev, ["export_excel"])) == {"minio_access_key", "minio_secret_key"}
+        **stage_keys, "mysql_user": ["mysql.user_secret"], "mysql_password": ["mysql.password_secret"]}
+    # Each stage needs only its own identity (least privilege), never MinIO's root pair.
+    assert set(referenced_secrets(dev, ["ingest"])) == {"minio_ingest_access_key", "minio_ingest_secret_key"}
+    assert set(referenced_secrets(dev, ["silver", "gold"])) == {"minio_transform_access_key",
+                                                               "minio_transform_secret_key"}
+    assert set(referenced_secrets(dev, ["export_excel"])) == {"minio_export_access_key", "minio_export_secret_key"}
     assert "mysql_password" in referenced_secrets(dev, ["gold", "export"])
+    # Without stage credentials every stage uses the default pair.
+    single = load_config("local", environ={"ETL__STORAGE__S3": '{"endpoint": "http://h:1", '
+                                           '"access_key_secret": "a", "secret_key_secret": "b"}'})
+    assert set(referenced_secrets(single, ["ingest"])) == set(referenced_secrets(single, ["export"])) == {"a", "b"}
     assert referenced_secrets(load_config("local", environ={})) == {}
     renamed = load_config("dev", environ={"ETL__MYSQL__PASSWORD_SECRET": "prod_mysql_pw"})
     assert "prod_mysql_pw" in referenced_secrets(renamed)
@@ -400,7 +409,13 @@ def etl(capsys, *argv: str, stdin: str | None = None, monkeypatch=None) -> tuple
     return code, out, err
 
 
-def filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", "mysql_user", "mysql_password")):
+# The dev profile's object-store identities: one per stage group (least privilege), plus MinIO's root pair.
+STAGE_KEYS = tuple(f"minio_{group}_{kind}_key" for group in ("ingest", "transform", "export")
+                   for kind in ("access", "secret"))
+DEV_SECRETS = ("minio_access_key", "minio_secret_key", *STAGE_KEYS, "mysql_user", "mysql_password")
+
+
+def filled(capsys, monkeypatch, names=DEV_SECRETS):
     assert etl(capsys, "init")[0] == 0
     values = {}
     for name in names:
@@ -487,7 +502,8 @@ def test_check_lists_every_referenced_secret_as_ok(dev_env, capsys, monkeypatch)
 
 
 def test_check_names_missing_and_tampered_secrets_and_fails(dev_env, capsys, monkeypatch):
-    values = filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", "mysql_user", "unused"))
+    values = filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", *STAGE_KEYS, "mysql_user",
+                                                 "unused"))
     document = doc(dev_env)
     document["secrets"]["minio_secret_key"] = document["secrets"]["minio_access_key"]
     write_doc(dev_env, document)
@@ -495,9 +511,9 @@ def test_check_names_missing_and_tampered_secrets_and_fails(dev_env, capsys, mon
     assert code == EXIT_CONFIG
     states = {line.split()[-2]: line.split()[0] for line in out.splitlines() if line.startswith(("ok", "missing", "failed"))}
     assert states == {"minio_access_key": "ok", "minio_secret_key": "failed", "mysql_user": "ok",
-                      "mysql_password": "missing"}
+                      "mysql_password": "missing", **{name: "ok" for name in STAGE_KEYS}}
     assert "not referenced by profile 'dev': unused" in out
-    assert len(err.strip().splitlines()) == 1 and "2 of 4 secret(s)" in err
+    assert len(err.strip().splitlines()) == 1 and "2 of 10 secret(s)" in err
     assert not any(v in out + err for v in values.values())
 
 
@@ -529,7 +545,7 @@ def test_rotate_command_keeps_values_and_retires_the_old_key(dev_env, capsys, mo
     key_path = tmp_path / "home" / "master.key"
     old = key_path.read_text()
     code, out, _ = etl(capsys, "rotate")
-    assert code == 0 and f"re-encrypted {dev_env} (4 secret(s))" in out and "old key no longer opens" in out
+    assert code == 0 and f"re-encrypted {dev_env} (10 secret(s))" in out and "old key no longer opens" in out
     assert key_path.read_text() != old
     assert etl(capsys, "check")[0] == 0
     assert all(SecretStore(dev_env).get(n) == v for n, v in values.items())
@@ -582,7 +598,7 @@ def test_run_stops_before_any_stage_with_one_line(dev_env, capsys, monkeypatch, 
 
 
 def test_run_checks_only_the_secrets_of_the_chosen_stages(dev_env, capsys, monkeypatch, stages_recorded):
-    filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key"))   # no MySQL credentials
+    filled(capsys, monkeypatch, names=STAGE_KEYS)   # no MySQL credentials, no MinIO root pair
     assert main(["run", "--profile", "dev", "--date", "2026-11-22", "--stages", "ingest,silver,gold"]) == 0
     assert stages_recorded == ["ingest", "silver", "gold"]
     stages_recorded.clear()

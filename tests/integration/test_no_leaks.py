@@ -1,0 +1,103 @@
+"""No secret leaks: a whole observed run and two failed runs, searched for every secret.
+
+The session's slice run (``local_slice_run``: ingest, silver, gold, export to MySQL
+and Excel) runs with Python logging at DEBUG, Hadoop S3A and the AWS SDK at DEBUG
+through log4j2, and Spark's event log on (what the Spark UI and the History Server
+show is rendered from it). While it runs, the command line and environment of
+every process on the machine are sampled. Then two runs fail for real: the export
+with a wrong MySQL password, and the silver stage with a wrong object-store key.
+Every secret value of the stack (MinIO root and stage keys, MySQL user and
+password, the wrong values the failed runs used, the master key) is searched in
+all of it, as plain text and in base64; none may appear.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+from secrets import token_urlsafe
+
+import pytest
+
+from etl.errors import EXIT_CONFIG, EXIT_FAILURE
+from etl.secrets import SecretStore
+from tests.integration.conftest import BIN, SLICE_RUN_DATE, observed_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("slice")]   # one worker: one slice run
+
+# Made at run time (no literal for the secret scanner to find), unique so a match can only be a leak.
+WRONG_PASSWORD = f"leak-probe-{token_urlsafe(12)}"
+WRONG_S3_KEY = f"leak-probe-{token_urlsafe(18)}"
+
+
+def _forms(value: str) -> set[str]:
+    raw = value.encode()
+    return {value, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+
+
+def _secret_values(stack, extra: tuple[str, ...]) -> dict[str, str]:
+    store = SecretStore(stack.cfg.secrets_file)
+    values = {name: store.get(name) for name in store.names()}
+    values.update({f"wrong value {i}": v for i, v in enumerate(extra)})
+    values["master key"] = Path(stack.env["ETL_MASTER_KEY_FILE"]).read_text().strip()
+    assert len(values) >= 10, sorted(values)      # root pair, 3 stage pairs, MySQL pair, 2 wrong, the key
+    return values
+
+
+def _event_logs(folder: Path) -> dict[str, str]:
+    files = {str(p): p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()}
+    assert files, f"no event log written in {folder}"
+    return files
+
+
+@pytest.fixture(scope="module")
+def failed_runs(local_slice_run, tmp_path_factory):
+    """The export with a wrong MySQL password, and silver with a wrong S3 key: both must fail cleanly."""
+    stack, _, env, _ = local_slice_run
+    runs = []
+    for name, secret, wrong, argv, code in (
+        ("mysql", stack.cfg.mysql.password_secret, WRONG_PASSWORD,
+         ["export", "mysql", "--date", SLICE_RUN_DATE.isoformat()], EXIT_FAILURE),
+        ("s3", stack.cfg.storage.s3.identity("silver").secret_key_secret, WRONG_S3_KEY,
+         ["run", "--date", SLICE_RUN_DATE.isoformat(), "--stages", "silver"], EXIT_CONFIG),
+    ):
+        folder = tmp_path_factory.mktemp(f"failed-{name}")
+        secrets = folder / "secrets.json"
+        shutil.copy(stack.cfg.secrets_file, secrets)
+        SecretStore(secrets).set(secret, wrong)
+        (folder / "events").mkdir()
+        seen: set[str] = set()
+        result = stack.run([str(BIN / "etl"), "--log-level", "DEBUG", *argv],
+                           {**observed_env(stack, env, folder / "events"), "ETL__SECRETS__FILE": str(secrets)},
+                           seen=seen)
+        assert result.returncode == code, result.stderr[-3000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("etl: error:")]
+        assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        runs.append((name, result, folder / "events", seen, errors[0]))
+    return runs
+
+
+def test_failed_runs_say_what_failed_in_one_line(failed_runs):
+    messages = {name: error for name, _, _, _, error in failed_runs}
+    assert "cannot connect to MySQL" in messages["mysql"] and "Access denied" in messages["mysql"]
+    assert "stage silver: the object store refused the transform identity" in messages["s3"]
+    assert "'minio_transform_secret_key'" in messages["s3"]
+
+
+def test_no_secret_in_logs_event_logs_process_lists_or_errors(local_slice_run, failed_runs):
+    stack, _, _, first = local_slice_run
+    haystacks = {"slice run stdout": first.stdout, "slice run stderr": first.stderr,
+                 **{f"slice run process {i}": text for i, text in enumerate(first.observed.processes)},
+                 **_event_logs(first.observed.event_dir)}
+    for name, result, events, seen, _ in failed_runs:
+        haystacks.update({f"{name} run stdout": result.stdout, f"{name} run stderr": result.stderr,
+                          **{f"{name} run process {i}": text for i, text in enumerate(seen)},
+                          **_event_logs(events)})
+    # The search can fail: the observed output really holds what it is searched for.
+    assert any("DEBUG" in text for text in haystacks.values())
+    assert any("SparkListenerEnvironmentUpdate" in text for text in haystacks.values())
+    assert any("daily_etl" in text or "etl run" in text or "/etl" in text for text in first.observed.processes)
+    leaks = [(secret_name, where) for secret_name, value in _secret_values(stack, (WRONG_PASSWORD, WRONG_S3_KEY)).items()
+             for form in _forms(value) for where, text in haystacks.items() if form in text]
+    assert leaks == []

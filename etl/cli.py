@@ -61,6 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild", action="store_true",
                      help="recompute the gold facts from all of silver instead of only the changed months "
                           "(after a rule or formula change); the tables come out the same")
+    run.add_argument("--trigger", help="what started the run, recorded in ops/runs (default: spark-submit under "
+                                       "spark-submit, else cli; e.g. cron, airflow)")
+
+    status = commands.add_parser("status", help="the last runs recorded in ops/runs, or one run in detail")
+    _with_profile(status)
+    status.add_argument("--run", metavar="RUN_ID", help="one run: per stage durations, per table rows and "
+                                                       "Delta versions, the error")
+    status.add_argument("--last", type=int, default=10, help="how many runs to list (default 10)")
+
+    fresh = commands.add_parser("check-freshness", help="exit 0 when the newest succeeded run ended less than "
+                                                        "--max-age ago, else exit 6 (for a monitor)")
+    _with_profile(fresh)
+    fresh.add_argument("--max-age", required=True, help="e.g. 26h, 90m, 2d, 30s")
+
+    rollback = commands.add_parser("rollback", help="restore every gold table to before a run (Delta RESTORE) "
+                                                    "and export gold to MySQL again")
+    _with_profile(rollback)
+    rollback.add_argument("--run", metavar="RUN_ID", required=True, help="the run to undo (see etl status)")
 
     export = commands.add_parser("export", help="redo only the export stage for a run date, from the gold "
                                                 "Delta tables (e.g. after MySQL was down)")
@@ -152,9 +170,12 @@ def stages_of(args) -> tuple[str, ...]:
 def cmd_run(args) -> int:
     from etl.pipeline import Run, run_dates
 
+    from etl.spark import running_under_spark_submit
+
     first, last = run_dates_of(args)
     stages = stages_of(args)
     cfg = _config(args)
+    trigger = args.trigger or ("spark-submit" if running_under_spark_submit() else "cli")
     if args.dry_run:
         day = first
         while day <= last:
@@ -166,10 +187,11 @@ def cmd_run(args) -> int:
     if args.from_date is not None:
         def report(summary) -> None:
             print("\n".join(summary.lines()), flush=True)
-        summaries = run_dates(cfg, first, last, stages, rebuild_gold=args.rebuild, report=report)
+        summaries = run_dates(cfg, first, last, stages, rebuild_gold=args.rebuild, report=report,
+                              trigger=args.trigger or "backfill")
         print(f"backfill {first}..{last}: {len(summaries)} run(s) done")
         return EXIT_OK
-    run = Run(cfg, first, rebuild_gold=args.rebuild)
+    run = Run(cfg, first, rebuild_gold=args.rebuild, trigger=trigger)
     try:
         run.execute(stages)
     finally:
@@ -196,6 +218,54 @@ def cmd_export(args) -> int:
     finally:
         current_run_id.reset(token)
         print("\n".join(run.summary.lines()))
+    return EXIT_OK
+
+
+def _reader_session(cfg):
+    """A local Spark session for reading a few ops rows (never the cluster), signed in as the export
+    identity (it reads the lake and writes nothing there but ops/)."""
+    from etl.secrets import SecretStore
+    from etl.spark import build_session
+
+    local = cfg.model_copy(update={"spark": cfg.spark.model_copy(update={"master": "local[1]"})})
+    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
+    return build_session(local, store.get if cfg.storage.s3 else None, stage="export")
+
+
+def cmd_status(args) -> int:
+    from etl import runs
+
+    cfg = _config(args)
+    spark = _reader_session(cfg)
+    if args.run:
+        print("\n".join(runs.detail_lines(runs.find_run(spark, cfg, args.run))))
+        return EXIT_OK
+    if args.last < 1:
+        raise ConfigError(f"--last {args.last}: give a positive number of runs")
+    last = runs.last_runs(spark, cfg, args.last)
+    print("\n".join(runs.status_lines(last)) if last else f"no run recorded yet in {runs.runs_uri(cfg)}")
+    return EXIT_OK
+
+
+def cmd_check_freshness(args) -> int:
+    from etl import runs
+
+    max_age = runs.parse_max_age(args.max_age)      # a bad value fails before Spark starts
+    cfg = _config(args)
+    spark = _reader_session(cfg)
+    print(runs.check_freshness(runs.last_success_end(spark, cfg), datetime.now(timezone.utc), max_age,
+                               runs.runs_uri(cfg)))
+    return EXIT_OK
+
+
+def cmd_rollback(args) -> int:
+    from etl.rollback import STEPS, RollbackRun
+
+    run = RollbackRun(_config(args), args.run)
+    try:
+        run.execute(STEPS)
+    finally:
+        print("\n".join(run.lines()))
     return EXIT_OK
 
 
@@ -410,7 +480,8 @@ def cmd_jars(args) -> int:
 
 COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upload": cmd_upload,
             "services": cmd_services, "secrets": cmd_secrets, "maintain": cmd_maintain,
-            "jars": cmd_jars}
+            "jars": cmd_jars, "status": cmd_status, "check-freshness": cmd_check_freshness,
+            "rollback": cmd_rollback}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 3
 EXIT_DATA_QUALITY = 4
 EXIT_LOCKED = 5
+EXIT_STALE = 6
 
 
 class EtlError(Exception):
@@ -49,3 +50,7 @@ class LockError(EtlError):
     """Another run holds the run lock (or this run lost it); nothing more was written."""
 
     exit_code = EXIT_LOCKED
+class StaleError(EtlError):
+    """``etl check-freshness``: the newest succeeded run ended longer ago than allowed."""
+
+    exit_code = EXIT_STALE

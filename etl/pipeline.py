@@ -16,6 +16,7 @@ import logging
 import re
 import secrets as random_tokens
 from contextlib import contextmanager
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from etl import runs as records
 from etl.bronze.feeds import FEED_NAMES
 from etl.bronze.ingest import FeedIngestResult, crash_point, due_files, ingest_feeds
 from etl.config import STAGE_CREDENTIAL_GROUP, Config
@@ -74,6 +76,15 @@ class RunSummary:
     excel_local: str | None = None
     excel_sheets: dict[str, int] | None = None
     excel_uploaded: str | None = None
+    # For the ops/runs record (etl/runs.py): set by Run.execute.
+    trigger: str = "cli"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    status: str | None = None
+    error: str | None = None
+    stages: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    table_versions: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id} for {self.run_date} (profile {self.profile})"]
@@ -120,13 +131,14 @@ def keep_lock(lock: RunLock, run_id: str | None = None) -> None:
 
 
 class Run:
-    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False):
+    def __init__(self, cfg: Config, run_date: date, run_id: str | None = None, rebuild_gold: bool = False,
+                 trigger: str = "cli"):
         self.cfg = cfg
         self.rebuild_gold = rebuild_gold
         self.run_date = run_date
         self.run_id = run_id or new_run_id()
         self.started_at = datetime.now(timezone.utc)
-        self.summary = RunSummary(self.run_id, run_date, cfg.profile)
+        self.summary = RunSummary(self.run_id, run_date, cfg.profile, trigger=trigger, started_at=self.started_at)
         self._spark: SparkSession | None = None
         self._secrets: dict[str, str] = {}
         self._stage: str | None = None      # whose object-store identity Spark and boto3 use now
@@ -161,6 +173,7 @@ class Run:
     def spark(self) -> SparkSession:
         if self._spark is None:
             self._spark = build_session(self.cfg, self.secret if self.cfg.storage.s3 else None, self._stage)
+            self._spark.conf.set(records.USER_METADATA_CONF, self.run_id)   # every commit names this run
         return self._spark
 
     def _enter(self, stage: str) -> None:
@@ -288,21 +301,56 @@ class Run:
             yield own
 
     def execute(self, stages: tuple[str, ...] = STAGES, lock: RunLock | None = None) -> RunSummary:
+        """The pipeline stages of ``stages`` in pipeline order, then any other step (a subclass's) as given,
+        under the run lock; the run's row in ops/runs is written before the lock is released."""
         token = current_run_id.set(self.run_id)
+        self.summary.stages = [s for s in STAGES if s in stages] + [s for s in stages if s not in STAGES]
         try:
             self.preflight(stages)
             with self.locked(stages, lock) as held:
-                log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
-                for stage in STAGES:
-                    if stage in stages:
+                error: BaseException | None = None
+                try:
+                    log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
+                    for stage in self.summary.stages:
                         keep_lock(held)     # stops here if the lock was lost (taken over)
                         log.info("stage %s: start", stage)
-                        self.run_stage(stage)
+                        began = time.monotonic()
+                        try:
+                            self.run_stage(stage)
+                        finally:
+                            self.summary.stage_seconds[stage] = round(time.monotonic() - began, 3)
                         log.info("stage %s: done", stage)
                         crash_point(f"after_{stage}")      # test hook: a kill at this stage boundary
-            return self.summary
+                    return self.summary
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    self.record(error)
         finally:
             current_run_id.reset(token)
+
+    def record(self, error: BaseException | None) -> None:
+        """The run's row in ops/runs (etl/runs.py), whatever the outcome; never hides the run's own error.
+
+        A run stopped before its first stage (the secrets pre-flight) touched nothing and has no Spark
+        session: its one line and exit code are its record."""
+        self.summary.ended_at = datetime.now(timezone.utc)
+        self.summary.status, self.summary.error = records.status_of(error), records.error_line(error)
+        if self._spark is None:
+            return
+        try:
+            self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.summary))
+            records.write_run_record(self.spark, records.runs_uri(self.cfg), records.run_record(self.summary))
+            log.info("run %s recorded in %s: %s", self.run_id, records.runs_uri(self.cfg), self.summary.status)
+        except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the monitor sees a missing record
+            log.error("run %s not recorded in %s: %s", self.run_id, records.runs_uri(self.cfg),
+                      records.error_line(exc))
+        finally:
+            try:
+                self._spark.conf.unset(records.USER_METADATA_CONF)
+            except Exception:  # noqa: BLE001 - a session already gone has nothing to reset
+                pass
 
     # -- dry run ---------------------------------------------------------------
     def plan(self, stages: tuple[str, ...] = STAGES) -> list[str]:
@@ -372,7 +420,8 @@ class Run:
 
 
 def run_dates(cfg: Config, first: date, last: date, stages: tuple[str, ...] = STAGES, rebuild_gold: bool = False,
-              report: Callable[[RunSummary], None] = lambda summary: None) -> list[RunSummary]:
+              report: Callable[[RunSummary], None] = lambda summary: None,
+              trigger: str = "backfill") -> list[RunSummary]:
     """A backfill: one full Run (own run id) per date from ``first`` to ``last``, in order, under one
     run lock held from the first date to the last (each date's run is named in it as it starts).
 
@@ -380,13 +429,13 @@ def run_dates(cfg: Config, first: date, last: date, stages: tuple[str, ...] = ST
     it; the exit code is the failure's own (4 for a data-quality threshold, ...).
     """
     dates = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    runs = [Run(cfg, dates[0], rebuild_gold=rebuild_gold)]
+    runs = [Run(cfg, dates[0], rebuild_gold=rebuild_gold, trigger=trigger)]
     runs[0].preflight(stages)           # bad secrets: one line before the lock or any data is touched
     log.info("backfill %s..%s: %d run(s), stages %s", first, last, len(dates), ",".join(stages))
     summaries = []
     with lock_for(cfg, runs[0].run_id, runs[0].secret, first_stage(stages)).held() as lock:
         for n, day in enumerate(dates):
-            run = runs[0] if n == 0 else Run(cfg, day, rebuild_gold=rebuild_gold)
+            run = runs[0] if n == 0 else Run(cfg, day, rebuild_gold=rebuild_gold, trigger=trigger)
             try:
                 run.execute(stages, lock=lock)
             except Exception as exc:

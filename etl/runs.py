@@ -1,0 +1,294 @@
+"""Run records: one row per run in the Delta table ``ops/runs``, and the commands that read them.
+
+Every ``etl run`` (and ``etl rollback``) ends by MERGEing one row on ``run_id``
+into ``ops/runs``, whatever the outcome: when it started and ended, its trigger,
+status and stages, per stage the seconds, per table the rows in / out /
+quarantined, the Delta version each table it wrote was left at, the alerts and
+the error line. ``run_record`` turns a ``RunSummary`` into that row without any
+I/O (tests/unit/test_runs.py); the rest reads and writes it.
+
+The MySQL ``etl_runs`` table stays what it was, a per-table load log for SQL
+consumers; ``ops.runs`` is the full record (docs/operations-records.md).
+Which table a run wrote is read from Delta itself: during a run every commit
+carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
+``DeltaTable.history(1)`` tells whether the table's latest version is this run's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (ArrayType, DateType, DoubleType, LongType, MapType, StringType, StructField,
+                               StructType, TimestampType)
+
+from etl.config import Config
+from etl.errors import ConfigError, DataQualityError, EtlError, StaleError
+from etl.lake import table_uri
+
+if TYPE_CHECKING:
+    from etl.pipeline import RunSummary
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED, FAILED, DQ_FAILED = "succeeded", "failed", "dq_failed"
+# Session setting Delta copies into every commit's userMetadata (a writer's own option wins: the gold
+# facts tables keep their silver-version JSON there).
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+ERROR_LIMIT = 1000
+
+TABLE_ROWS = StructType([
+    StructField("layer", StringType(), False),          # bronze, silver, gold, mysql
+    StructField("name", StringType(), False),           # feed (bronze, silver) or table (gold, mysql)
+    StructField("rows_in", LongType(), True),
+    StructField("rows_out", LongType(), True),
+    StructField("rows_quarantined", LongType(), True),
+])
+RUNS_SCHEMA = StructType([
+    StructField("run_id", StringType(), False),
+    StructField("run_date", DateType(), False),
+    StructField("trigger", StringType(), False),
+    StructField("profile", StringType(), False),
+    StructField("started_at", TimestampType(), False),
+    StructField("ended_at", TimestampType(), False),
+    StructField("status", StringType(), False),
+    StructField("stages", ArrayType(StringType(), False), False),
+    StructField("stage_seconds", MapType(StringType(), DoubleType(), False), False),
+    StructField("table_rows", ArrayType(TABLE_ROWS, False), False),
+    StructField("table_versions", MapType(StringType(), LongType(), False), False),
+    StructField("alerts", ArrayType(StringType(), False), False),
+    StructField("error", StringType(), True),
+])
+
+# The tables each stage may write, by "layer/name" (ops/runs itself excluded).
+_SILVER_TABLES = ("stores", "products", "sales_team", "customer_versions", "dim_customer", "customer_id_map",
+                  "transactions", "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes",
+                  "order_discounts", "restaurants", "quarantine_customers", "quarantine_sales",
+                  "quarantine_orders", "quarantine_order_events")
+
+
+def stage_tables(stage: str) -> list[tuple[str, str]]:
+    """(layer, table) pairs ``stage`` may commit to."""
+    from etl.bronze.feeds import FEED_NAMES
+    from etl.gold.facts import FACTS
+    from etl.gold.marts import GOLD_TABLES
+
+    return {
+        "ingest": [("bronze", f) for f in FEED_NAMES] + [("ops", "file_manifest")],
+        "silver": [("silver", t) for t in _SILVER_TABLES] + [("ops", "dq_results"), ("ops", "silver_progress")],
+        "gold": [("gold", t) for t in GOLD_TABLES] + [("gold", f"facts_{f}") for f in FACTS],
+    }.get(stage, [])
+
+
+# -- the record, pure --------------------------------------------------------------------------------
+
+def status_of(error: BaseException | None) -> str:
+    if error is None:
+        return SUCCEEDED
+    return DQ_FAILED if isinstance(error, DataQualityError) else FAILED
+
+
+def error_line(error: BaseException | None) -> str | None:
+    """One line: a project error's own message, else the exception type and its first line (never a
+    traceback; a Java error's message carries its stack trace after the first line)."""
+    if error is None:
+        return None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    text = first if isinstance(error, EtlError) and first else f"{type(error).__name__}: {first}".rstrip(": ")
+    return text[:ERROR_LIMIT]
+
+
+def table_rows(summary: RunSummary) -> list[tuple]:
+    """(layer, name, rows_in, rows_out, rows_quarantined) from what each stage reported."""
+    rows = [("bronze", f.feed, f.rows, f.rows, None) for f in summary.ingest]
+    if summary.silver:
+        rows += [("silver", q.feed, q.rows_in, q.rows_to_silver, q.rows_quarantined) for q in summary.silver.feeds]
+    if summary.gold:
+        rows += [("gold", t, None, n, None) for t, n in summary.gold.counts.items()]
+    rows += [("mysql", t, None, n, None) for t, n in (summary.mysql or {}).items()]
+    return rows
+
+
+def run_record(summary: RunSummary) -> dict:
+    """The ``ops/runs`` row of a finished run (``summary.status`` and ``ended_at`` set), in RUNS_SCHEMA's order."""
+    return {
+        "run_id": summary.run_id,
+        "run_date": summary.run_date,
+        "trigger": summary.trigger,
+        "profile": summary.profile,
+        "started_at": summary.started_at,
+        "ended_at": summary.ended_at,
+        "status": summary.status,
+        "stages": list(summary.stages),
+        "stage_seconds": {k: float(v) for k, v in summary.stage_seconds.items()},
+        "table_rows": table_rows(summary),
+        "table_versions": {k: int(v) for k, v in sorted(summary.table_versions.items())},
+        "alerts": list(summary.gold.alerts) if summary.gold else [],
+        "error": summary.error,
+    }
+
+
+# -- lake I/O ----------------------------------------------------------------------------------------
+
+def runs_uri(cfg: Config) -> str:
+    return table_uri(cfg, "ops", "runs")
+
+
+def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> dict[str, int]:
+    """``layer/table`` -> the version a table was left at: every gold table once the gold stage ran (it
+    brings them all up to date; Delta may skip an empty commit, and the facts keep their own metadata),
+    else each table whose latest commit is this run's (userMetadata = run id)."""
+    candidates = [(layer, t) for stage in summary.stage_seconds for layer, t in stage_tables(stage)]
+
+    def latest(pair: tuple[str, str]) -> tuple[str, int] | None:
+        key, uri = "/".join(pair), table_uri(cfg, *pair)
+        if not DeltaTable.isDeltaTable(spark, uri):
+            return None
+        last = DeltaTable.forPath(spark, uri).history(1).select("version", "userMetadata").first()
+        return (key, int(last.version)) if last.userMetadata == summary.run_id or pair[0] == "gold" else None
+
+    with ThreadPoolExecutor(4) as pool:     # one small log read each; py4j serves threads in parallel
+        found = [hit for hit in pool.map(latest, candidates) if hit]
+    return dict(found)
+
+
+def write_run_record(spark: SparkSession, uri: str, record: Mapping) -> None:
+    """MERGE on run_id: a record written twice for one run (a retried write) stays one row."""
+    frame = spark.createDataFrame([tuple(record[f.name] for f in RUNS_SCHEMA.fields)], RUNS_SCHEMA)
+    if not DeltaTable.isDeltaTable(spark, uri):
+        frame.coalesce(1).write.format("delta").mode("append").save(uri)
+        return
+    (DeltaTable.forPath(spark, uri).alias("t").merge(frame.alias("s"), "t.run_id = s.run_id")
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def runs_table(spark: SparkSession, cfg: Config) -> DataFrame | None:
+    uri = runs_uri(cfg)
+    return spark.read.format("delta").load(uri) if DeltaTable.isDeltaTable(spark, uri) else None
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """PySpark gives timestamps as naive local time: the same instant, in UTC."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc)
+
+
+def as_record(row) -> dict:
+    record = row.asDict(recursive=True)
+    record["started_at"], record["ended_at"] = as_utc(record["started_at"]), as_utc(record["ended_at"])
+    return record
+
+
+def last_runs(spark: SparkSession, cfg: Config, count: int) -> list[dict]:
+    """The newest ``count`` records, newest first."""
+    runs = runs_table(spark, cfg)
+    if runs is None:
+        return []
+    return [as_record(r) for r in runs.orderBy(F.col("started_at").desc()).limit(count).collect()]
+
+
+def find_run(spark: SparkSession, cfg: Config, run_id: str) -> dict:
+    runs = runs_table(spark, cfg)
+    found = [] if runs is None else runs.filter(F.col("run_id") == run_id).limit(1).collect()
+    if not found:
+        raise ConfigError(f"no run '{run_id}' in {runs_uri(cfg)}: `etl status` lists the recorded runs")
+    return as_record(found[0])
+
+
+def last_success_end(spark: SparkSession, cfg: Config) -> datetime | None:
+    """When the newest succeeded pipeline run ended (a rollback is not a fresh load)."""
+    runs = runs_table(spark, cfg)
+    if runs is None:
+        return None
+    return as_utc(runs.filter((F.col("status") == SUCCEEDED) & (F.col("trigger") != "rollback"))
+                  .agg(F.max("ended_at")).first()[0])
+
+
+# -- what the commands print, pure -------------------------------------------------------------------
+
+def duration(record: Mapping) -> str:
+    seconds = int((record["ended_at"] - record["started_at"]).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def gold_rows(record: Mapping) -> int | None:
+    counts = [r["rows_out"] for r in record["table_rows"] if _field(r, "layer") == "gold"]
+    return sum(c or 0 for c in counts) if counts else None
+
+
+def _field(row, name: str):
+    return row[name] if isinstance(row, Mapping) else row[TABLE_ROWS.fieldNames().index(name)]
+
+
+def status_lines(records: Iterable[Mapping]) -> list[str]:
+    """An aligned table, one line per run as given (newest first)."""
+    header = ("run id", "run date", "trigger", "status", "duration", "rows to gold", "alerts")
+    body = [(r["run_id"], r["run_date"].isoformat(), r["trigger"], r["status"], duration(r),
+             "-" if gold_rows(r) is None else str(gold_rows(r)), str(len(r["alerts"]))) for r in records]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    right = {4, 5, 6}
+    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in
+                      enumerate(zip(row, widths))).rstrip() for row in [header, *body]]
+
+
+def detail_lines(record: Mapping) -> list[str]:
+    """Everything one record holds, for ``etl status --run RUN_ID``."""
+    out = [f"run {record['run_id']} for {record['run_date']} (profile {record['profile']}, trigger "
+           f"{record['trigger']}): {record['status']}",
+           f"  started {record['started_at']:%Y-%m-%d %H:%M:%S} UTC, ended {record['ended_at']:%Y-%m-%d %H:%M:%S} "
+           f"UTC ({duration(record)})",
+           f"  stages: {', '.join(record['stages']) or '-'}"]
+    out += [f"    {stage:<13} {seconds:8.1f} s" for stage, seconds in record["stage_seconds"].items()]
+    if record["table_rows"]:
+        out.append(f"  {'table':<32} {'rows in':>9} {'rows out':>9} {'quarantined':>11}")
+        for r in record["table_rows"]:
+            cells = [_field(r, n) for n in TABLE_ROWS.fieldNames()]
+            numbers = ["-" if v is None else str(v) for v in cells[2:]]
+            out.append(f"  {cells[0] + ' ' + cells[1]:<32} {numbers[0]:>9} {numbers[1]:>9} {numbers[2]:>11}")
+    versions = record["table_versions"]
+    out.append("  delta versions left: " + (", ".join(f"{t} v{v}" for t, v in sorted(versions.items()))
+                                            if versions else "none (no table written)"))
+    out += [f"  ALERT {alert}" for alert in record["alerts"]]
+    if record["error"]:
+        out.append(f"  error: {record['error']}")
+    return out
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_max_age(text: str) -> timedelta:
+    """``26h``, ``90m``, ``2d``, ``30s`` -> a positive timedelta, else ConfigError."""
+    match = _AGE.match(text or "")
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"--max-age '{text}' is not a positive age with a unit s, m, h or d (e.g. 26h)")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def check_freshness(last_success: datetime | None, now: datetime, max_age: timedelta, where: str) -> str:
+    """The line to print when the newest success is younger than ``max_age``; StaleError otherwise."""
+    if last_success is None:
+        raise StaleError(f"stale: no succeeded run recorded in {where}")
+    age = now - last_success
+    said = f"last succeeded run ended {last_success:%Y-%m-%d %H:%M:%S} UTC, {_age(age)} ago"
+    if age >= max_age:
+        raise StaleError(f"stale: {said}, more than the allowed {_age(max_age)}")
+    return f"fresh: {said} (allowed {_age(max_age)})"
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    return "".join(parts) + (f"{seconds}s" if seconds or not parts else "")

@@ -1,0 +1,207 @@
+"""Run records, `etl status`, `etl check-freshness` and `etl rollback` on real parts (issue 8).
+
+One module-scoped setup: two `etl run` processes on one small generated slice (run date
+2026-11-22, then 2026-11-23 with JSON logs), then a run that fails in its silver stage (its
+quality rules file is missing), started in this process like the status, freshness and
+rollback commands (``etl.cli.main``; each would otherwise cost a JVM start). The tests
+read ``ops/runs`` and the gold tables with the session's Spark. The rollback test comes last:
+it undoes the second run. Like the other export tests, the module leaves MySQL's
+``retail_gold`` holding its own gold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import date
+
+import pytest
+from delta.tables import DeltaTable
+
+from etl import cli
+from etl.export.mysql import Connection, target_for
+from etl.gold.marts import GOLD_TABLES
+from etl.generate import GenerateOptions, generate
+from tests.integration.conftest import BIN, isolated_env, landing_store
+from tests.integration.test_mysql_export import mysql_snapshot
+
+pytestmark = pytest.mark.integration
+OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=20, seed=5, customers=20,
+                       orders_per_day=5, events_orders_per_day=5)
+# The slice holds 2026-11-20..22: the first run is for its last day, the second for the day after (no new
+# data, but gold for another date: every kpi_daily_sales row through D), so the two gold states differ.
+FIRST_DATE, SECOND_DATE = date(2026, 11, 22), date(2026, 11, 23)
+
+
+def _run_id(stdout: str) -> str:
+    return re.search(r"^run (\S+) for ", stdout, re.MULTILINE).group(1)
+
+
+def gold_snapshot(spark, cfg) -> dict[str, list]:
+    """Every gold table's rows, sorted (gold is tiny here)."""
+    return {name: sorted((tuple(r) for r in spark.read.format("delta").load(f"{cfg.storage.lake}/gold/{name}")
+                          .collect()), key=repr) for name in GOLD_TABLES}
+
+
+def records(spark, cfg) -> dict[str, dict]:
+    rows = spark.read.format("delta").load(f"{cfg.storage.lake}/ops/runs").collect()
+    return {r.run_id: r.asDict(recursive=True) for r in rows}
+
+
+@pytest.fixture(scope="module")
+def two_runs(stack, s3_spark, tmp_path_factory):
+    prefix = f"ops-{uuid.uuid4().hex[:8]}"
+    env = isolated_env(prefix)
+    cfg = stack.config(**env)
+    generate(OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, prefix), progress=False)
+    first = stack.run([str(BIN / "etl"), "run", "--date", FIRST_DATE.isoformat()], env)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    gold_after_first = gold_snapshot(s3_spark, cfg)
+    with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
+        mysql_after_first = mysql_snapshot(conn)
+    # Nothing new to ingest: the second run is gold and export only (each stage costs a busy CI machine).
+    second = stack.run([str(BIN / "etl"), "--log-format", "json", "run", "--date", SECOND_DATE.isoformat(),
+                        "--stages", "gold,export", "--trigger", "cron"], env)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    return {"stack": stack, "env": env, "cfg": cfg, "first": first, "second": second,
+            "gold_after_first": gold_after_first, "mysql_after_first": mysql_after_first,
+            "ids": [_run_id(first.stdout), _run_id(second.stdout)]}
+
+
+@pytest.fixture
+def etl_here(two_runs, monkeypatch, capsys):
+    """``etl ARGS`` in this process, configured as the jobs are: (exit code, stdout, stderr)."""
+    monkeypatch.setattr("etl.log.setup_logging", lambda *a, **k: None)   # keep pytest's log capture
+    for key, value in {**two_runs["stack"].env, **two_runs["env"]}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("ETL_MASTER_KEY", raising=False)
+
+    def etl(*args: str, **env: str) -> tuple[int, str, str]:
+        with monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            capsys.readouterr()
+            code = cli.main(list(args))
+            out, err = capsys.readouterr()
+        return code, out, err
+    return etl
+
+
+@pytest.fixture
+def failed_run(two_runs, etl_here):
+    """A run stopped by its silver stage (the quality rules file cannot be read); started once per module."""
+    if "failed" not in two_runs:
+        code, out, err = etl_here("run", "--date", SECOND_DATE.isoformat(), "--stages", "silver",
+                                  ETL__QUALITY__RULES_FILE="/nonexistent/quality_rules.yaml")
+        assert code != 0 and "quality rules file /nonexistent/quality_rules.yaml cannot be read" in err, err
+        two_runs["failed"] = _run_id(out)
+    return two_runs["failed"]
+
+
+def test_json_logs_carry_the_run_id(two_runs):
+    run_id = two_runs["ids"][1]
+    entries = [json.loads(line) for line in two_runs["second"].stderr.splitlines() if line.startswith("{")]
+    assert {"stage gold: done", "stage export: done"} <= {e["message"] for e in entries}
+    assert {e["run_id"] for e in entries if e["logger"].startswith("etl")} == {run_id}
+
+
+def test_the_runs_table_holds_every_run_with_its_figures(two_runs, failed_run, s3_spark):
+    cfg, (first_id, second_id) = two_runs["cfg"], two_runs["ids"]
+    held = records(s3_spark, cfg)
+    assert set(held) == {first_id, second_id, failed_run}
+    first, second, failed = held[first_id], held[second_id], held[failed_run]
+
+    assert (first["run_date"], first["trigger"], first["status"], first["error"]) == (FIRST_DATE, "cli",
+                                                                                     "succeeded", None)
+    assert (second["run_date"], second["trigger"], second["status"]) == (SECOND_DATE, "cron", "succeeded")
+    assert (first["stages"], second["stages"]) == (["ingest", "silver", "gold", "export"], ["gold", "export"])
+    for record in (first, second):
+        assert set(record["stage_seconds"]) == set(record["stages"])
+        assert all(seconds > 0 for seconds in record["stage_seconds"].values())
+        assert record["started_at"] < record["ended_at"]
+    rows = {(r["layer"], r["name"]): (r["rows_in"], r["rows_out"], r["rows_quarantined"])
+            for r in first["table_rows"]}
+    sales = OPTS.days * OPTS.sales_per_day
+    assert rows[("bronze", "sales")] == (sales, sales, None)
+    assert rows[("silver", "sales")] == (sales, sales, 0)
+    for name in GOLD_TABLES:
+        assert rows[("gold", name)] == rows[("mysql", name)]
+    alerts = s3_spark.read.format("delta").load(f"{cfg.storage.lake}/gold/alerts")
+    assert len(second["alerts"]) == alerts.filter(alerts.date == SECOND_DATE).count()
+    second_gold = {r["name"]: r["rows_out"] for r in second["table_rows"] if r["layer"] == "gold"}
+    for name, count in second_gold.items():
+        assert s3_spark.read.format("delta").load(f"{cfg.storage.lake}/gold/{name}").count() == count, name
+
+    # Versions: the first run created gold (v0), the second overwrote it (v1); each recorded version is a
+    # commit of that run. The second run ran no ingest or silver stage, so it recorded no such table.
+    assert first["table_versions"]["gold/kpi_daily_sales"] == 0
+    assert second["table_versions"]["gold/kpi_daily_sales"] == 1
+    assert "bronze/sales" in first["table_versions"] and "silver/transactions" in first["table_versions"]
+    assert {key.split("/")[0] for key in second["table_versions"]} == {"gold"}
+    for record in (first, second):
+        for key, version in record["table_versions"].items():
+            if key.startswith("gold/"):
+                continue        # every gold table is recorded, also one whose empty overwrite made no commit
+            commit = (DeltaTable.forPath(s3_spark, f"{cfg.storage.lake}/{key}").history()
+                      .filter(f"version = {version}").first())
+            assert commit.userMetadata == record["run_id"], key
+
+    assert (failed["status"], failed["stages"], list(failed["stage_seconds"])) == ("failed", ["silver"],
+                                                                                   ["silver"])
+    assert failed["error"] == ("quality rules file /nonexistent/quality_rules.yaml cannot be read: "
+                               "No such file or directory")
+    assert failed["table_versions"] == {} and failed["table_rows"] == []
+
+
+def test_status_lists_the_runs_and_details_one(two_runs, failed_run, etl_here):
+    first_id, second_id = two_runs["ids"]
+    code, out, _ = etl_here("status")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["run", "id", "run", "date", "trigger", "status", "duration", "rows", "to", "gold",
+                                "alerts"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [failed_run, SECOND_DATE.isoformat(), "cli", "failed"],
+        [second_id, SECOND_DATE.isoformat(), "cron", "succeeded"],
+        [first_id, FIRST_DATE.isoformat(), "cli", "succeeded"]]
+
+    code, out, _ = etl_here("status", "--run", failed_run)
+    assert code == 0
+    assert out.splitlines()[0].endswith("(profile dev, trigger cli): failed")
+    assert "  error: quality rules file /nonexistent/quality_rules.yaml cannot be read: No such file or directory" \
+        in out.splitlines()
+    code, out, _ = etl_here("status", "--run", second_id)
+    assert "  delta versions left: " in out and "gold/kpi_daily_sales v1" in out
+    assert re.search(r"^  gold kpi_daily_sales\s+-\s+\d+\s+-$", out, re.MULTILINE)
+
+
+def test_check_freshness_passes_then_fails_with_a_tiny_max_age(two_runs, failed_run, etl_here):
+    code, out, _ = etl_here("check-freshness", "--max-age", "26h")
+    assert (code, out.startswith("fresh: last succeeded run ended ")) == (0, True), out
+    code, _, err = etl_here("check-freshness", "--max-age", "1s")
+    assert code == 6
+    assert re.fullmatch(r"etl: error: stale: last succeeded run ended \S+ \S+ UTC, \S+ ago, more than the "
+                        r"allowed 1s\n", err), err
+
+
+def test_rollback_of_the_second_run_restores_gold_and_mysql(two_runs, failed_run, etl_here, s3_spark):
+    stack, cfg, (first_id, second_id) = two_runs["stack"], two_runs["cfg"], two_runs["ids"]
+    assert gold_snapshot(s3_spark, cfg) != two_runs["gold_after_first"]    # the second run changed gold
+
+    code, out, err = etl_here("rollback", "--run", second_id)
+    assert code == 0, err
+    assert f"  rolled back run {second_id}: gold as left by run {first_id} for {FIRST_DATE}" in out
+    assert f"  gold {'kpi_daily_sales':<24} restored to v0 (was v1)" in out
+
+    assert gold_snapshot(s3_spark, cfg) == two_runs["gold_after_first"]
+    with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
+        assert mysql_snapshot(conn) == two_runs["mysql_after_first"]
+    rollback = [r for r in records(s3_spark, cfg).values() if r["trigger"] == "rollback"]
+    assert len(rollback) == 1
+    assert (rollback[0]["status"], rollback[0]["run_date"], rollback[0]["stages"]) == (
+        "succeeded", FIRST_DATE, ["restore", "export_mysql"])
+    assert rollback[0]["table_versions"]["gold/kpi_daily_sales"] == 2
+    # A rollback is not a fresh load: freshness still dates from the second run.
+    code, out, _ = etl_here("check-freshness", "--max-age", "26h")
+    assert code == 0

@@ -1,0 +1,95 @@
+"""Run records on a local Delta lake (no services): a run's row is written whatever its outcome, once per
+run id, names the versions of the tables it committed to, and a rollback restores the gold the previous
+succeeded run left. Gold is cut to two tiny tables here; tests/integration/test_operations_records.py
+does the same with real runs, MinIO and MySQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from etl import rollback as rollback_module
+from etl import runs
+from etl.config import load_config
+from etl.errors import DataQualityError
+from etl.gold.build import GoldResult
+from etl.lake import table_uri
+from etl.pipeline import Run
+
+TABLES = {"kpi_daily_sales": None, "alerts": None}
+
+
+class GoldOnly(Run):
+    """A run whose gold stage writes two one-row tables for its run date."""
+
+    def gold(self) -> None:
+        result = GoldResult()
+        frames = {"kpi_daily_sales": self.spark.createDataFrame([(self.run_date, 1)], "date date, units int"),
+                  "alerts": self.spark.createDataFrame([], "date date, revenue int, expected int, reason string")}
+        for name, frame in frames.items():
+            frame.write.format("delta").mode("overwrite").save(table_uri(self.cfg, "gold", name))
+            result.counts[name], result.locations[name] = frame.count(), table_uri(self.cfg, "gold", name)
+        self.summary.gold = result
+
+
+class StoppedByQuality(Run):
+    def silver(self) -> None:
+        self.spark     # noqa: B018 - the stage had started Spark
+        raise DataQualityError("data-quality threshold exceeded: feed 'sales': 3 of 4 rows")
+
+
+@pytest.fixture
+def lake_cfg(tmp_path, monkeypatch, spark):
+    monkeypatch.setattr("etl.gold.marts.GOLD_TABLES", TABLES)
+    monkeypatch.setattr(rollback_module, "GOLD_TABLES", TABLES)
+    return load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake"),
+                                         "ETL__STORAGE__LANDING": str(tmp_path / "landing"),
+                                         "ETL__STORAGE__EXPORTS": str(tmp_path / "exports"),
+                                         "ETL__SPARK__SHUFFLE_PARTITIONS": "1"})
+
+
+def gold_units(spark, cfg):
+    return [tuple(r) for r in spark.read.format("delta").load(table_uri(cfg, "gold", "kpi_daily_sales")).collect()]
+
+
+def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold(lake_cfg, spark):
+    first = GoldOnly(lake_cfg, date(2026, 11, 22), trigger="cron")
+    first.execute(("gold",))
+    second = GoldOnly(lake_cfg, date(2026, 11, 23))
+    second.execute(("gold",))
+    failed = StoppedByQuality(lake_cfg, date(2026, 11, 23))
+    with pytest.raises(DataQualityError):
+        failed.execute(("silver",))
+    assert spark.conf.get(runs.USER_METADATA_CONF, None) is None      # reset after each run
+
+    # Written again (a retried write): still one row per run.
+    runs.write_run_record(spark, runs.runs_uri(lake_cfg), runs.run_record(first.summary))
+    held = runs.last_runs(spark, lake_cfg, 10)
+    assert [(r["run_id"], r["status"], r["trigger"]) for r in held] == [
+        (failed.run_id, "dq_failed", "cli"), (second.run_id, "succeeded", "cli"), (first.run_id, "succeeded", "cron")]
+    # Every gold table is recorded, also one whose (empty) overwrite Delta may not commit.
+    assert held[2]["table_versions"] == {"gold/alerts": 0, "gold/kpi_daily_sales": 0}
+    assert held[1]["table_versions"]["gold/kpi_daily_sales"] == 1 and "gold/alerts" in held[1]["table_versions"]
+    alerts_left = held[1]["table_versions"]["gold/alerts"]
+    assert held[0]["table_versions"] == {} and held[0]["stages"] == ["silver"]
+    assert held[0]["error"] == "data-quality threshold exceeded: feed 'sales': 3 of 4 rows"
+    assert held[1]["started_at"] == second.started_at
+    assert runs.last_success_end(spark, lake_cfg) == second.summary.ended_at
+    assert runs.find_run(spark, lake_cfg, first.run_id)["run_date"] == date(2026, 11, 22)
+
+    undo = rollback_module.RollbackRun(lake_cfg, second.run_id)
+    undo.execute(rollback_module.STEPS)
+    assert gold_units(spark, lake_cfg) == [(date(2026, 11, 22), 1)]
+    assert undo.restored == {"kpi_daily_sales": (1, 0), "alerts": (alerts_left, 0)}
+    record = runs.find_run(spark, lake_cfg, undo.run_id)
+    assert (record["trigger"], record["status"], record["run_date"]) == ("rollback", "succeeded", date(2026, 11, 22))
+    assert record["table_versions"]["gold/kpi_daily_sales"] == 2
+    assert runs.last_success_end(spark, lake_cfg) == second.summary.ended_at   # a rollback is no fresh load
+    assert f"  rolled back run {second.run_id}: gold as left by run {first.run_id} for 2026-11-22" in undo.lines()
+
+    # The first run has nothing before it to go back to; the failed one wrote no gold.
+    with pytest.raises(Exception, match="no succeeded run with gold recorded before run"):
+        rollback_module.RollbackRun(lake_cfg, first.run_id).execute(rollback_module.STEPS)
+    with pytest.raises(Exception, match="wrote no gold table: nothing to roll back"):
+        rollback_module.RollbackRun(lake_cfg, failed.run_id).execute(rollback_module.STEPS)

@@ -169,6 +169,7 @@ class S3RunLock(RunLock):
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
         self.lost: str | None = None
+        self.signed_in_as = "the storage.s3 credentials"     # lock_for names the stage identity
 
     # -- S3 calls ------------------------------------------------------------
     @staticmethod
@@ -184,7 +185,7 @@ class S3RunLock(RunLock):
         except ClientError as exc:
             if self._code(exc) in _SETUP:
                 raise ConfigError(f"cannot write the run lock {self.where}: {self._code(exc)} (check that the "
-                                  f"lake bucket exists and the storage.s3 credentials may write it)") from None
+                                  f"lake bucket exists and that {self.signed_in_as} may write it)") from None
             raise
         return LockState(state.owner, state.acquired_at, state.expires_at, response["ETag"])
 
@@ -406,11 +407,16 @@ def lock_for(cfg, run_id: str, get_secret: Callable[[str], str], stage: str | No
     On S3 it signs in as ``stage``'s identity (the run's first stage): every credential group
     may write the lake's ``ops/`` area (etl/access.py), so one identity serves the whole run.
     """
+    from etl.config import STAGE_CREDENTIAL_GROUP
     from etl.storage import S3Store, store_for
 
     owner = LockOwner.this_process(run_id)
     lake = store_for(cfg, cfg.storage.lake, get_secret, stage)
     if isinstance(lake, S3Store):
         ttl = timedelta(minutes=cfg.ops.lock_ttl_minutes)
-        return S3RunLock(lake.client, lake.bucket, lake._key(LOCK_KEY), owner, ttl)
+        lock = S3RunLock(lake.client, lake.bucket, lake._key(LOCK_KEY), owner, ttl)
+        identity = cfg.storage.s3.identity(stage)
+        lock.signed_in_as = (f"the {STAGE_CREDENTIAL_GROUP.get(stage or '', 'default')} identity (secrets "
+                             f"'{identity.access_key_secret}', '{identity.secret_key_secret}')")
+        return lock
     return FileRunLock(Path(lake.uri_for(LOCK_KEY)), owner)

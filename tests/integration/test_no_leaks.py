@@ -45,9 +45,9 @@ def _secret_values(stack, extra: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def _event_logs(folder: Path) -> dict[str, str]:
+def _event_logs(folder: Path, required: bool = True) -> dict[str, str]:
     files = {str(p): p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file()}
-    assert files, f"no event log written in {folder}"
+    assert files or not required, f"no event log written in {folder}"
     return files
 
 
@@ -95,7 +95,7 @@ def test_no_secret_in_logs_event_logs_process_lists_or_errors(local_slice_run, f
     for name, result, events, seen, _ in failed_runs:
         haystacks.update({f"{name} run stdout": result.stdout, f"{name} run stderr": result.stderr,
                           **{f"{name} run process {i}": text for i, text in enumerate(seen)},
-                          **_event_logs(events)})
+                          **_event_logs(events, required=False)})   # a run stopped at the lock has none
     # The search can fail: the observed output really holds what it is searched for.
     assert any("DEBUG" in text for text in haystacks.values())
     assert any("SparkListenerEnvironmentUpdate" in text for text in haystacks.values())

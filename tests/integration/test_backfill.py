@@ -15,7 +15,7 @@ from etl.generate import GenerateOptions, generate
 from etl.ops.lock import lock_for
 from tests.integration.conftest import BIN, isolated_env, landing_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # make test-slow (several whole runs)
 
 DATES = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
 

@@ -26,7 +26,7 @@ from etl.generate import GenerateOptions, generate
 from tests.integration.conftest import BIN, isolated_env, landing_store
 from tests.integration.test_mysql_export import mysql_snapshot
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # make test-slow (several whole runs)
 OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=20, seed=5, customers=20,
                        orders_per_day=5, events_orders_per_day=5)
 # The slice holds 2026-11-20..22: the first run is for its last day, the second for the day after (no new

@@ -16,7 +16,7 @@ from etl.export.mysql import Connection, target_for
 from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, generate, isolated_env,
                                         landing_store)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # make test-slow (several whole runs)
 
 CRASH_EXIT = 70          # etl.bronze.ingest.crash_point
 LINEAGE = {"source_file", "record_number", "run_id", "ingested_at", "loaded_at", "file_checksum"}

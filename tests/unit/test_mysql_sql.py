@@ -356,9 +356,9 @@ def test_etl_runs_gets_one_row_per_table_in_one_statement():
         "('20261123T010203Z-abc123', '2026-11-22', 'kpi_daily_sales', 3, '2026-11-23 01:02:05.678')"]
 
 
-def test_error_text_masks_the_password():
-    target = MySQLTarget("jdbc:mysql://h:1/db", "etl", "s3cr3t-pw")
-    assert target.scrub("Access denied for 'etl' using s3cr3t-pw") == "Access denied for 'etl' using ***"
+def test_error_text_masks_the_password_and_the_user_name():
+    target = MySQLTarget("jdbc:mysql://h:1/db", "etl_1a2b", "s3cr3t-pw")     # both are secrets
+    assert target.scrub("Access denied for 'etl_1a2b' using s3cr3t-pw") == "Access denied for '***' using ***"
 
 
 class _Wrapped(Exception):

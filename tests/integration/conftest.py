@@ -75,11 +75,25 @@ class Stack:
             sampler.join()
 
 
+def _is_storage_server(cmdline: bytes) -> bool:
+    """MinIO and MariaDB servers themselves: MinIO is given its root credentials in its environment by
+    design (etl/services.py); what is searched is everything else on the machine."""
+    argv = cmdline.split(b"\0")
+    first = Path(argv[0].decode(errors="replace")).name if argv and argv[0] else ""
+    return (first == "minio" and b"server" in argv[1:2]) or first in ("mariadbd", "mysqld")
+
+
 def _sample_processes(seen: set[str], done: threading.Event) -> None:
-    """Every 0.2 s: /proc/<pid>/cmdline and /proc/<pid>/environ of each process (as text)."""
+    """Every 0.2 s: /proc/<pid>/cmdline and /proc/<pid>/environ of each process (as text), except the
+    storage servers'."""
     while True:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
+                try:
+                    if _is_storage_server((entry / "cmdline").read_bytes()):
+                        continue
+                except OSError:
+                    continue
                 for name in ("cmdline", "environ"):
                     try:
                         seen.add((entry / name).read_bytes().replace(b"\0", b" ").decode("utf-8", "replace"))

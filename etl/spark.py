@@ -46,8 +46,7 @@ S3A_CREDENTIALS_PROVIDER = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvide
 # log4j2 configuration asks for (tests/integration/test_no_leaks.py runs with them asked at DEBUG).
 HEADER_LOGGERS = tuple(f"{prefix}org.apache.http.{name}" for prefix in ("", "software.amazon.awssdk.thirdparty.")
                        for name in ("wire", "headers")) + (
-    # Spark's JDBC data source: the leak test (JDBC at DEBUG) found the MySQL password in the driver's
-    # stderr; held at WARN too until the exact logger is pinned down (docs/security.md, known limits).
+    # Spark's JDBC data source: at DEBUG it printed the MySQL password (found by the leak test).
     "org.apache.spark.sql.execution.datasources.jdbc",
 )
 

@@ -39,7 +39,7 @@ from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.ops.lock import RunLock, lock_for
 from etl.secrets import OK, SecretStore, referenced_secrets
-from etl.silver.build import CHECKED_FEEDS, REFERENCE_FEEDS, SilverResult, SilverStage
+from etl.silver.build import SILVER_TABLES, SilverResult, SilverStage
 from etl.spark import build_session, use_stage_credentials
 from etl.storage import store_for
 
@@ -51,10 +51,6 @@ REFUSAL = re.compile(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Acc
 STAGES = ("ingest", "silver", "gold", "export")
 # Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
 EXPORTED_TABLES = tuple(GOLD_TABLES)
-# What the silver stage writes (etl/silver/build.py), for the dry run.
-SILVER_TABLES = (*REFERENCE_FEEDS, "customer_versions", "dim_customer", "customer_id_map", "transactions",
-                 "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes", "order_discounts",
-                 "restaurants", *(f"quarantine_{feed}" for feed in CHECKED_FEEDS))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -376,9 +372,7 @@ class Run:
             out.append("    writes silver " + ", ".join(uri("silver", t) for t in SILVER_TABLES))
             out.append(f"    writes {uri('ops', 'dq_results')}, {uri('ops', 'silver_progress')}")
         if "gold" in stages:
-            reads = ("transactions", "sales_lines", *(t for t in EMPTY_INPUTS if t not in ("transactions",
-                                                                                           "sales_lines")))
-            out.append("  gold: reads silver " + ", ".join(uri("silver", t) for t in reads))
+            out.append("  gold: reads silver " + ", ".join(uri("silver", t) for t in EMPTY_INPUTS))
             out.append("    writes gold " + ", ".join(uri("gold", t) for t in (*GOLD_TABLES, *(f"facts_{f}"
                                                                                           for f in FACTS))))
         if "export" in stages:

@@ -66,22 +66,16 @@ RUNS_SCHEMA = StructType([
     StructField("error", StringType(), True),
 ])
 
-# The tables each stage may write, by "layer/name" (ops/runs itself excluded).
-_SILVER_TABLES = ("stores", "products", "sales_team", "customer_versions", "dim_customer", "customer_id_map",
-                  "transactions", "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes",
-                  "order_discounts", "restaurants", "quarantine_customers", "quarantine_sales",
-                  "quarantine_orders", "quarantine_order_events")
-
-
 def stage_tables(stage: str) -> list[tuple[str, str]]:
-    """(layer, table) pairs ``stage`` may commit to."""
+    """(layer, table) pairs ``stage`` may commit to (ops/runs itself excluded)."""
     from etl.bronze.feeds import FEED_NAMES
     from etl.gold.facts import FACTS
     from etl.gold.marts import GOLD_TABLES
+    from etl.silver.build import SILVER_TABLES
 
     return {
         "ingest": [("bronze", f) for f in FEED_NAMES] + [("ops", "file_manifest")],
-        "silver": [("silver", t) for t in _SILVER_TABLES] + [("ops", "dq_results"), ("ops", "silver_progress")],
+        "silver": [("silver", t) for t in SILVER_TABLES] + [("ops", "dq_results"), ("ops", "silver_progress")],
         "gold": [("gold", t) for t in GOLD_TABLES] + [("gold", f"facts_{f}") for f in FACTS],
     }.get(stage, [])
 

@@ -55,6 +55,10 @@ from etl.silver.reference import typed_reference
 log = logging.getLogger(__name__)
 REFERENCE_FEEDS = ("stores", "products", "sales_team")
 CHECKED_FEEDS = ("customers", "sales", "orders", "order_events")
+# Every table the silver stage writes: the run records (etl/runs.py) and the dry run name them from here.
+SILVER_TABLES = (*REFERENCE_FEEDS, "customer_versions", "dim_customer", "customer_id_map", "transactions",
+                 "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes", "order_discounts",
+                 "restaurants", *(f"quarantine_{feed}" for feed in CHECKED_FEEDS))
 PROGRESS_DDL = "feed string, run_id string"
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,7 +28,7 @@ from etl import services
 from etl.config import PROJECT_ROOT, Config, load_config
 from etl.generate import GenerateOptions, generate
 from etl.secrets import SecretStore
-from etl.spark import spark_conf
+from etl.spark import _s3_buckets, spark_conf
 from etl.storage import store_for
 
 BIN = Path(sys.executable).parent
@@ -119,10 +121,12 @@ def stack(tmp_path_factory) -> Stack:
         "ETL__MYSQL__PORT": str(mariadb_port),
         "ETL__SECRETS__FILE": str(root / "secrets.json"),
         "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
-        # Jobs here process a few hundred rows: one shuffle partition and no whole-stage code generation
-        # (compiling it costs more than running it on such data). How Spark computes, never what.
+        # Jobs here process a few hundred rows: one shuffle partition, no whole-stage code generation
+        # (compiling it costs more than running it on such data), and Delta's log state rebuilt in one
+        # task instead of 50. How Spark computes, never what (tests/conftest.py TINY_DATA_SETTINGS).
         "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
-        "ETL__SPARK__CONF": '{"spark.sql.codegen.wholeStage": "false"}',
+        "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
+                                        "spark.databricks.delta.snapshotPartitions": "1"}),
     }
     cfg = load_config("dev", environ=env)
     with pytest.MonkeyPatch.context() as mp:
@@ -157,6 +161,26 @@ def s3_spark(spark, stack):
     hadoop.set("fs.s3a.access.key", stack.secret(stack.cfg.storage.s3.access_key_secret))
     hadoop.set("fs.s3a.secret.key", stack.secret(stack.cfg.storage.s3.secret_key_secret))
     return spark
+
+
+@contextmanager
+def in_process(stack: Stack, spark, env: dict[str, str]) -> Iterator[Config]:
+    """The configuration of ``env`` for runs started in this process (``etl.pipeline.Run``) on the
+    test session: no JVM start per run. A run signs Spark's S3A in as each stage's identity; the
+    session's root keys are put back afterwards, so the other tests of this worker read as before."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**stack.env, **env}.items():
+            mp.setenv(key, value)
+        mp.delenv("ETL_MASTER_KEY", raising=False)
+        try:
+            yield stack.config(**env)
+        finally:
+            hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+            hadoop.set("fs.s3a.access.key", stack.secret(stack.cfg.storage.s3.access_key_secret))
+            hadoop.set("fs.s3a.secret.key", stack.secret(stack.cfg.storage.s3.secret_key_secret))
+            jvm = spark.sparkContext._jvm
+            for bucket in _s3_buckets(stack.cfg):
+                jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
 
 
 def landing_store(stack: Stack, prefix: str):

@@ -22,14 +22,14 @@ CRASH_EXIT = 70          # etl.bronze.ingest.crash_point
 LINEAGE = {"source_file", "record_number", "run_id", "ingested_at", "loaded_at", "file_checksum"}
 
 
-def _delta_tables(stack, cfg, layer: str) -> list[str]:
+def delta_tables(stack, cfg, layer: str) -> list[str]:
     from etl.storage import store_for
 
     lake = store_for(cfg, cfg.storage.lake, stack.secret)
     return sorted({f.key.split("/")[1] for f in lake.list(f"{layer}/") if "/_delta_log/" in f.key})
 
 
-def _content(spark, uri: str) -> list[tuple]:
+def table_content(spark, uri: str) -> list[tuple]:
     frame = spark.read.format("delta").load(uri)
     kept = [c for c in frame.columns if c not in LINEAGE]
     return sorted((tuple(r) for r in frame.select(*kept).collect()), key=repr)
@@ -50,11 +50,11 @@ def test_killed_at_each_stage_boundary_then_rerun_equals_an_uninterrupted_run(lo
     assert final.returncode == 0, final.stderr[-3000:]
 
     for layer in ("silver", "gold"):
-        tables = _delta_tables(stack, cfg, layer)
-        assert tables == _delta_tables(stack, slice_cfg, layer) and tables, layer
+        tables = delta_tables(stack, cfg, layer)
+        assert tables == delta_tables(stack, slice_cfg, layer) and tables, layer
         for table in tables:
-            assert _content(s3_spark, f"{cfg.storage.lake}/{layer}/{table}") == \
-                _content(s3_spark, f"{slice_cfg.storage.lake}/{layer}/{table}"), f"{layer}/{table}"
+            assert table_content(s3_spark, f"{cfg.storage.lake}/{layer}/{table}") == \
+                table_content(s3_spark, f"{slice_cfg.storage.lake}/{layer}/{table}"), f"{layer}/{table}"
     # MySQL holds the recovered run's gold (the same rows), with no duplicate.
     with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
         rows = conn.query("SELECT COUNT(*), COUNT(DISTINCT store_id, sales_person_id, sales_month) "

@@ -11,24 +11,24 @@ BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 
-.PHONY: demo test test-slow setup jars services services-stop unit clean report-png report-sample report-image bench
+.PHONY: demo test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
 	$(BIN)/etl run --profile $(PROFILE) --date $(DEMO_DATE)
 
 # Two pytest workers (pytest-xdist), one test file per worker at a time (module fixtures run once); each
-# worker has its own Spark session and, for integration tests, its own MinIO and MariaDB, so the slice run
-# (local_slice_run) happens once per worker that needs it. (--dist loadgroup would group the slice files,
-# but pytest-xdist 3.8 cannot tag node ids under pytest 9: its groups are silently ignored.)
+# worker has its own Spark session and, for integration tests, its own MinIO and MariaDB. tests/conftest.py
+# sends the files that read the observed slice run (local_slice_run) to one worker as one unit, so that run
+# happens once, and starts the heaviest units first. Most jobs run in the worker's warm JVM
+# (etl_in_process); a job runs as its own process where that is what is tested.
 test: setup
 	-scripts/install-compose-cli.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-# Tests of several whole etl runs each (backfill, kill-and-rerun, run records and rollback, the benchmark
-# smoke test): not yet in make test, whose time they would double on 2 cores.
-test-slow: setup
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow
+# The same without the tests of several whole etl runs each (marked slow): a quicker loop while developing.
+test-quick: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 unit: setup
 	$(BIN)/python -m pytest -m "not integration and not cluster"

@@ -49,6 +49,13 @@ HEADER_LOGGERS = tuple(f"{prefix}org.apache.http.{name}" for prefix in ("", "sof
     # Spark's JDBC data source: at DEBUG it printed the MySQL password (found by the leak test).
     "org.apache.spark.sql.execution.datasources.jdbc",
 )
+# Delta looks for a table's _delta_log in every parent folder up to the bucket root when a table does
+# not exist yet. With a policy scoped to a prefix (s3a://lake/<prefix>, as least privilege asks), the
+# object store answers 403 for the parents and this logger printed a 60-line stack trace per table
+# (42 in a first run): the lookup still ends right. Delta's MERGE materialises its source with a local
+# checkpoint, and Spark warns "RDD ... was locally checkpointed, its lineage has been truncated" each
+# time it is released (every MERGE). Both held at ERROR: noise in every run's output, nothing to act on.
+QUIET_LOGGERS = ("org.apache.spark.sql.delta.DeltaTableUtils", "org.apache.spark.rdd.MapPartitionsRDD")
 
 
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
@@ -114,8 +121,11 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     jvm = spark.sparkContext._jvm
+    levels = jvm.org.apache.logging.log4j.Level
     for name in HEADER_LOGGERS:
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.WARN)
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, levels.WARN)
+    for name in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, levels.ERROR)
     if cfg.storage.s3 is not None and get_secret is not None:
         use_stage_credentials(spark, cfg, get_secret, stage)
     return spark

@@ -43,3 +43,42 @@ def spark(local_config):
     yield session
     session.stop()
 
+
+
+# -- how two pytest-xdist workers share the suite (make test: -n 2 --dist loadfile) ----------------------
+# The modules that read the session's observed slice run (tests/integration/conftest.py local_slice_run)
+# go to one worker as one unit, so that run happens once, not once per worker.
+SLICE_RUN_MODULES = {"test_cluster.py", "test_daily_slice.py", "test_mysql_export.py", "test_no_leaks.py",
+                     "test_recovery.py"}
+SLICE_RUN_UNIT = "tests/integration/[slice run]"
+# Units start heaviest first (longest processing time first), so no worker ends alone on a long module:
+# xdist's own order is by number of tests, which put the single-test, ten-minute modules last. Weights
+# are relative costs from `pytest --durations` (docs/development.md); unlisted modules weigh nothing.
+UNIT_WEIGHTS = {SLICE_RUN_UNIT: 100, "tests/integration/test_operations_records.py": 40,
+                "tests/integration/test_backfill.py": 35, "tests/integration/test_bench_smoke.py": 30,
+                "tests/integration/test_ingest.py": 25, "tests/integration/test_silver.py": 25,
+                "tests/integration/test_transient_outage.py": 12, "tests/integration/test_run_lock.py": 8}
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return SLICE_RUN_UNIT if path.rsplit("/", 1)[-1] in SLICE_RUN_MODULES else path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Heaviest work units first (a stable sort: the order inside a module is kept)."""
+    items.sort(key=lambda item: -UNIT_WEIGHTS.get(work_unit(item.nodeid), 0))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile with the slice-run modules as one unit, in the order of the sorted collection."""
+    if getattr(config.option, "dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SliceRunAwareScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return SliceRunAwareScheduling(config, log)

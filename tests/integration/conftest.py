@@ -9,7 +9,9 @@ exactly as a user starts them; the configuration reaches them through
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -17,7 +19,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -181,6 +183,27 @@ def in_process(stack: Stack, spark, env: dict[str, str]) -> Iterator[Config]:
             jvm = spark.sparkContext._jvm
             for bucket in _s3_buckets(stack.cfg):
                 jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
+
+
+def etl_in_process(stack: Stack, spark, env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:
+    """``etl ARGS`` run by ``etl.cli.main`` in this process, on the test session, with its standard output,
+    its standard error (log lines included, as the job writes them) and exit code, like ``Stack.run``.
+
+    A job process started cold spends most of a tiny run loading classes and compiling; in the test
+    worker's warm JVM the same run takes a fraction of that. What needs a process of its own (a kill,
+    two runs at once, the process list, Spark's own logs) still uses ``Stack.run``."""
+    from etl import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        with in_process(stack, spark, env), redirect_stdout(out), redirect_stderr(err):
+            code = cli.main(args)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    return subprocess.CompletedProcess(["etl", *args], code, out.getvalue(), err.getvalue())
 
 
 def landing_store(stack: Stack, prefix: str):

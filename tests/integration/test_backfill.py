@@ -20,7 +20,7 @@ from etl.pipeline import Run
 from tests.integration.conftest import BIN, in_process, isolated_env, landing_store
 from tests.integration.test_recovery import delta_tables, table_content
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 
 DATES = [date(2026, 11, 18) + timedelta(days=n) for n in range(5)]
 STAGES = ("ingest", "silver", "gold")

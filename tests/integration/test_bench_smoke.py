@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]   # make test-slow (several whole runs)
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 
 ROOT = Path(__file__).resolve().parents[2]
 

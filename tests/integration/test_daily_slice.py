@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from etl.export.mysql import Connection, target_for
 from etl.gold.sales_team import COLUMNS as MART_COLUMNS
-from tests.integration.conftest import BIN, SLICE_OPTS as OPTS, SLICE_RUN_DATE as RUN_DATE
+from tests.integration.conftest import SLICE_OPTS as OPTS, SLICE_RUN_DATE as RUN_DATE, etl_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_second_run_changes_nothing_and_time_travel_works(local_slice_run, s3_sp
     mysql_before = _mysql_rows(s3_spark, cfg, stack.secret)
     bronze_before = s3_spark.read.format("delta").load(f"{lake}/bronze/sales").count()
 
-    second = stack.run([str(BIN / "etl"), "run", "--date", RUN_DATE.isoformat()], env)
+    second = etl_in_process(stack, s3_spark, env, ["run", "--date", RUN_DATE.isoformat()])   # no JVM start
     assert second.returncode == 0, second.stderr[-3000:]
     # The first run archived what it ingested, so the second finds nothing new.
     assert "bronze sales       files ingested 0, rejected 0, duplicate 0, rows 0" in second.stdout

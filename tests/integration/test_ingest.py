@@ -1,8 +1,8 @@
 """Landing -> bronze on MinIO over s3a: every feed, rejects with reasons, duplicates, idempotency, crashes.
 
-Each test gets its own landing/lake prefix. Runs that the scheduler would start
-go through ``etl run --stages ingest`` in a separate process; checks read the
-real Delta tables and the real bucket.
+Each test gets its own landing/lake prefix. Runs go through ``etl run --stages ingest``,
+started in this process (``etl_in_process``) except the killed ones, which need a process
+of their own; checks read the real Delta tables and the real bucket.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from pyspark.sql import functions as F
 
 from etl.generate import ALL_FEEDS, GenerateOptions, generate
-from tests.integration.conftest import BIN, isolated_env, landing_store
+from tests.integration.conftest import BIN, etl_in_process, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +28,17 @@ CLEAN_OPTS = GenerateOptions(start=date(2026, 11, 21), days=1, sales_per_day=20,
                              orders_per_day=8, events_orders_per_day=6, feeds=ALL_FEEDS)
 
 
-def _ingest(stack, prefix, extra=None):
-    return stack.run([str(BIN / "etl"), "run", "--date", RUN_DATE, "--stages", "ingest"],
-                     {**isolated_env(prefix), **(extra or {})})
+INGEST = ["run", "--date", RUN_DATE, "--stages", "ingest"]
+
+
+def _ingest(stack, spark, prefix):
+    """``etl run --stages ingest`` in this process (no cold JVM start)."""
+    return etl_in_process(stack, spark, isolated_env(prefix), INGEST)
+
+
+def _killed_ingest(stack, prefix, crash_at):
+    """The same as a process of its own, ended by ``os._exit`` at ``crash_at`` (as a kill would)."""
+    return stack.run([str(BIN / "etl"), *INGEST], {**isolated_env(prefix), "ETL_TEST_CRASH_AT": crash_at})
 
 
 def _keys(store, prefix=""):
@@ -69,7 +77,7 @@ def all_feeds_run(stack, s3_spark, tmp_path_factory):
     prefix = "ingest-all"
     landing = landing_store(stack, prefix)
     report = generate(ALL_FEEDS_OPTS, tmp_path_factory.mktemp("gen-all"), landing, progress=False)
-    first = _ingest(stack, prefix)
+    first = _ingest(stack, s3_spark, prefix)
     assert first.returncode == 0, first.stderr[-3000:]
     return stack, landing, prefix, report, first
 
@@ -141,7 +149,7 @@ def test_the_same_landing_content_again_changes_no_bronze_count(all_feeds_run, s
         key = next(k for k in report.files[feed] if k not in report.defects["missing_column"])
         renamed[feed] = f"{feed}/resent/{key.rsplit('/', 1)[1]}"
         landing.upload(tmp_path / "again" / key, renamed[feed])
-    second = _ingest(stack, prefix)
+    second = _ingest(stack, s3_spark, prefix)
     assert second.returncode == 0, second.stderr[-3000:]
     assert {feed: _bronze(s3_spark, prefix, feed).count() for feed in ALL_FEEDS} == before
     statuses = {}
@@ -207,7 +215,7 @@ def rejects_run(stack, s3_spark, tmp_path_factory):
         path = folder / key.replace("/", "_")
         path.write_bytes(content)
         landing.upload(path, key)
-    result = _ingest(stack, prefix)
+    result = _ingest(stack, s3_spark, prefix)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = {r.path: r for r in _manifest(s3_spark, prefix)}
     return landing, prefix, result, manifest
@@ -285,16 +293,16 @@ def test_runs_killed_after_the_bronze_commit_and_after_the_manifest_are_complete
     report = generate(CLEAN_OPTS, tmp_path / "gen", landing, progress=False)
     expected = _expected(report)
     # Killed after the first bronze commit (stores): its rows are in bronze, every file still in landing.
-    crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": "after_bronze_commit"})
+    crashed = _killed_ingest(stack, lake_prefix, "after_bronze_commit")
     assert crashed.returncode == 70, crashed.stderr[-3000:]
     assert _bronze(s3_spark, lake_prefix, "stores").count() == expected["stores"][3]
     assert sum(len(_keys(landing, f"{feed}/")) for feed in ALL_FEEDS) == len(report)
     # Killed again, after every commit and the manifest, before any archive move.
-    crashed = _ingest(stack, lake_prefix, {"ETL_TEST_CRASH_AT": "after_manifest"})
+    crashed = _killed_ingest(stack, lake_prefix, "after_manifest")
     assert crashed.returncode == 70, crashed.stderr[-3000:]
     assert sum(len(_keys(landing, f"{feed}/")) for feed in ALL_FEEDS) == len(report)
 
-    rerun = _ingest(stack, lake_prefix)
+    rerun = _ingest(stack, s3_spark, lake_prefix)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "recovered 1" in rerun.stdout
     for feed, (ingested, _, _, rows) in expected.items():

@@ -1,9 +1,10 @@
 """Run records, `etl status`, `etl check-freshness` and `etl rollback` on real parts (issue 8).
 
-One module-scoped setup: two `etl run` processes on one small generated slice (run date
-2026-11-22, then 2026-11-23 with JSON logs), then a run that fails in its silver stage (its
-quality rules file is missing), started in this process like the status, freshness and
-rollback commands (``etl.cli.main``; each would otherwise cost a JVM start). The tests
+One module-scoped setup: two `etl run`s on one small generated slice (run date 2026-11-22,
+started in this process, then 2026-11-23 as a process of its own with JSON logs), then a run
+that fails in its silver stage (its quality rules file is missing), started in this process
+like the status, freshness and rollback commands (``etl.cli.main``; each would otherwise
+cost a JVM start). The tests
 read ``ops/runs`` and the gold tables with the session's Spark. The rollback test comes last:
 it undoes the second run. Like the other export tests, the module leaves MySQL's
 ``retail_gold`` holding its own gold.
@@ -23,10 +24,10 @@ from etl import cli
 from etl.export.mysql import Connection, target_for
 from etl.gold.marts import GOLD_TABLES
 from etl.generate import GenerateOptions, generate
-from tests.integration.conftest import BIN, isolated_env, landing_store
+from tests.integration.conftest import BIN, etl_in_process, isolated_env, landing_store
 from tests.integration.test_mysql_export import mysql_snapshot
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]   # make test-slow (several whole runs)
+pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=20, seed=5, customers=20,
                        orders_per_day=5, events_orders_per_day=5)
 # The slice holds 2026-11-20..22: the first run is for its last day, the second for the day after (no new
@@ -55,7 +56,7 @@ def two_runs(stack, s3_spark, tmp_path_factory):
     env = isolated_env(prefix)
     cfg = stack.config(**env)
     generate(OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, prefix), progress=False)
-    first = stack.run([str(BIN / "etl"), "run", "--date", FIRST_DATE.isoformat()], env)
+    first = etl_in_process(stack, s3_spark, env, ["run", "--date", FIRST_DATE.isoformat()])
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     gold_after_first = gold_snapshot(s3_spark, cfg)
     with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:

@@ -1,5 +1,6 @@
 """Bronze -> silver -> gold on MinIO with generated, defective data: record accounting, quarantine,
-dq_results, and a threshold breach that stops the run before gold.
+dq_results, and a threshold breach that stops the run before gold. The runs are ``etl run`` started in
+this process (``etl_in_process``: no cold JVM per run).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 from delta.tables import DeltaTable
 
 from etl.generate import ALL_FEEDS, GenerateOptions, generate
-from tests.integration.conftest import BIN, isolated_env, landing_store
+from tests.integration.conftest import etl_in_process, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +23,8 @@ OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, sales_per_day=30, seed=
 CHECKED = ("customers", "sales", "orders", "order_events")
 
 
-def _run(stack, prefix, stages="ingest,silver,gold", extra=None):
-    return stack.run([str(BIN / "etl"), "run", "--date", RUN_DATE, "--stages", stages],
-                     {**isolated_env(prefix), **(extra or {})})
+def _run(stack, spark, prefix, stages="ingest,silver,gold"):
+    return etl_in_process(stack, spark, isolated_env(prefix), ["run", "--date", RUN_DATE, "--stages", stages])
 
 
 def _table(spark, prefix, layer, name):
@@ -35,7 +35,7 @@ def _table(spark, prefix, layer, name):
 def defective_run(stack, s3_spark, tmp_path_factory):
     prefix = "silver-defects"
     report = generate(OPTS, tmp_path_factory.mktemp("gen"), landing_store(stack, prefix), progress=False)
-    result = _run(stack, prefix)
+    result = _run(stack, s3_spark, prefix)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return stack, prefix, report, result
 
@@ -100,7 +100,7 @@ def test_a_rerun_for_the_same_date_changes_no_silver_or_gold_row(defective_run, 
                                       "quarantine_sales", "quarantine_order_events")] + \
              [("gold", t) for t in ("customers_data_mart", "kpi_daily_sales", "sales_team_data_mart")]
     before = {t: sorted(repr(tuple(r)) for r in _table(s3_spark, prefix, *t).collect()) for t in tables}
-    again = _run(stack, prefix)
+    again = _run(stack, s3_spark, prefix)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "  silver " not in again.stdout       # nothing new reached bronze, so silver had nothing to do
     assert {t: sorted(repr(tuple(r)) for r in _table(s3_spark, prefix, *t).collect()) for t in tables} == before
@@ -118,7 +118,7 @@ def test_a_feed_over_its_error_threshold_stops_the_run_and_gold_stays_at_its_ver
                    + "".join(f"{i},1,Strawberry Cone,2026-11-21,1,90.00,0,0.00\n" for i in range(1, 21)))
     landing_store(stack, prefix).upload(bad, "sales/late/bad_sales.csv")
 
-    result = _run(stack, prefix)
+    result = _run(stack, s3_spark, prefix)
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (
         "etl: error: data-quality threshold exceeded, silver and gold left unchanged: feed 'sales': 20 of 20 rows "

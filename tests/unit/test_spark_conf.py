@@ -170,3 +170,16 @@ def test_credentials_written_into_plan_text_are_masked(text):
 def test_spark_gets_all_three_redaction_settings(dev_conf):
     assert dev_conf["spark.sql.redaction.options.regex"] == OPTIONS_REDACTION_REGEX
     assert dev_conf["spark.sql.redaction.string.regex"] == STRING_REDACTION_REGEX
+
+
+def test_the_session_holds_header_loggers_at_warn_and_noise_at_error(spark):
+    """build_session sets these levels in the driver whatever log4j2's configuration says."""
+    from etl.spark import HEADER_LOGGERS, QUIET_LOGGERS
+
+    jvm = spark.sparkContext._jvm
+
+    def level(name: str) -> str:
+        return jvm.org.apache.logging.log4j.LogManager.getLogger(name).getLevel().toString()
+
+    assert {name: level(name) for name in HEADER_LOGGERS} == dict.fromkeys(HEADER_LOGGERS, "WARN")
+    assert {name: level(name) for name in QUIET_LOGGERS} == dict.fromkeys(QUIET_LOGGERS, "ERROR")

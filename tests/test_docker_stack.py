@@ -338,46 +338,44 @@ def test_build_context_allows_what_the_dockerfile_copies():
 
 
 # -- the scheduler script ------------------------------------------------------------
-def test_scheduler_script_runs_the_job_for_a_day(tmp_path):
+@pytest.fixture
+def scheduler(tmp_path):
+    """``sh docker/scheduler ARGS`` with a stand-in spark-submit on PATH that prints its arguments and
+    exits with ``exit_code`` (the script's logic is tested; the real job is covered by the cluster test)."""
     if shutil.which("sh") is None or subprocess.run(["date", "-u", "-d", "yesterday"], capture_output=True).returncode:
         pytest.skip("needs a POSIX sh and GNU date (as in the image)")
-    subprocess.run(["sh", "-n", str(SCHEDULER)], check=True)
     fake = tmp_path / "spark-submit"
-    fake.write_text('#!/bin/sh\necho "ARGS $*"\nexit 0\n')
-    fake.chmod(0o755)
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "ETL_SPARK_JARS": "/opt/etl/.jars/a.jar"}
-    out = subprocess.run(["sh", str(SCHEDULER), "--once", "2026-01-31"], env=env,
-                         capture_output=True, text=True, timeout=30)
+
+    def run(*args: str, exit_code: int = 0, **env: str) -> subprocess.CompletedProcess:
+        fake.write_text(f'#!/bin/sh\necho "ARGS $*"\nexit {exit_code}\n')
+        fake.chmod(0o755)
+        return subprocess.run(["sh", str(SCHEDULER), *args], capture_output=True, text=True, timeout=30,
+                              env={"PATH": f"{tmp_path}:{os.environ['PATH']}",
+                                   "ETL_SPARK_JARS": "/opt/etl/.jars/a.jar", **env})
+    return run
+
+
+def test_scheduler_script_runs_the_job_for_a_day(scheduler):
+    subprocess.run(["sh", "-n", str(SCHEDULER)], check=True)
+    out = scheduler("--once", "2026-01-31")
     assert out.returncode == 0, out.stderr
     assert ("ARGS --master spark://spark-master:7077 --jars /opt/etl/.jars/a.jar "
             "jobs/daily_etl.py --profile docker --date 2026-01-31") in out.stdout
-    fake.write_text("#!/bin/sh\nexit 7\n")
-    failed = subprocess.run(["sh", str(SCHEDULER), "--once", "2026-01-31"], env=env,
-                            capture_output=True, text=True, timeout=30)
+    failed = scheduler("--once", "2026-01-31", exit_code=7)
     assert failed.returncode == 7 and "FAILED" in failed.stderr
-    bad = subprocess.run(["sh", str(SCHEDULER)], env={**env, "ETL_SCHEDULE_AT": "25:00"},
-                         capture_output=True, text=True, timeout=30)
+    bad = scheduler(ETL_SCHEDULE_AT="25:00")
     assert bad.returncode == 2 and "HH:MM" in bad.stderr
 
 
-def test_scheduler_script_explains_exit_codes_and_runs_maintenance(tmp_path):
-    if shutil.which("sh") is None or subprocess.run(["date", "-u", "-d", "yesterday"], capture_output=True).returncode:
-        pytest.skip("needs a POSIX sh and GNU date (as in the image)")
-    fake = tmp_path / "spark-submit"
-    fake.write_text('#!/bin/sh\necho "ARGS $*"\nexit 4\n')
-    fake.chmod(0o755)
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "ETL_SPARK_JARS": "/opt/etl/.jars/a.jar"}
-    dq = subprocess.run(["sh", str(SCHEDULER), "--once", "2026-01-31"], env=env,
-                        capture_output=True, text=True, timeout=30)
+def test_scheduler_script_explains_exit_codes_and_runs_maintenance(scheduler):
+    dq = scheduler("--once", "2026-01-31", exit_code=4)
     assert dq.returncode == 4 and "FAILED (exit 4: data-quality threshold exceeded" in dq.stderr
-    fake.write_text('#!/bin/sh\necho "ARGS $*"\nexit 0\n')
-    done = subprocess.run(["sh", str(SCHEDULER), "--maintain"], env=env, capture_output=True, text=True, timeout=30)
+    done = scheduler("--maintain")
     assert done.returncode == 0, done.stderr
     assert "ARGS --master spark://spark-master:7077 --jars /opt/etl/.jars/a.jar jobs/maintain.py --profile docker" \
         in done.stdout
     assert (ROOT / "jobs" / "maintain.py").exists()
-    bad = subprocess.run(["sh", str(SCHEDULER)], env={**env, "ETL_MAINTAIN_WEEKDAY": "8"},
-                         capture_output=True, text=True, timeout=30)
+    bad = scheduler(ETL_MAINTAIN_WEEKDAY="8")
     assert bad.returncode == 2 and "ETL_MAINTAIN_WEEKDAY" in bad.stderr
     assert env_items(services()["etl-scheduler"])["ETL_MAINTAIN_WEEKDAY"] == "${ETL_MAINTAIN_WEEKDAY-7}"
 

@@ -18,7 +18,7 @@ from etl.generate import GenerateOptions, generate
 from etl.ops.lock import lock_for
 from etl.pipeline import Run
 from tests.integration.conftest import BIN, in_process, isolated_env, landing_store
-from tests.integration.test_recovery import delta_tables, table_content
+from tests.integration.test_recovery import assert_same_silver_and_gold
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 
@@ -52,12 +52,7 @@ def test_a_backfill_over_five_dates_equals_five_single_runs(stack, s3_spark, lak
         for day in DATES:
             Run(singles_cfg, day).execute(STAGES)
 
-    for layer in ("silver", "gold"):
-        tables = delta_tables(stack, backfill_cfg, layer)
-        assert tables == delta_tables(stack, singles_cfg, layer) and tables, layer
-        for table in tables:
-            assert table_content(s3_spark, f"{backfill_cfg.storage.lake}/{layer}/{table}") == \
-                table_content(s3_spark, f"{singles_cfg.storage.lake}/{layer}/{table}"), f"{layer}/{table}"
+    assert_same_silver_and_gold(stack, s3_spark, backfill_cfg, singles_cfg)
     # Gold was rewritten once per date, as of that date (Delta versions 0..4 of kpi_daily_sales).
     daily = f"{backfill_cfg.storage.lake}/gold/kpi_daily_sales"
     last_dates = [s3_spark.read.format("delta").option("versionAsOf", v).load(daily).agg({"date": "max"}).first()[0]

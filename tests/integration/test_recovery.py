@@ -35,6 +35,16 @@ def table_content(spark, uri: str) -> list[tuple]:
     return sorted((tuple(r) for r in frame.select(*kept).collect()), key=repr)
 
 
+def assert_same_silver_and_gold(stack, spark, cfg, expected_cfg) -> None:
+    """Both lakes hold the same silver and gold tables with the same rows (lineage columns aside)."""
+    for layer in ("silver", "gold"):
+        tables = delta_tables(stack, cfg, layer)
+        assert tables == delta_tables(stack, expected_cfg, layer) and tables, layer
+        for table in tables:
+            assert table_content(spark, f"{cfg.storage.lake}/{layer}/{table}") == \
+                table_content(spark, f"{expected_cfg.storage.lake}/{layer}/{table}"), f"{layer}/{table}"
+
+
 def test_killed_at_each_stage_boundary_then_rerun_equals_an_uninterrupted_run(local_slice_run, s3_spark,
                                                                               tmp_path):
     stack, slice_cfg, _, _ = local_slice_run
@@ -49,12 +59,7 @@ def test_killed_at_each_stage_boundary_then_rerun_equals_an_uninterrupted_run(lo
     final = etl_in_process(stack, s3_spark, env, run[1:])     # the lock's owner is gone: taken over
     assert final.returncode == 0, final.stderr[-3000:]
 
-    for layer in ("silver", "gold"):
-        tables = delta_tables(stack, cfg, layer)
-        assert tables == delta_tables(stack, slice_cfg, layer) and tables, layer
-        for table in tables:
-            assert table_content(s3_spark, f"{cfg.storage.lake}/{layer}/{table}") == \
-                table_content(s3_spark, f"{slice_cfg.storage.lake}/{layer}/{table}"), f"{layer}/{table}"
+    assert_same_silver_and_gold(stack, s3_spark, cfg, slice_cfg)
     # MySQL holds the recovered run's gold (the same rows), with no duplicate.
     with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
         rows = conn.query("SELECT COUNT(*), COUNT(DISTINCT store_id, sales_person_id, sales_month) "

@@ -24,7 +24,7 @@ demo: setup services
 # (etl_in_process); a job runs as its own process where that is what is tested.
 test: setup
 	-scripts/install-compose-cli.sh
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 # The same without the tests of several whole etl runs each (marked slow): a quicker loop while developing.
 test-quick: setup

@@ -327,7 +327,8 @@ class Run:
             current_run_id.reset(token)
 
     def record(self, error: BaseException | None) -> None:
-        """The run's row in ops/runs (etl/runs.py), whatever the outcome; never hides the run's own error.
+        """The run's row in ops/runs (etl/runs.py) and, for a run with an export stage, in MySQL's
+        etl_run_records, whatever the outcome; never hides the run's own error.
 
         A run stopped before its first stage (the secrets pre-flight) touched nothing and has no Spark
         session: its one line and exit code are its record."""
@@ -336,12 +337,20 @@ class Run:
         if self._spark is None:
             return
         try:
-            self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.summary))
-            records.write_run_record(self.spark, records.runs_uri(self.cfg), records.run_record(self.summary))
-            log.info("run %s recorded in %s: %s", self.run_id, records.runs_uri(self.cfg), self.summary.status)
-        except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the monitor sees a missing record
-            log.error("run %s not recorded in %s: %s", self.run_id, records.runs_uri(self.cfg),
-                      records.error_line(exc))
+            try:
+                self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.summary))
+                records.write_run_record(self.spark, records.runs_uri(self.cfg), records.run_record(self.summary))
+                log.info("run %s recorded in %s: %s", self.run_id, records.runs_uri(self.cfg), self.summary.status)
+            except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the monitor sees a missing record
+                log.error("run %s not recorded in %s: %s", self.run_id, records.runs_uri(self.cfg),
+                          records.error_line(exc))
+            if records.records_to_mysql(self.summary, error, self.cfg.mysql.enabled):
+                try:
+                    records.write_mysql_run_record(self.spark, self.cfg, self.secret, records.run_record(self.summary))
+                    log.info("run %s recorded in MySQL etl_run_records", self.run_id)
+                except Exception as exc:  # noqa: BLE001 - as above; ops/runs holds the record
+                    log.warning("run %s not recorded in MySQL etl_run_records: %s", self.run_id,
+                                records.error_line(exc))
         finally:
             try:
                 self._spark.conf.unset(records.USER_METADATA_CONF)

@@ -7,8 +7,8 @@ quarantined, the Delta version each table it wrote was left at, the alerts and
 the error line. ``run_record`` turns a ``RunSummary`` into that row without any
 I/O (tests/unit/test_runs.py); the rest reads and writes it.
 
-The MySQL ``etl_runs`` table stays what it was, a per-table load log for SQL
-consumers; ``ops.runs`` is the full record (docs/operations-records.md).
+A run with an export stage also REPLACEs the same record into MySQL's ``etl_run_records``
+for SQL consumers; MySQL's ``etl_runs`` stays the per-table load log (docs/operations-records.md).
 Which table a run wrote is read from Delta itself: during a run every commit
 carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
 ``DeltaTable.history(1)`` tells whether the table's latest version is this run's.
@@ -16,6 +16,7 @@ carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,36 @@ def run_record(summary: RunSummary) -> dict:
         "alerts": list(summary.gold.alerts) if summary.gold else [],
         "error": summary.error,
     }
+
+
+def mysql_run_row(record: Mapping) -> tuple[str | None, ...]:
+    """A run record as its MySQL ``etl_run_records`` row (etl.export.mysql.RUN_RECORD_COLUMNS' order):
+    text for MySQL to convert, JSON for the nested fields, times in UTC."""
+    def utc(value: datetime) -> str:
+        return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    return (record["run_id"], record["run_date"].isoformat(), record["trigger"], record["profile"],
+            utc(record["started_at"]), utc(record["ended_at"]), record["status"], ",".join(record["stages"]),
+            json.dumps(record["stage_seconds"], sort_keys=True), json.dumps([list(r) for r in record["table_rows"]]),
+            json.dumps(record["table_versions"], sort_keys=True), json.dumps(record["alerts"]), record["error"])
+
+
+def records_to_mysql(summary: "RunSummary", error: BaseException | None, mysql_enabled: bool) -> bool:
+    """Whether a run's record also goes to MySQL: when MySQL is enabled and the run had an export stage
+    (a run without one never signs in to MySQL, nor decrypts its secrets), unless MySQL itself could
+    not be reached (the record would wait for its connection retries to fail again)."""
+    exporting = {"export", "export_mysql"} & set(summary.stages)
+    unreachable = isinstance(error, EtlError) and str(error).startswith("cannot connect to MySQL")
+    return mysql_enabled and bool(exporting) and not unreachable
+
+
+def write_mysql_run_record(spark: SparkSession, cfg: Config, get_secret, record: Mapping) -> None:
+    """REPLACE the run's row in MySQL's ``etl_run_records`` (applying pending migrations first)."""
+    from etl.export.mysql import Connection, apply_migrations, record_run, target_for
+
+    with Connection(spark, target_for(cfg, get_secret)) as conn:
+        apply_migrations(conn)
+        record_run(conn, mysql_run_row(record))
 
 
 # -- lake I/O ----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -125,6 +125,7 @@ class Connection:
     def __init__(self, spark: SparkSession, target: MySQLTarget):
         jvm = spark.sparkContext._jvm
         self.target = target
+        self._types = jvm.java.sql.Types
         props = jvm.java.util.Properties()
         for key, value in target.properties().items():
             props.setProperty(key, value)
@@ -146,6 +147,23 @@ class Connection:
         statement = self._conn.createStatement()
         try:
             statement.execute(sql)
+        except Exception as exc:
+            raise ExportError(f"MySQL statement failed at {self.target.describe()} ({' '.join(sql.split()[:3])} ...): "
+                              f"{self.target.scrub(_java_message(exc))}") from None
+        finally:
+            statement.close()
+
+    def execute_with(self, sql: str, values: Sequence[str | None]) -> None:
+        """A statement with ``?`` placeholders bound to ``values`` (text or NULL; MySQL converts the text
+        to each column's type): for values that come from outside, such as an error message."""
+        statement = self._conn.prepareStatement(sql)
+        try:
+            for index, value in enumerate(values, start=1):
+                if value is None:
+                    statement.setNull(index, self._types.VARCHAR)
+                else:
+                    statement.setString(index, value)
+            statement.execute()
         except Exception as exc:
             raise ExportError(f"MySQL statement failed at {self.target.describe()} ({' '.join(sql.split()[:3])} ...): "
                               f"{self.target.scrub(_java_message(exc))}") from None
@@ -276,6 +294,17 @@ def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[s
                      for t, n in counts.items())
     if rows:
         conn.execute(f"REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
+
+
+# etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/runs.py mysql_run_row.
+RUN_RECORD_COLUMNS = ("run_id", "run_date", "run_trigger", "profile", "started_at", "ended_at", "status", "stages",
+                      "stage_seconds", "table_rows", "table_versions", "alerts", "error")
+
+
+def record_run(conn: Connection, row: Sequence[str | None]) -> None:
+    """The run's ``etl_run_records`` row (a rerun of the same run id replaces it)."""
+    conn.execute_with(f"REPLACE INTO etl_run_records ({', '.join(RUN_RECORD_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' * len(RUN_RECORD_COLUMNS))})", row)
 
 
 def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:

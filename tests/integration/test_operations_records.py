@@ -155,6 +155,28 @@ def test_the_runs_table_holds_every_run_with_its_figures(two_runs, failed_run, s
     assert failed["table_versions"] == {} and failed["table_rows"] == []
 
 
+def test_runs_with_an_export_stage_are_recorded_in_mysql_too(two_runs, failed_run, s3_spark):
+    """MySQL's etl_run_records holds the same record as ops/runs for SQL consumers; the failed run had no
+    export stage, so it never signed in to MySQL."""
+    stack, cfg, ids = two_runs["stack"], two_runs["cfg"], [*two_runs["ids"], failed_run]
+    held = records(s3_spark, cfg)
+    with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
+        rows = conn.query("SELECT run_id, run_date, run_trigger, profile, status, stages, stage_seconds, table_rows, "
+                          "table_versions, alerts, error, started_at, ended_at FROM etl_run_records WHERE run_id IN ("
+                          + ", ".join(f"'{i}'" for i in ids) + ")")
+    mysql = {row[0]: row for row in rows}
+    assert set(mysql) == set(two_runs["ids"])
+    for run_id in two_runs["ids"]:
+        record, row = held[run_id], mysql[run_id]
+        assert row[1:6] == (record["run_date"].isoformat(), record["trigger"], "dev", record["status"],
+                            ",".join(record["stages"]))
+        assert json.loads(row[6]) == pytest.approx(record["stage_seconds"])
+        assert json.loads(row[7]) == [[r["layer"], r["name"], r["rows_in"], r["rows_out"], r["rows_quarantined"]]
+                                      for r in record["table_rows"]]
+        assert (json.loads(row[8]), json.loads(row[9]), row[10]) == (record["table_versions"], record["alerts"], None)
+        assert row[11] < row[12]
+
+
 def test_status_lists_the_runs_and_details_one(two_runs, failed_run, etl_here):
     first_id, second_id = two_runs["ids"]
     code, out, _ = etl_here("status")

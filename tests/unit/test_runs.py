@@ -13,6 +13,7 @@ import pytest
 from etl import runs
 from etl.bronze.ingest import FeedIngestResult
 from etl.errors import EXIT_STALE, ConfigError, DataQualityError, ExportError, StaleError
+from etl.export.mysql import RUN_RECORD_COLUMNS
 from etl.gold.build import GoldResult
 from etl.log import JsonFormatter, RunIdFilter, current_run_id
 from etl.pipeline import RunSummary
@@ -62,6 +63,38 @@ def test_the_row_fits_the_table_schema(spark):
     row = spark.createDataFrame([tuple(record.values())], runs.RUNS_SCHEMA).first()
     assert (row.status, row.error) == ("failed", "cannot connect to MySQL at jdbc:mysql://h:1/db")
     assert row.table_rows[1].rows_quarantined == 3 and row.table_versions["bronze/sales"] == 2
+
+
+def test_the_mysql_row_holds_the_same_record_as_text_and_json():
+    error = DataQualityError("data-quality threshold exceeded: feed 'sales': 3 of 4 rows")
+    record = runs.run_record(finished_summary(error))
+    row = runs.mysql_run_row(record)
+    assert len(row) == len(RUN_RECORD_COLUMNS)
+    by_column = dict(zip(RUN_RECORD_COLUMNS, row))
+    assert {k: by_column[k] for k in ("run_id", "run_date", "run_trigger", "profile", "started_at", "ended_at",
+                                      "status", "stages", "error")} == {
+        "run_id": "20261123T020000Z-abc123", "run_date": "2026-11-22", "run_trigger": "spark-submit",
+        "profile": "dev", "started_at": "2026-11-23 02:00:00.000", "ended_at": "2026-11-23 02:01:12.000",
+        "status": "dq_failed", "stages": "ingest,silver,gold,export",
+        "error": "data-quality threshold exceeded: feed 'sales': 3 of 4 rows"}
+    assert json.loads(by_column["stage_seconds"]) == {"export": 9.0, "gold": 20.0, "ingest": 12.5, "silver": 30.25}
+    assert json.loads(by_column["table_rows"]) == [list(r) for r in record["table_rows"]]
+    assert ["silver", "sales", 120, 115, 3] in json.loads(by_column["table_rows"])
+    assert json.loads(by_column["table_versions"]) == {"bronze/sales": 2, "gold/customers_data_mart": 4}
+    assert json.loads(by_column["alerts"]) == ["2026-11-22: revenue_7d 10.00 against 90.00 expected (drop)"]
+    assert runs.mysql_run_row(runs.run_record(finished_summary()))[-1] is None        # no error: NULL
+
+
+def test_only_runs_with_an_export_stage_go_to_mysql_and_not_when_mysql_was_unreachable():
+    summary = finished_summary()
+    assert runs.records_to_mysql(summary, None, mysql_enabled=True)
+    assert not runs.records_to_mysql(summary, None, mysql_enabled=False)
+    summary.stages = ["ingest", "silver"]
+    assert not runs.records_to_mysql(summary, None, mysql_enabled=True)
+    summary.stages = ["restore", "export_mysql"]                      # a rollback
+    assert runs.records_to_mysql(summary, ExportError("the Excel upload failed"), mysql_enabled=True)
+    assert not runs.records_to_mysql(summary, ExportError("cannot connect to MySQL at mysql://h:3306/db as ..."),
+                                     mysql_enabled=True)
 
 
 def test_status_and_error_line_of_each_outcome():

@@ -299,6 +299,15 @@ def ensure_minio_binary(cfg: Config, say: Say = _print) -> Path:
     if target.is_file() and os.access(target, os.X_OK):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Two test workers of a fresh clone get here at once: one copies (or builds), the other waits for it
+    # (both once copied through the same .tmp file, and the second's rename failed).
+    with _locked(target.parent):
+        if target.is_file() and os.access(target, os.X_OK):
+            return target
+        return _install_minio_binary(cfg, target, say)
+
+
+def _install_minio_binary(cfg: Config, target: Path, say: Say) -> Path:
     existing = _existing_minio()
     if existing:
         tmp = target.with_suffix(".tmp")
@@ -451,6 +460,16 @@ def ensure_mariadb_installed(cfg: Config, say: Say = _print) -> dict[str, str]:
     tools = _mariadb_tools()
     if all(tools.values()):
         return tools  # type: ignore[return-value]
+    install_lock = cfg.path(BIN_DIR)
+    install_lock.mkdir(parents=True, exist_ok=True)
+    with _locked(install_lock):          # as ensure_minio_binary: one apt-get at a time (dpkg's own lock fails)
+        tools = _mariadb_tools()
+        if all(tools.values()):
+            return tools  # type: ignore[return-value]
+        return _install_mariadb(cfg, say)
+
+
+def _install_mariadb(cfg: Config, say: Say) -> dict[str, str]:
     command = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server mariadb-client"
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise ServiceError(f"MariaDB is not installed; install it with `{command}` (as root)")

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,16 @@ def test_minio_copied_from_path_when_present(bare_cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "path"))
     target = services.ensure_minio_binary(bare_cfg, say=lambda line: None)
     assert target == tmp_path / "bin" / "minio" and os.access(target, os.X_OK)
+
+
+def test_two_workers_installing_minio_at_once_both_get_it(bare_cfg, tmp_path, monkeypatch):
+    """Two pytest workers of a fresh clone start their services at once (the second's copy once failed)."""
+    _executable(tmp_path / "path" / "minio", "exit 0\n" + "# padding\n" * 200_000)     # a copy takes a while
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    with ThreadPoolExecutor(4) as pool:
+        targets = list(pool.map(lambda _: services.ensure_minio_binary(bare_cfg, say=lambda line: None), range(4)))
+    assert targets == [tmp_path / "bin" / "minio"] * 4 and os.access(targets[0], os.X_OK)
+    assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == [".lock", "minio"]
 
 
 def test_minio_built_with_go_install_when_absent(bare_cfg, tmp_path, monkeypatch):

@@ -172,11 +172,15 @@ def test_spark_gets_all_three_redaction_settings(dev_conf):
     assert dev_conf["spark.sql.redaction.string.regex"] == STRING_REDACTION_REGEX
 
 
-def test_the_session_holds_header_loggers_at_warn_and_noise_at_error(spark):
-    """build_session sets these levels in the driver whatever log4j2's configuration says."""
-    from etl.spark import HEADER_LOGGERS, QUIET_LOGGERS
+def test_the_session_holds_header_loggers_at_warn_and_noise_at_error(spark, local_config):
+    """build_session sets these levels in the driver whatever log4j2's configuration says: asked for
+    DEBUG first (as tests/integration/log4j2-debug-s3a.properties does), they are reset."""
+    from etl.spark import HEADER_LOGGERS, QUIET_LOGGERS, build_session
 
     jvm = spark.sparkContext._jvm
+    for name in (*HEADER_LOGGERS, *QUIET_LOGGERS):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.DEBUG)
+    build_session(local_config)
 
     def level(name: str) -> str:
         return jvm.org.apache.logging.log4j.LogManager.getLogger(name).getLevel().toString()

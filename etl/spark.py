@@ -56,6 +56,15 @@ HEADER_LOGGERS = tuple(f"{prefix}org.apache.http.{name}" for prefix in ("", "sof
 # checkpoint, and Spark warns "RDD ... was locally checkpointed, its lineage has been truncated" each
 # time it is released (every MERGE). Both held at ERROR: noise in every run's output, nothing to act on.
 QUIET_LOGGERS = ("org.apache.spark.sql.delta.DeltaTableUtils", "org.apache.spark.rdd.MapPartitionsRDD")
+# Spark's Tungsten memory page (the unit sorts, hash aggregations and joins take memory in). Spark's own
+# size is the execution memory / cores / 16, rounded up to a power of two: 32 MiB for the 2 GiB local
+# driver. Every sort or hash operator of a running task holds at least one page however few rows it
+# has, and a day's silver MERGE plans have many: a seven-date backfill of ~100 rows a day held 500 MiB
+# of pages at once and ran out of driver heap (docs/operations.md, "Driver memory"). 4 MiB less 64 bytes
+# keeps a tiny day's pages small and wastes no heap: with its 16-byte array header a page fills whole G1
+# regions of 1, 2 or 4 MiB exactly (a power-of-two page takes one region more), and is no humongous
+# object at all with 8 MiB regions or larger. A big sort only takes more pages (8192 per task).
+TUNGSTEN_PAGE_BYTES = 4 * 1024 * 1024 - 64
 
 
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
@@ -75,6 +84,7 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.driver.memory": cfg.spark.driver_memory,
+        "spark.buffer.pageSize": f"{TUNGSTEN_PAGE_BYTES}b",
         # The same interpreter on driver and executors (standalone workers on this host).
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }

@@ -187,3 +187,23 @@ def test_the_session_holds_header_loggers_at_warn_and_noise_at_error(spark, loca
 
     assert {name: level(name) for name in HEADER_LOGGERS} == dict.fromkeys(HEADER_LOGGERS, "WARN")
     assert {name: level(name) for name in QUIET_LOGGERS} == dict.fromkeys(QUIET_LOGGERS, "ERROR")
+
+
+def test_the_session_takes_tungsten_memory_in_small_pages(spark):
+    """Each sort or hash operator of a running task holds at least one page whatever its rows; Spark's own
+    page for the 2 GiB local driver is 32 MiB, and a backfill of tiny days ran out of heap on them."""
+    from etl.spark import TUNGSTEN_PAGE_BYTES
+
+    assert spark.sparkContext._jsc.sc().env().memoryManager().pageSizeBytes() == TUNGSTEN_PAGE_BYTES
+
+
+@pytest.mark.parametrize("region_mib", [1, 2, 4, 8, 16, 32])
+def test_a_tungsten_page_wastes_no_g1_region(region_mib):
+    """A page is one long[] (16-byte header): from half a region up (G1's humongous objects) it takes
+    whole regions, so a power-of-two page would take one region more than its size."""
+    from etl.spark import TUNGSTEN_PAGE_BYTES
+
+    region, page = region_mib << 20, TUNGSTEN_PAGE_BYTES + 16
+    if page >= region // 2:
+        assert -page % region < 64
+    assert TUNGSTEN_PAGE_BYTES % 8 == 0 and TUNGSTEN_PAGE_BYTES >= 1 << 20

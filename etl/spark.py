@@ -49,13 +49,18 @@ HEADER_LOGGERS = tuple(f"{prefix}org.apache.http.{name}" for prefix in ("", "sof
     # Spark's JDBC data source: at DEBUG it printed the MySQL password (found by the leak test).
     "org.apache.spark.sql.execution.datasources.jdbc",
 )
-# Delta looks for a table's _delta_log in every parent folder up to the bucket root when a table does
-# not exist yet. With a policy scoped to a prefix (s3a://lake/<prefix>, as least privilege asks), the
-# object store answers 403 for the parents and this logger printed a 60-line stack trace per table
-# (42 in a first run): the lookup still ends right. Delta's MERGE materialises its source with a local
-# checkpoint, and Spark warns "RDD ... was locally checkpointed, its lineage has been truncated" each
-# time it is released (every MERGE). Both held at ERROR: noise in every run's output, nothing to act on.
-QUIET_LOGGERS = ("org.apache.spark.sql.delta.DeltaTableUtils", "org.apache.spark.rdd.MapPartitionsRDD")
+# Delta looks for a table's _delta_log in every parent folder up to the bucket root when a table does not
+# exist yet. With a policy scoped to a prefix (s3a://lake/<prefix>, as least privilege asks), the object
+# store answers 403 for the parents and this logger printed a 60-line stack trace per table (42 in a first
+# run): the lookup still ends right. Delta's MERGE materialises its source with a local checkpoint, and
+# Spark warns "RDD ... was locally checkpointed, its lineage has been truncated" each time it is released
+# (every MERGE). Gold's ranks over a whole table (customer value, top customers and products, region
+# shares, the daily KPI calendar: METRICS.md) are windows without a partition, and Spark warns "No
+# Partition Defined for Window operation" for each (64 lines a run); their input is one row per customer,
+# product, region or day, never the sales lines. All three held at ERROR: noise in every run's output,
+# nothing to act on.
+QUIET_LOGGERS = ("org.apache.spark.sql.delta.DeltaTableUtils", "org.apache.spark.rdd.MapPartitionsRDD",
+                 "org.apache.spark.sql.execution.window.WindowExec")
 # Spark's Tungsten memory page (the unit sorts, hash aggregations and joins take memory in). Spark's own
 # size is the execution memory / cores / 16, rounded up to a power of two: 32 MiB for the 2 GiB local
 # driver. Every sort or hash operator of a running task holds at least one page however few rows it

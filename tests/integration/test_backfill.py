@@ -1,8 +1,10 @@
 """``etl run --from D1 --to D5`` as a user starts it equals five single runs, one per date (issue 8).
 
 The same generated sales (five days, one dated folder each) land under two prefixes. One is
-run as a backfill, a process of its own; the other as five single runs for the same dates,
-one after another, started in this process (``etl.pipeline.Run``: five JVM starts saved).
+run as a backfill by the command line's own entry point (``etl.cli.main``, in this worker's warm
+JVM: a cold job process spends minutes of a tiny run loading classes); the other as five single
+runs for the same dates, one after another (``etl.pipeline.Run``). Runs as processes of their own
+(exit codes, two at once) are in tests/integration/test_run_lock.py.
 Every silver and gold table must then hold the same rows, and gold must have been rewritten
 once per date, as of that date. The stop-at-the-first-failure path and its message are
 covered without Spark in tests/unit/test_run_options.py.
@@ -17,7 +19,7 @@ import pytest
 from etl.generate import GenerateOptions, generate
 from etl.ops.lock import lock_for
 from etl.pipeline import Run
-from tests.integration.conftest import BIN, in_process, isolated_env, landing_store
+from tests.integration.conftest import etl_in_process, in_process, isolated_env, landing_store
 from tests.integration.test_recovery import assert_same_silver_and_gold
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
@@ -32,8 +34,8 @@ def test_a_backfill_over_five_dates_equals_five_single_runs(stack, s3_spark, lak
     for prefix in (f"{lake_prefix}-bf", f"{lake_prefix}-single"):
         generate(OPTS, tmp_path / prefix, landing_store(stack, prefix), progress=False)
 
-    done = stack.run([str(BIN / "etl"), "run", "--from", DATES[0].isoformat(), "--to", DATES[-1].isoformat(),
-                      "--stages", ",".join(STAGES)], backfill_env)
+    done = etl_in_process(stack, s3_spark, backfill_env, ["run", "--from", DATES[0].isoformat(),
+                                                          "--to", DATES[-1].isoformat(), "--stages", ",".join(STAGES)])
     assert done.returncode == 0, done.stderr[-3000:]
     headers = [line.split() for line in done.stdout.splitlines() if line.startswith("run ")]
     assert [h[3] for h in headers] == [d.isoformat() for d in DATES]

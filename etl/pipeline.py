@@ -296,6 +296,10 @@ class Run:
         with own.held():
             yield own
 
+    def what(self) -> str:
+        """What the run's first log line says it is for."""
+        return f"for {self.run_date}"
+
     def execute(self, stages: tuple[str, ...] = STAGES, lock: RunLock | None = None) -> RunSummary:
         """The pipeline stages of ``stages`` in pipeline order, then any other step (a subclass's) as given,
         under the run lock; the run's row in ops/runs is written before the lock is released."""
@@ -306,7 +310,7 @@ class Run:
             with self.locked(stages, lock) as held:
                 error: BaseException | None = None
                 try:
-                    log.info("run %s for %s, stages %s", self.run_id, self.run_date, ",".join(stages))
+                    log.info("run %s %s, stages %s", self.run_id, self.what(), ",".join(stages))
                     for stage in self.summary.stages:
                         keep_lock(held)     # stops here if the lock was lost (taken over)
                         log.info("stage %s: start", stage)

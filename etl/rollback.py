@@ -61,6 +61,10 @@ class RollbackRun(Run):
         self.previous: dict | None = None
         self.undone: list[str] = []                         # later runs whose gold is undone as well
 
+    def what(self) -> str:
+        # Its run date is known only once restore has found the run before the target.
+        return f"rolling back run {self.target_run_id}"
+
     def run_stage(self, stage: str, method: str | None = None) -> None:
         """``restore`` rewrites gold: it signs in as the gold stage's (transform) identity."""
         super().run_stage("gold" if stage == "restore" else stage, method or stage)

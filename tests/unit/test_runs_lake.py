@@ -53,7 +53,7 @@ def gold_units(spark, cfg):
     return [tuple(r) for r in spark.read.format("delta").load(table_uri(cfg, "gold", "kpi_daily_sales")).collect()]
 
 
-def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold(lake_cfg, spark):
+def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold(lake_cfg, spark, caplog):
     first = GoldOnly(lake_cfg, date(2026, 11, 22), trigger="cron")
     first.execute(("gold",))
     second = GoldOnly(lake_cfg, date(2026, 11, 23))
@@ -79,7 +79,10 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
     assert runs.find_run(spark, lake_cfg, first.run_id)["run_date"] == date(2026, 11, 22)
 
     undo = rollback_module.RollbackRun(lake_cfg, second.run_id)
-    undo.execute(rollback_module.STEPS)
+    with caplog.at_level("INFO", logger="etl.pipeline"):
+        undo.execute(rollback_module.STEPS)
+    # Its first line names what it undoes, not a run date it does not know yet (today's date, before).
+    assert f"run {undo.run_id} rolling back run {second.run_id}, stages restore,export_mysql" in caplog.text
     assert gold_units(spark, lake_cfg) == [(date(2026, 11, 22), 1)]
     assert undo.restored == {"kpi_daily_sales": (1, 0), "alerts": (alerts_left, 0)}
     record = runs.find_run(spark, lake_cfg, undo.run_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from pyspark.sql import SparkSession
 
@@ -175,3 +176,17 @@ def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable
         for bucket in _s3_buckets(cfg):
             jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
     return True
+
+
+@contextmanager
+def job_description(spark: SparkSession, text: str) -> Iterator[None]:
+    """Name the Spark jobs run inside the block: the Spark UI, the event log and the benchmark's profile
+    (benchmarks/eventlog.py) show ``text`` instead of a Python call site such as ``save at
+    NativeMethodAccessorImpl.java:0``. Local to the calling thread; the outer name comes back after."""
+    context = spark.sparkContext
+    previous = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(text)
+    try:
+        yield
+    finally:
+        context.setJobDescription(previous)   # None removes it

@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 from etl.bronze import manifest
 from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
+from etl.spark import job_description
 from etl.storage import ObjectStore, StoredFile
 
 log = logging.getLogger(__name__)
@@ -220,15 +221,16 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     total = sum(len(files) for files in snapshot.values())
     log.info("ingest: %d file(s) in landing: %s", total,
              ", ".join(f"{name} {len(files)}" for name, files in snapshot.items()))
-    seen = manifest.read_entries(spark, manifest_uri) if total else []
+    with job_description(spark, "ingest manifest"):
+        seen = manifest.read_entries(spark, manifest_uri) if total else []
     staging_prefix = f"{STAGING}/{run_id}"
     staged = staging.prefixed(staging_prefix)
 
-    plans = [
-        _plan_feed(spark, landing, staged, feed, table_uris[feed.name], snapshot[feed.name],
-                   [e for e in seen if e.feed == feed.name], run_id)
-        for feed in feeds
-    ]
+    plans = []
+    for feed in feeds:
+        with job_description(spark, f"ingest {feed.name}: checks"):
+            plans.append(_plan_feed(spark, landing, staged, feed, table_uris[feed.name], snapshot[feed.name],
+                                    [e for e in seen if e.feed == feed.name], run_id))
     # Rejections first: recorded, then the sidecar, then the move (a crash in between repeats them harmlessly).
     manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status == REJECTED], ingested_at)
     rejects = [(plan, stored, checksum, reason) for plan in plans for stored, checksum, reason in plan.rejected]
@@ -240,11 +242,14 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     try:
         for plan in plans:
             if plan.accepted:
-                _write_bronze(spark, plan, run_id, ingested_at)
+                with job_description(spark, f"ingest {plan.feed.name}: bronze"):
+                    _write_bronze(spark, plan, run_id, ingested_at)
     finally:
         staging.delete_prefix(staging_prefix)
 
-    manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED], ingested_at)
+    with job_description(spark, "ingest manifest"):
+        manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED],
+                        ingested_at)
     crash_point("after_manifest")
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))

@@ -45,6 +45,7 @@ from etl.gold.common import last_30_days, month_of, month_start
 from etl.gold.facts import FACTS
 from etl.gold.marts import GOLD_TABLES, build_all
 from etl.lake import table_uri
+from etl.spark import job_description
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
                 frame = build(revenue.filter(in_months))
                 quoted = ", ".join(f"'{m}'" for m in months)
                 writer = frame.write.mode("overwrite").option("replaceWhere", f"sales_month IN ({quoted})")
-        writer.format("delta").option("userMetadata", writer_metadata).save(uri)
+        with job_description(spark, f"gold facts_{name}"):
+            writer.format("delta").option("userMetadata", writer_metadata).save(uri)
         done.append(FactsRefresh(name, version, months, reason))
         log.info(done[-1].line())
     facts = {name: spark.read.format("delta").load(uri) for name, uri in facts_uris.items()}
@@ -207,7 +209,8 @@ def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool =
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
     for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate).items():
         uri = table_uri(cfg, "gold", name)
-        (frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri))
+        with job_description(spark, f"gold {name}"):
+            frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
         result.locations[name] = uri
         result.counts[name] = int(DeltaTable.forPath(spark, uri).history(1).first()
                                   .operationMetrics.get("numOutputRows", 0))

@@ -51,6 +51,7 @@ from etl.silver import order_events as events_silver
 from etl.silver import orders as orders_silver
 from etl.silver import sales as sales_silver
 from etl.silver.reference import typed_reference
+from etl.spark import job_description
 
 log = logging.getLogger(__name__)
 REFERENCE_FEEDS = ("stores", "products", "sales_team")
@@ -222,16 +223,21 @@ class SilverStage:
     # -- the stage ------------------------------------------------------------------------------
     def run(self) -> SilverResult:
         self.dq_rows: list[tuple] = []
-        writes: list = []          # (callable) silver writes, run only when no feed breaches its threshold
+        writes: list = []          # (name, callable) silver writes, run only when no feed breaches its threshold
         progress: list[tuple[str, str]] = []
         self.conformed: list[tuple[DataFrame, DataFrame]] = []    # (transactions, sales_lines) per channel
         try:
-            reference = self.reference(progress)
-            customer_writes, dim, id_map = self.customers(progress)
+            with job_description(self.spark, "silver reference"):
+                reference = self.reference(progress)
+            with job_description(self.spark, "silver customers"):
+                customer_writes, dim, id_map = self.customers(progress)
             writes += customer_writes
-            self.sales(reference, id_map, progress)
-            self.orders(reference, dim, progress)
-            writes += self.order_events(reference, dim, progress)
+            with job_description(self.spark, "silver sales"):
+                self.sales(reference, id_map, progress)
+            with job_description(self.spark, "silver orders"):
+                self.orders(reference, dim, progress)
+            with job_description(self.spark, "silver order_events"):
+                writes += self.order_events(reference, dim, progress)
             writes += self.conformed_writes()
 
             if self.dq_rows:
@@ -242,8 +248,9 @@ class SilverStage:
             if self.result.breaches:
                 raise DataQualityError("data-quality threshold exceeded, silver and gold left unchanged: "
                                        + "; ".join(self.result.breaches))
-            for write in writes:
-                write()
+            for name, write in writes:
+                with job_description(self.spark, f"silver write {name}"):
+                    write()
             if progress:
                 merge_into(self.spark, self.spark.createDataFrame(progress, PROGRESS_DDL),
                            self.uri("ops", "silver_progress"), ["feed", "run_id"], changed_when=None)
@@ -294,8 +301,8 @@ class SilverStage:
             new_versions = self.keep(customers_silver.customer_versions(passed(checked)))
             quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
             all_versions = new_versions if all_versions is None else all_versions.unionByName(new_versions)
-            writes.append(lambda: merge_into(self.spark, new_versions, versions_uri,
-                                             ["source_file", "record_number"], changed_when=None))
+            writes.append(("customer_versions", lambda: merge_into(self.spark, new_versions, versions_uri,
+                                             ["source_file", "record_number"], changed_when=None)))
             progress.extend(("customers", r) for r in runs)
         if all_versions is None:
             empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
@@ -310,9 +317,10 @@ class SilverStage:
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
         old_map = read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP)
         merged = self.keep(customers_silver.merged_into_another(old_map, id_map))
-        writes.append(lambda: replace_if_changed(self.spark, dim, dim_uri))
-        writes.append(lambda: self.move_merged_customers(merged))
-        writes.append(lambda: replace_if_changed(self.spark, id_map, map_uri))   # last: marks the build complete
+        writes.append(("dim_customer", lambda: replace_if_changed(self.spark, dim, dim_uri)))
+        writes.append(("merged customers", lambda: self.move_merged_customers(merged)))
+        # last: marks the build complete
+        writes.append(("customer_id_map", lambda: replace_if_changed(self.spark, id_map, map_uri)))
         return writes, dim, id_map
 
     def move_merged_customers(self, merged: DataFrame) -> None:
@@ -336,10 +344,11 @@ class SilverStage:
         lines = reduce(DataFrame.unionByName, [ln for _, ln in self.conformed])
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         return [
-            lambda: upsert_new_versions(self.spark, transactions, tx_uri, ["channel", "transaction_id"],
-                                        VERSION_COLUMNS),
-            lambda: upsert_new_versions(self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"],
-                                        VERSION_COLUMNS, parent_keys=["channel", "transaction_id"]),
+            ("transactions", lambda: upsert_new_versions(self.spark, transactions, tx_uri,
+                                                         ["channel", "transaction_id"], VERSION_COLUMNS)),
+            ("sales_lines", lambda: upsert_new_versions(self.spark, lines, lines_uri,
+                                                        ["channel", "transaction_id", "line_number"], VERSION_COLUMNS,
+                                                        parent_keys=["channel", "transaction_id"])),
         ]
 
     def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:
@@ -414,7 +423,7 @@ class SilverStage:
                        "AND s.contact_information <=> t.contact_information)")
 
         self.conformed.append((transactions, lines))
-        return [replace_children]
+        return [("orders", replace_children)]
 
 
 def _reference_ddl(feed: str) -> str:

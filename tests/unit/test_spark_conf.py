@@ -15,6 +15,7 @@ from etl.spark import (
     REDACTION_REGEX,
     S3A_CREDENTIALS_PROVIDER,
     STRING_REDACTION_REGEX,
+    job_description,
     spark_conf,
 )
 
@@ -207,3 +208,27 @@ def test_a_tungsten_page_wastes_no_g1_region(region_mib):
     if page >= region // 2:
         assert -page % region < 64
     assert TUNGSTEN_PAGE_BYTES % 8 == 0 and TUNGSTEN_PAGE_BYTES >= 1 << 20
+
+
+def test_delta_rebuilds_table_state_in_few_tasks_unless_a_profile_says_otherwise():
+    # Delta's own 50 tasks per state rebuild and per file filtering were half of a small day's run
+    # (docs/benchmarks.md, "Tuning"); a profile or ETL__SPARK__CONF can still set another number.
+    assert spark_conf(load_config("local", environ={}))["spark.databricks.delta.snapshotPartitions"] == "4"
+    wider = load_config("local", environ={"ETL__SPARK__CONF": '{"spark.databricks.delta.snapshotPartitions": "64"}'})
+    assert spark_conf(wider)["spark.databricks.delta.snapshotPartitions"] == "64"
+
+
+def test_job_description_names_the_jobs_inside_and_restores_the_outer_one(spark):
+    context = spark.sparkContext
+    assert context.getLocalProperty("spark.job.description") is None
+    with job_description(spark, "silver sales"):
+        assert context.getLocalProperty("spark.job.description") == "silver sales"
+        with job_description(spark, "silver write transactions"):
+            spark.range(3).count()
+            assert context.getLocalProperty("spark.job.description") == "silver write transactions"
+        assert context.getLocalProperty("spark.job.description") == "silver sales"
+    assert context.getLocalProperty("spark.job.description") is None
+    with pytest.raises(ZeroDivisionError):
+        with job_description(spark, "failing"):
+            1 / 0
+    assert context.getLocalProperty("spark.job.description") is None

@@ -240,10 +240,13 @@ class Run:
         and then, when ``excel.upload``, to the exports bucket under ``reports/<run date>/``."""
         self._gold(GOLD_TABLES)      # one clear error when gold never ran
         local = self.cfg.path(self.cfg.excel.output_dir) / report_file_name(self.run_date)
+        began = time.monotonic()
         report = build_report(self.spark, lake_table_reader(self.spark, self.cfg), self.run_date, local,
                               self.cfg.excel.max_rows_per_sheet)
         self.summary.excel_local = str(report.path)
         self.summary.excel_sheets = report.row_counts
+        log.info("excel: %s holds %d row(s) on %d sheet(s), written in %.2f s", report.path.name,
+                 sum(report.row_counts.values()), len(report.row_counts), time.monotonic() - began)
         if self.cfg.excel.upload:
             exports = self.store(self.cfg.storage.exports)
             self.summary.excel_uploaded = exports.upload(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -261,17 +262,21 @@ def fill_staging(cfg: Config, target: MySQLTarget, conn: Connection, table: str,
     return int(conn.query(f"SELECT COUNT(*) FROM {staging}")[0][0])
 
 
-def swap_in(conn: Connection, tables: Iterable[str]) -> None:
+def swap_in(conn: Connection, tables: Iterable[str]) -> float:
     """Make every ``<table>__staging`` live in one ``RENAME TABLE`` (atomic, for all the tables together),
-    then drop the previous contents."""
+    then drop the previous contents. Returns the seconds the RENAME took: the longest a reader of the
+    live tables waits (on their metadata lock) for the switch."""
     tables = [_checked_name(t) for t in tables]
     if not tables:
-        return
+        return 0.0
     for table in tables:
         conn.execute(f"DROP TABLE IF EXISTS {table}{RETIRED_SUFFIX}")   # left by a load stopped after its swap
     pairs = ", ".join(f"{t} TO {t}{RETIRED_SUFFIX}, {t}{STAGING_SUFFIX} TO {t}" for t in tables)
+    began = time.monotonic()
     conn.execute(f"RENAME TABLE {pairs}")
+    switch_seconds = time.monotonic() - began
     conn.execute("DROP TABLE " + ", ".join(f"{t}{RETIRED_SUFFIX}" for t in tables))
+    return switch_seconds
 
 
 def drop_staging(conn: Connection, tables: Iterable[str]) -> None:
@@ -327,16 +332,19 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
             log.info("mysql: applied migration(s) %s", ", ".join(applied))
         try:
             for table, frame in tables.items():
+                began = time.monotonic()
                 counts[table] = fill_staging(cfg, target, conn, table, frame)
-                log.info("mysql: %s__staging holds %d row(s)", table, counts[table])
+                log.info("mysql: %s__staging holds %d row(s), loaded in %.2f s", table, counts[table],
+                         time.monotonic() - began)
         except ExportError:
             try:
                 drop_staging(conn, tables)
             except ExportError:
                 pass                     # the next load drops them anyway
             raise
-        swap_in(conn, counts)
+        switch_seconds = swap_in(conn, counts)
         loaded_at = datetime.now(timezone.utc)
         record_runs(conn, run_id, run_date, counts, loaded_at)
-        log.info("mysql: %d table(s) swapped in at once at %s", len(counts), target.describe())
+        log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s",
+                 len(counts), target.describe(), switch_seconds)
     return counts

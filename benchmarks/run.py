@@ -47,7 +47,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import peers  # noqa: E402
+from benchmarks import eventlog, peers  # noqa: E402
 from benchmarks.measure import PeakRss  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -179,34 +179,84 @@ def timed_process(command: list[str], env: dict[str, str], log_path: Path) -> di
             "stdout": log_path.with_suffix(".out").read_text(), "stderr": log_path.with_suffix(".err").read_text()}
 
 
+def log_messages(stderr: str) -> list[dict]:
+    """The run's JSON log lines (``--log-format json``), each as its fields."""
+    entries = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+    return entries
+
+
 def stage_times(stderr: str) -> dict[str, float]:
     """Seconds per stage from the JSON log lines ``stage X: start`` / ``stage X: done``."""
     marks: dict[tuple[str, str], datetime] = {}
-    for line in stderr.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
+    for entry in log_messages(stderr):
         match = re.fullmatch(r"stage (\w+): (start|done)", entry.get("message", ""))
         if match:
             marks[(match[1], match[2])] = datetime.fromisoformat(entry["ts"])
     return {stage: round((marks[(stage, "done")] - marks[(stage, "start")]).total_seconds(), 2)
-            for stage in STAGES if (stage, "start") in marks and (stage, "done") in marks}
+            for stage in (*STAGES, "export") if (stage, "start") in marks and (stage, "done") in marks}
 
 
-def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, logs: Path, name: str) -> dict:
+def serving_figures(messages: list[dict]) -> dict:
+    """Rows and seconds of the MySQL load per table, the switch, and the Excel write, from the export's log
+    lines (etl/export/mysql.py, etl/pipeline.py)."""
+    out: dict = {"mysql_tables": {}}
+    for entry in messages:
+        text = entry.get("message", "")
+        if m := re.fullmatch(r"mysql: (\w+)__staging holds (\d+) row\(s\), loaded in ([\d.]+) s", text):
+            out["mysql_tables"][m[1]] = {"rows": int(m[2]), "seconds": float(m[3])}
+        elif m := re.search(r"swapped in at once at .*, the switch \(RENAME TABLE\) took ([\d.]+) s$", text):
+            out["switch_s"] = float(m[1])
+        elif m := re.fullmatch(r"excel: \S+ holds (\d+) row\(s\) on (\d+) sheet\(s\), "
+                               r"written in ([\d.]+) s", text):
+            out["excel"] = {"rows": int(m[1]), "sheets": int(m[2]), "seconds": float(m[3])}
+        elif text.startswith("mysql export skipped"):
+            out["mysql_skipped"] = text
+    tables = out["mysql_tables"].values()
+    if tables:
+        rows, seconds = sum(t["rows"] for t in tables), sum(t["seconds"] for t in tables)
+        out["mysql"] = {"rows": rows, "seconds": round(seconds, 2),
+                        "rows_per_s": round(rows / seconds) if seconds else None}
+    if "excel" in out and out["excel"]["seconds"]:
+        out["excel"]["rows_per_s"] = round(out["excel"]["rows"] / out["excel"]["seconds"])
+    return out
+
+
+def event_log_env(folder: Path) -> dict[str, str]:
+    """Spark's event log into ``folder`` for one run (added to any ``spark.conf`` the caller's environment sets):
+    heap, spill, shuffle and the slowest actions are read from it afterwards (benchmarks/eventlog.py)."""
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = yaml.safe_load(os.environ.get("ETL__SPARK__CONF") or "{}") or {}
+    conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder.resolve().as_uri(),
+                 "spark.eventLog.compress": "false", "spark.eventLog.logStageExecutorMetrics": "true"})
+    return {"ETL__SPARK__CONF": json.dumps(conf)}
+
+
+def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, logs: Path, name: str,
+                 stages: tuple[str, ...] = STAGES) -> dict:
     command = [str(BIN / "etl"), "--log-format", "json", "run", "--date", run_date.isoformat(),
-               "--stages", ",".join(STAGES)]
-    env = {**target.env, "ETL__SPARK__DRIVER_MEMORY": driver_memory}
+               "--stages", ",".join(stages)]
+    events = logs / f"events-{name}"
+    env = {**target.env, "ETL__SPARK__DRIVER_MEMORY": driver_memory, **event_log_env(events)}
     result = timed_process(command, env, logs / f"pipeline-{name}")
     stdout, stderr = result.pop("stdout"), result.pop("stderr")
+    result["spark"] = eventlog.summarize(events)
+    result["messages"] = log_messages(stderr)
     result["stages_s"] = stage_times(stderr)
     result["other_s"] = round(result["wall_s"] - sum(result["stages_s"].values()), 2)
     result["rows"] = rows
     result["rows_per_s"] = round(rows / result["wall_s"]) if result["wall_s"] else None
     result["run_date"] = run_date.isoformat()
+    if "export" in stages:
+        result["serving"] = serving_figures(result["messages"])
+    result.pop("messages")
     result["summary"] = [line.strip() for line in stdout.splitlines()
                          if re.match(r"\s+(bronze sales|silver sales|gold (customers|sales_team)_data_mart)", line)]
     if result["exit_code"] != 0:
@@ -299,8 +349,8 @@ def bench_size(args, sales: int, profile: str) -> dict:
         if not key.startswith(day_keys):
             (history / key).parent.mkdir(parents=True, exist_ok=True)
             os.link(path, history / key)
-    result["data"] = {"generate_s": round(generate_s, 1),
-                      "history_files": len(history_files), "history_bytes": sum(p.stat().st_size for p in history_files),
+    result["data"] = {"generate_s": round(generate_s, 1), "history_files": len(history_files),
+                      "history_bytes": sum(p.stat().st_size for p in history_files),
                       "day_files": len(day_files), "day_bytes": sum(p.stat().st_size for p in day_files),
                       "upload_history_s": round(target.upload(everything, history_files), 1)}
 
@@ -314,7 +364,12 @@ def bench_size(args, sales: int, profile: str) -> dict:
         pipeline["incremental"] = pipeline_run(target, day_date, per_day, args.driver_memory, logs, "incremental")
         pipeline["layers_incremental"] = target.layers()
         versions["incremental"] = {mart: target.delta_version("gold", mart) for mart in peers.MARTS}
-    ok = all(run["exit_code"] == 0 for run in (pipeline["full"], pipeline.get("incremental", {"exit_code": 1})))
+        if args.serve and pipeline["incremental"]["exit_code"] == 0:
+            # Serving on its own process: gold of the incremental day into MySQL and the Excel report.
+            pipeline["serve"] = pipeline_run(target, day_date, per_day, args.driver_memory, logs, "serve",
+                                             stages=("export",))
+    ok = all(run["exit_code"] == 0 for run in (pipeline["full"], pipeline.get("incremental", {"exit_code": 1}),
+                                               pipeline.get("serve", {"exit_code": 0})))
 
     peer_results = result["peers"] = {}
     runs = {"full": (history, history_date, result["sales"]),
@@ -375,7 +430,42 @@ def counted(result: dict, system: str, run: str) -> dict | None:
     return figures
 
 
-def render_section(results: list[dict], chart: Path | None, report: Path) -> str:
+def tuning_lines(steps: dict[str, list[dict]]) -> list[str]:
+    """Before/after of each tuning step: ``results/tuning/<step>/<size>.json``, steps in name order, each
+    run by benchmarks/run.py like the figures above (its ``--note`` says what the step changed)."""
+    if not steps:
+        return []
+    lines = ["### Tuning, step by step", "",
+             "Each row is a whole benchmark run (`--results benchmarks/results/tuning/<step>`) with the code "
+             "and settings of that step; the note says what changed.", ""]
+    labels = sorted({r["label"] for runs in steps.values() for r in runs}, key=lambda l: min(
+        r["sales"] for runs in steps.values() for r in runs if r["label"] == l))
+    for label in labels:
+        lines += [f"#### {label}", "",
+                  "| step | full run | ingest / silver / gold (full) | incremental day "
+                  "| ingest / silver / gold (incr.) | Spark tasks (full / incr.) | peak heap in use (full) |",
+                  "|---|---|---|---|---|---|---|"]
+        for step, runs in steps.items():
+            for r in runs:
+                if r["label"] != label:
+                    continue
+                full, incr = counted(r, "pipeline", "full"), counted(r, "pipeline", "incremental")
+
+                def stages(run):
+                    return " / ".join(_seconds(run["stages_s"].get(s)) for s in STAGES) if run else "–"
+
+                def tasks(run):
+                    return f"{run['spark']['tasks']:,}" if run and "spark" in run else "–"
+                heap = _mib(full["spark"]["peak_heap_mib"]) if full and "spark" in full else "–"
+                lines.append(f"| {step}: {r.get('note') or ''} | {_seconds(full['wall_s']) if full else '–'} | "
+                             f"{stages(full)} | {_seconds(incr['wall_s']) if incr else '–'} | {stages(incr)} | "
+                             f"{tasks(full)} / {tasks(incr)} | {heap} |")
+        lines.append("")
+    return lines
+
+
+def render_section(results: list[dict], chart: Path | None, report: Path,
+                   tuning: dict[str, list[dict]] | None = None) -> str:
     lines = [BEGIN, ""]
     if not results:
         return "\n".join(lines + ["No results yet: run `benchmarks/run.py`.", "", END])
@@ -446,6 +536,9 @@ def render_section(results: list[dict], chart: Path | None, report: Path) -> str
             jvm = base_full["peak_rss_mib"].get("java")
             lines += ["", f"Peak RSS of the pipeline's process tree (full run): "
                           f"{_mib(base_full['peak_rss_total_mib'])}, of which the JVM {_mib(jvm)}.", ""]
+            lines += spark_lines(r, base_full, base_incr)
+            lines += serving_lines(r["pipeline"].get("serve"))
+    lines += tuning_lines(tuning or {})
     if chart is not None:
         rel = os.path.relpath(chart, report.parent)
         lines += [f"![Wall time against data size, full and incremental runs]({rel})", ""]
@@ -453,8 +546,69 @@ def render_section(results: list[dict], chart: Path | None, report: Path) -> str
     return "\n".join(lines)
 
 
-def write_report(results: list[dict], report: Path, chart: Path | None) -> None:
-    section = render_section(results, chart, report)
+def spark_lines(r: dict, full: dict, incr: dict | None) -> list[str]:
+    """Heap, spill, shuffle and GC of the two runs, and where the full run's time went, from Spark's event log."""
+    if "spark" not in full:
+        return []
+    runs = [("full run", full["spark"]), ("incremental day", (incr or {}).get("spark"))]
+    rows = (("peak driver heap in use (GC'd or not; cap " + r["driver_memory"] + ")", "peak_heap_mib", _mib),
+            ("largest task's execution memory", "peak_task_execution_memory_mib", _mib),
+            ("spilled (in memory / on disk)", None, None),
+            ("shuffle written", "shuffle_written_mib", _mib),
+            ("JVM garbage collection", "gc_s", _seconds),
+            ("Spark tasks / stages", None, None))
+    lines = ["| from Spark's event log | full run | incremental day |", "|---|---|---|"]
+    for title, key, show in rows:
+        cells = []
+        for _, figures in runs:
+            if not figures:
+                cells.append("–")
+            elif title.startswith("spilled"):
+                cells.append(f"{figures['memory_spilled_mib']:,} / {figures['disk_spilled_mib']:,} MiB")
+            elif title.startswith("Spark tasks"):
+                cells.append(f"{figures['tasks']:,} / {figures['stages']:,}")
+            else:
+                cells.append(show(figures[key]))
+        lines.append(f"| {title} | {' | '.join(cells)} |")
+    jobs = full["spark"].get("stage_seconds_by_job", [])[:6]
+    if jobs:
+        lines += ["", "Where the full run's Spark time went (stage seconds by job description, top "
+                      f"{len(jobs)}): " + "; ".join(f"{j['job']} {_seconds(j['seconds'])}" for j in jobs) + "."]
+    return lines + [""]
+
+
+def serving_lines(serve: dict | None) -> list[str]:
+    """The export run of the incremental day: MySQL load, the atomic switch, the Excel report."""
+    if not serve:
+        return []
+    if serve.get("exit_code") != 0:
+        return ["Serving (export of the incremental day): the run failed, no figures.", ""]
+    figures = serve.get("serving", {})
+    lines = ["| serving (export of the incremental day, its own process) | rows | seconds | rows/s |",
+             "|---|---|---|---|"]
+    mysql = figures.get("mysql")
+    if mysql:
+        lines.append(f"| MySQL load, {len(figures['mysql_tables'])} tables into staging (JDBC) | {mysql['rows']:,} | "
+                     f"{_seconds(mysql['seconds'])} | {mysql['rows_per_s']:,} |")
+        biggest = max(figures["mysql_tables"].items(), key=lambda kv: kv[1]["rows"])
+        lines.append(f"| of which the largest, {biggest[0]} | {biggest[1]['rows']:,} | "
+                     f"{_seconds(biggest[1]['seconds'])} | "
+                     f"{round(biggest[1]['rows'] / biggest[1]['seconds']) if biggest[1]['seconds'] else 0:,} |")
+        lines.append(f"| the switch a reader waits for (one RENAME TABLE of every table) | – | "
+                     f"{figures.get('switch_s', 0):.3f} s | – |")
+    else:
+        lines.append("| MySQL load | – | – | not measured: mysql.enabled is false in this profile |")
+    excel = figures.get("excel")
+    if excel:
+        lines.append(f"| Excel report, {excel['sheets']} sheets | {excel['rows']:,} | {_seconds(excel['seconds'])} | "
+                     f"{excel.get('rows_per_s', 0):,} |")
+    lines.append(f"| the whole export run (process) | – | {_seconds(serve['wall_s'])} | – |")
+    return lines + [""]
+
+
+def write_report(results: list[dict], report: Path, chart: Path | None,
+                 tuning: dict[str, list[dict]] | None = None) -> None:
+    section = render_section(results, chart, report, tuning)
     text = report.read_text(encoding="utf-8") if report.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape("<!-- bench:begin") + r".*?" + re.escape(END), re.S)
     if pattern.search(text):
@@ -497,6 +651,13 @@ def load_results(folder: Path) -> list[dict]:
     return sorted(results, key=lambda r: r["sales"])
 
 
+def load_tuning(folder: Path) -> dict[str, list[dict]]:
+    """``<folder>/<step>/*.json`` by step, in name order (``0-before``, ``1-...``)."""
+    if not folder.is_dir():
+        return {}
+    return {step.name: load_results(step) for step in sorted(folder.iterdir()) if step.is_dir()}
+
+
 # ----------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -516,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".local" / "bench",
                         help="generated files, local-profile lake and logs (removed afterwards unless --keep)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files and the lake")
+    parser.add_argument("--no-serve", dest="serve", action="store_false",
+                        help="skip the export run (MySQL load, Excel report) after the incremental day")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="folder of <size>.json results")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     parser.add_argument("--chart", type=Path, default=DEFAULT_CHART)
@@ -552,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(failures + [result.get("gold_snapshot_error", "")])[-6000:], file=sys.stderr)
     results = load_results(args.results)
     write_chart(results, args.chart)
-    write_report(results, args.report, args.chart)
+    write_report(results, args.report, args.chart, load_tuning(args.results / "tuning"))
     print(f"report: {args.report}\nchart: {args.chart}", file=sys.stderr)
     return 0 if ok else 1
 

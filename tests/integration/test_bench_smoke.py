@@ -2,8 +2,10 @@
 
 2,000 in-store sales over 3 days plus one incremental day, on the ``local`` profile (a
 lake in the test's folder, no services): the full and incremental ``etl run`` succeed,
-both peers agree with gold for both runs, and the JSON, the report section (in a copy of
-docs/benchmarks.md) and the PNG chart are written. No timing is asserted.
+both peers agree with gold for both runs, the export run writes the Excel report (MySQL is
+off in that profile), Spark's event log of each run is read, and the JSON, the report
+section (in a copy of docs/benchmarks.md) and the PNG chart are written. No timing is
+asserted.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def test_benchmark_end_to_end_at_a_tiny_size(tmp_path):
         assert any(line.startswith("gold customers_data_mart") for line in pipeline["summary"])
         for peer in ("duckdb", "pandas"):
             assert result["peers"][peer][run]["agrees_with_gold"], result["peers"][peer][run]["differences"]
+        spark = pipeline["spark"]                                      # from the run's own event log
+        assert spark["tasks"] > 0 and spark["stages"] > 0 and spark["sql_executions"] > 0
+        assert 0 < spark["peak_heap_mib"] <= 2048                      # the heap cap of --driver-memory 2g
+        # the pipeline names its Spark jobs, so the profile says which table the time went to
+        jobs = {job["job"] for job in spark["stage_seconds_by_job"]}
+        assert any(job.startswith(("silver ", "gold ")) for job in jobs), jobs
+    serve = result["pipeline"]["serve"]                                # the export of the incremental day
+    assert serve["exit_code"] == 0 and serve["stages_s"] == {"export": serve["stages_s"]["export"]}
+    assert serve["serving"]["excel"]["rows"] > 0 and serve["serving"]["excel"]["sheets"] >= 5
+    assert serve["serving"]["mysql_skipped"].startswith("mysql export skipped")   # local profile: no MySQL
     for layer in ("bronze", "silver", "gold"):
         assert result["pipeline"]["layers_full"][layer]["files"] > 0
         assert (result["pipeline"]["layers_incremental"][layer]["bytes"]
@@ -60,6 +72,9 @@ def test_benchmark_end_to_end_at_a_tiny_size(tmp_path):
     section = text.split("<!-- bench:begin")[1]
     assert "### 2k: 1,998 in-store sales over 3 days" in section
     assert "DuckDB peer" in section and "pandas peer" in section and "full yes, incremental yes" in section
+    assert "| from Spark's event log | full run | incremental day |" in section
+    assert "Where the full run's Spark time went" in section
+    assert "| Excel report, " in section and "not measured: mysql.enabled is false" in section
     assert "(images/chart.png)" in section
     assert chart.read_bytes().startswith(b"\x89PNG")
 

@@ -1,0 +1,75 @@
+"""What the benchmark reads from a run: Spark's event log (benchmarks/eventlog.py) and the export's log lines
+(benchmarks/run.py ``serving_figures``). Hand-written events and lines, no Spark; the smoke test
+(tests/integration/test_bench_smoke.py) reads real ones."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.eventlog import summarize
+from benchmarks.run import serving_figures
+
+MIB = 2 ** 20
+
+
+def task_end(stage: int, heap_mib: int, spilled_mib: int = 0, disk_mib: int = 0, written_mib: int = 0) -> dict:
+    return {"Event": "SparkListenerTaskEnd", "Stage ID": stage,
+            "Task Executor Metrics": {"JVMHeapMemory": heap_mib * MIB},
+            "Task Metrics": {"Peak Execution Memory": 2 * MIB, "Memory Bytes Spilled": spilled_mib * MIB,
+                             "Disk Bytes Spilled": disk_mib * MIB,
+                             "Shuffle Write Metrics": {"Shuffle Bytes Written": written_mib * MIB},
+                             "Shuffle Read Metrics": {"Remote Bytes Read": 0, "Local Bytes Read": written_mib * MIB}}}
+
+
+def test_summary_sums_spill_and_shuffle_and_takes_the_peak_heap(tmp_path):
+    folder = tmp_path / "eventlog_v2_local-1"
+    folder.mkdir()
+    events = [
+        {"Event": "SparkListenerJobStart", "Stage IDs": [0], "Properties": {"spark.job.description": "silver sales"}},
+        {"Event": "SparkListenerJobStart", "Stage IDs": [1], "Properties": {}},
+        task_end(0, heap_mib=300, spilled_mib=64, disk_mib=16, written_mib=5),
+        task_end(0, heap_mib=900, spilled_mib=32, disk_mib=8),
+        task_end(1, heap_mib=500, written_mib=7),
+        {"Event": "SparkListenerStageExecutorMetrics", "Executor Metrics": {"JVMHeapMemory": 1200 * MIB,
+                                                                          "TotalGCTime": 4500}},
+        {"Event": "SparkListenerStageCompleted",
+         "Stage Info": {"Stage ID": 0, "Submission Time": 1_000, "Completion Time": 13_000}},
+        {"Event": "SparkListenerStageCompleted",
+         "Stage Info": {"Stage ID": 1, "Submission Time": 20_000, "Completion Time": 21_500}},
+        {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart", "executionId": 4,
+         "time": 1_000, "description": "silver sales"},
+        {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd", "executionId": 4,
+         "time": 13_500},
+    ]
+    lines = [json.dumps(e) for e in events]
+    (folder / "events_1_local-1").write_text("\n".join(lines) + '\n{"Event": "SparkListenerTa', encoding="utf-8")
+
+    summary = summarize(tmp_path)     # the cut last line (a log still being written) is skipped
+    assert summary["peak_heap_mib"] == 1200
+    assert (summary["memory_spilled_mib"], summary["disk_spilled_mib"]) == (96, 24)
+    assert (summary["shuffle_written_mib"], summary["shuffle_read_mib"]) == (12, 12)
+    assert summary["peak_task_execution_memory_mib"] == 2
+    assert (summary["tasks"], summary["stages"], summary["gc_s"]) == (3, 2, 4.5)
+    assert summary["stage_seconds_by_job"] == [{"job": "silver sales", "seconds": 12.0},
+                                               {"job": "(no description)", "seconds": 1.5}]
+    assert summary["slowest_sql"] == [{"id": 4, "seconds": 12.5, "description": "silver sales"}]
+
+
+def test_serving_figures_from_the_export_log_lines():
+    messages = [{"message": m} for m in (
+        "mysql: customers_data_mart__staging holds 12000 row(s), loaded in 3.00 s",
+        "mysql: kpi_daily_sales__staging holds 366 row(s), loaded in 1.00 s",
+        "mysql: 2 table(s) swapped in at once at mysql://127.0.0.1:3406/retail, the switch (RENAME TABLE) took "
+        "0.012 s",
+        "excel: Daily_Report_20261101.xlsx holds 5000 row(s) on 7 sheet(s), written in 2.50 s",
+    )]
+    figures = serving_figures(messages)
+    assert figures["mysql"] == {"rows": 12366, "seconds": 4.0, "rows_per_s": 3092}
+    assert figures["mysql_tables"]["kpi_daily_sales"] == {"rows": 366, "seconds": 1.0}
+    assert figures["switch_s"] == 0.012
+    assert figures["excel"] == {"rows": 5000, "sheets": 7, "seconds": 2.5, "rows_per_s": 2000}
+
+
+def test_serving_figures_say_when_mysql_was_off():
+    figures = serving_figures([{"message": "mysql export skipped: mysql.enabled is false in profile 'local'"}])
+    assert "mysql" not in figures and figures["mysql_skipped"].startswith("mysql export skipped")

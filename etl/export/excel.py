@@ -94,6 +94,21 @@ def _finish_sheet(sheet, columns: int, rows: int) -> None:
     sheet.auto_filter.ref = f"A1:{get_column_letter(columns)}{rows + 1}"
 
 
+def _styled_cells(sheet, formats: list[str | None]) -> list[tuple[int, WriteOnlyCell]]:
+    """One cell per column that has a number format, reused for every row of ``sheet``: a write-only
+    sheet writes a row out when it is appended, so only the value changes, and the style is looked up
+    once per sheet instead of once per value. Columns without a format take plain values. Measured on
+    100,000 rows of 10 columns (openpyxl with lxml): 8,500 rows/s, against 5,300 with a styled cell
+    created per value (docs/benchmarks.md, serving)."""
+    cells = []
+    for index, fmt in enumerate(formats):
+        if fmt:
+            cell = WriteOnlyCell(sheet)
+            cell.number_format = fmt
+            cells.append((index, cell))
+    return cells
+
+
 def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
                 overrides: Mapping[str, str] | None = None) -> SheetResult:
     """Stream ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included).
@@ -105,20 +120,20 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     widths = column_widths(frame)
     titles = [continuation_title(name, 1)]
     sheet = _start_sheet(workbook, titles[0], frame, widths)
+    styled = _styled_cells(sheet, formats)
     in_sheet = total = 0
     for row in frame.toLocalIterator():
         if in_sheet == max_rows - 1:
             _finish_sheet(sheet, len(widths), in_sheet)
             titles.append(continuation_title(name, len(titles) + 1))
             sheet = _start_sheet(workbook, titles[-1], frame, widths)
+            styled = _styled_cells(sheet, formats)
             in_sheet = 0
-        cells = []
-        for value, fmt in zip(row, formats):
-            cell = WriteOnlyCell(sheet, value=value)
-            if fmt:
-                cell.number_format = fmt
-            cells.append(cell)
-        sheet.append(cells)
+        values = list(row)
+        for index, cell in styled:
+            cell.value = values[index]
+            values[index] = cell
+        sheet.append(values)
         in_sheet += 1
         total += 1
     _finish_sheet(sheet, len(widths), in_sheet)

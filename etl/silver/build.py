@@ -291,7 +291,7 @@ class SilverStage:
     def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:
         versions_uri = self.uri("silver", "customer_versions")
         new, runs = self.new_bronze("customers")
-        writes = []
+        writes, new_versions = [], None
         all_versions = read_table(self.spark, versions_uri, None) if DeltaTable.isDeltaTable(
             self.spark, versions_uri) else None
         if new is not None:
@@ -301,8 +301,8 @@ class SilverStage:
             new_versions = self.keep(customers_silver.customer_versions(passed(checked)))
             quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
             all_versions = new_versions if all_versions is None else all_versions.unionByName(new_versions)
-            writes.append(("customer_versions", lambda: merge_into(self.spark, new_versions, versions_uri,
-                                             ["source_file", "record_number"], changed_when=None)))
+            writes.append(("customer_versions", lambda: merge_into(
+                self.spark, new_versions, versions_uri, ["source_file", "record_number"], changed_when=None)))
             progress.extend(("customers", r) for r in runs)
         if all_versions is None:
             empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
@@ -311,7 +311,8 @@ class SilverStage:
         if new is None and DeltaTable.isDeltaTable(self.spark, map_uri):   # nothing new since the last build
             return (writes, read_table(self.spark, dim_uri, contract.DIM_CUSTOMER),
                     read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP))
-        all_versions = self.keep(all_versions)
+        if all_versions is not new_versions:      # the first delivery's versions are cached already
+            all_versions = self.keep(all_versions)
         id_map = self.keep(customers_silver.customer_id_map(all_versions))
         empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))

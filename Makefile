@@ -75,12 +75,13 @@ report-image: report-sample
 	scripts/render_report_png.sh "$(SAMPLE_REPORT)" docs/images/daily_report_summary.png 120
 
 # The benchmark of docs/benchmarks.md (issue 9): pipeline against DuckDB and pandas on the same files,
-# results in benchmarks/results/, report section and chart regenerated. Defaults: 1M and 10M sales.
+# results in benchmarks/results/, report section and chart regenerated. Defaults: 1M and 10M sales, on the
+# dev profile (MinIO and MariaDB started first, as for the report's figures; `make services-stop` after).
 #   make bench BENCH_ARGS="--sales 100000 1000000"
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/run.py --services $(BENCH_ARGS)
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated

@@ -430,6 +430,47 @@ def counted(result: dict, system: str, run: str) -> dict | None:
     return figures
 
 
+def _ratio(numerator: dict | None, denominator: dict | None) -> float | None:
+    if not numerator or not denominator or not denominator["wall_s"]:
+        return None
+    return numerator["wall_s"] / denominator["wall_s"]
+
+
+def targets_lines(results: list[dict]) -> list[str]:
+    """Issue 9's targets against the figures: one row per target and size, measured value and verdict."""
+    def verdict(value: float | None, limit: float) -> str:
+        return "not measured" if value is None else ("met" if value <= limit else f"{value / limit:,.1f}× over")
+
+    lines = ["### The targets (issue 9), as measured", "",
+             "| target | size | measured | verdict |", "|---|---|---|---|"]
+    for r in results:
+        full, incr = counted(r, "pipeline", "full"), counted(r, "pipeline", "incremental")
+        duck, pandas_ = counted(r, "duckdb", "full"), counted(r, "pandas", "full")
+        heap = full["spark"]["peak_heap_mib"] if full and "spark" in full else None
+        rows = [
+            ("full run within 5× of the DuckDB peer (set at 10M)", _ratio(full, duck), 5.0, "×"),
+            ("full run within 2× of the pandas peer (set at 10M)", _ratio(full, pandas_), 2.0, "×"),
+            ("incremental day at most 1/10 of the pipeline's full run (set at 100M)", _ratio(incr, full), 0.10, ""),
+            ("incremental day at most 1/4 of the DuckDB peer's full recompute (set at 100M)",
+             _ratio(incr, duck), 0.25, ""),
+        ]
+        for title, value, limit, unit in rows:
+            shown = "–" if value is None else f"{value:,.2f}{unit}"
+            lines.append(f"| {title} | {r['label']} | {shown} | {verdict(value, limit)} |")
+        cap = r["driver_memory"]
+        cap_mib = int(float(cap[:-1]) * (1024 if cap[-1].lower() == "g" else 1))
+        lines.append(f"| completes with a driver heap of 2 GB or less | {r['label']} | "
+                     f"{'completed' if full else 'failed'} with a {cap} heap"
+                     + (f", at most {heap:,} MiB of it in use" if heap is not None else "") + " | "
+                     + ("met" if full and cap_mib <= 2048 else "not met") + " |")
+    sizes = {r["sales"] for r in results}
+    if not any(n >= 100_000_000 for n in sizes):
+        lines.append("| 100M rows complete with a 2 GB heap; incremental targets on 100M of history | 100M | "
+                     "not run yet | not measured |")
+    return lines + ["", "The incremental targets are set on 100M of history, where a day is 1/365 of the data; "
+                        "at the sizes above the pipeline's fixed cost per run dominates the incremental day.", ""]
+
+
 def tuning_lines(steps: dict[str, list[dict]]) -> list[str]:
     """Before/after of each tuning step: ``results/tuning/<step>/<size>.json``, steps in name order, each
     run by benchmarks/run.py like the figures above (its ``--note`` says what the step changed)."""
@@ -538,6 +579,7 @@ def render_section(results: list[dict], chart: Path | None, report: Path,
                           f"{_mib(base_full['peak_rss_total_mib'])}, of which the JVM {_mib(jvm)}.", ""]
             lines += spark_lines(r, base_full, base_incr)
             lines += serving_lines(r["pipeline"].get("serve"))
+    lines += targets_lines(results)
     lines += tuning_lines(tuning or {})
     if chart is not None:
         rel = os.path.relpath(chart, report.parent)

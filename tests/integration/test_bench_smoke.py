@@ -74,6 +74,7 @@ def test_benchmark_end_to_end_at_a_tiny_size(tmp_path):
     assert "DuckDB peer" in section and "pandas peer" in section and "full yes, incremental yes" in section
     assert "| from Spark's event log | full run | incremental day |" in section
     assert "Where the full run's Spark time went" in section
+    assert "| full run within 5× of the DuckDB peer (set at 10M) | 2k |" in section   # the targets, measured
     assert "| Excel report, " in section and "not measured: mysql.enabled is false" in section
     assert "(images/chart.png)" in section
     assert chart.read_bytes().startswith(b"\x89PNG")

@@ -14,6 +14,7 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from etl.config import Config
@@ -71,6 +72,13 @@ QUIET_LOGGERS = ("org.apache.spark.sql.delta.DeltaTableUtils", "org.apache.spark
 # regions of 1, 2 or 4 MiB exactly (a power-of-two page takes one region more), and is no humongous
 # object at all with 8 MiB regions or larger. A big sort only takes more pages (8192 per task).
 TUNGSTEN_PAGE_BYTES = 4 * 1024 * 1024 - 64
+# How the pipeline caches a frame it reads more than once (silver's checked rows, the rows to upsert): on
+# local disk, outside the heap, where the operating system's page cache keeps it in memory as far as the
+# machine has memory. In the heap (MEMORY_AND_DISK) Spark builds each cached batch before it can tell
+# whether the block fits; with the 2 GiB local driver the 10M-row benchmark's checked sales ran the heap
+# out that way (OutOfMemoryError in ColumnBuilder.ensureFreeSpace under MemoryStore.putIteratorAsBytes,
+# docs/benchmarks.md). A disk-only block is streamed to its file batch by batch.
+CACHE_LEVEL = StorageLevel.DISK_ONLY
 
 
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
@@ -80,6 +88,10 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        # Spark's defaults, stated because shuffle_partitions relies on them: each shuffle's partitions are
+        # coalesced to the data's size (a small day's shuffles end up as one partition, 10M sales' as ~64 MB each).
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
         "spark.ui.enabled": str(cfg.spark.ui_enabled).lower(),

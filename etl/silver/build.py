@@ -35,7 +35,6 @@ from datetime import date
 from functools import reduce
 
 from delta.tables import DeltaTable
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
@@ -51,7 +50,7 @@ from etl.silver import order_events as events_silver
 from etl.silver import orders as orders_silver
 from etl.silver import sales as sales_silver
 from etl.silver.reference import typed_reference
-from etl.spark import job_description
+from etl.spark import CACHE_LEVEL, job_description
 
 log = logging.getLogger(__name__)
 REFERENCE_FEEDS = ("stores", "products", "sales_team")
@@ -134,11 +133,11 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
     scope = parent_keys or keys
     stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
               .join(frame.select(*scope).distinct(), scope, "left_semi")
-              .persist(StorageLevel.MEMORY_AND_DISK))
+              .persist(CACHE_LEVEL))
     same_version = F.lit(True)
     for column in keys + version_columns:
         same_version = same_version & frame[column].eqNullSafe(stored[column])
-    todo = frame.join(stored, same_version, "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
+    todo = frame.join(stored, same_version, "left_anti").persist(CACHE_LEVEL)
     gone = stored.select(*keys).join(frame.select(*keys), keys, "left_anti") if parent_keys else None
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     try:
@@ -185,7 +184,7 @@ class SilverStage:
         return table_uri(self.cfg, layer, table)
 
     def keep(self, frame: DataFrame) -> DataFrame:
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        frame = frame.persist(CACHE_LEVEL)
         self._persisted.append(frame)
         return frame
 

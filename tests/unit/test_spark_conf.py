@@ -232,3 +232,28 @@ def test_job_description_names_the_jobs_inside_and_restores_the_outer_one(spark)
         with job_description(spark, "failing"):
             1 / 0
     assert context.getLocalProperty("spark.job.description") is None
+
+
+def test_scans_split_into_small_tasks_and_shuffles_coalesce_to_the_data():
+    """A 2 GB local driver sorts whole scan splits (silver's latest version per sale): Spark's 128 MB split
+    of bronze was ~4M rows and ran the heap out at 10M sales (docs/benchmarks.md)."""
+    conf = spark_conf(load_config("local", environ={}))
+    assert conf["spark.sql.files.maxPartitionBytes"] == "16m"
+    assert conf["spark.sql.shuffle.partitions"] == "200"
+    assert conf["spark.sql.adaptive.enabled"] == conf["spark.sql.adaptive.coalescePartitions.enabled"] == "true"
+
+
+def test_silver_caches_its_frames_on_disk_not_in_the_heap(spark, local_config):
+    """Building an in-heap cached batch ran a 2 GB driver out of heap on 10M sales (docs/benchmarks.md)."""
+    from datetime import date
+
+    from pyspark import StorageLevel
+
+    from etl.silver.build import SilverStage
+
+    kept = SilverStage(spark, local_config, date(2026, 1, 1), "run-1").keep(spark.range(3))
+    try:
+        assert kept.storageLevel == StorageLevel.DISK_ONLY
+        assert kept.count() == 3
+    finally:
+        kept.unpersist()

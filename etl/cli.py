@@ -506,6 +506,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("etl: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:       # noqa: BLE001 - only a dead Spark JVM is turned into one line; the rest re-raises
+        if not spark_jvm_stopped(exc):
+            raise
+        print("etl: error: the Spark JVM stopped in the middle of the run: a java.lang.OutOfMemoryError above "
+              "means the driver's heap ran out (raise spark.driver_memory, e.g. ETL__SPARK__DRIVER_MEMORY=4g; "
+              "docs/operations.md, \"Driver memory\"), else it was killed; the same command again is safe",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def spark_jvm_stopped(exc: BaseException) -> bool:
+    """True when ``exc`` comes from py4j and this process's Spark JVM no longer answers (it died: out of
+    heap, killed). Py4J then reports ``Answer from Java side is empty`` or an exception whose text cannot
+    be read, which says nothing a user can act on."""
+    from py4j.protocol import Py4JError
+
+    chain, seen = exc, set()
+    while chain is not None and not isinstance(chain, Py4JError) and id(chain) not in seen:
+        seen.add(id(chain))
+        chain = chain.__cause__ or chain.__context__
+    if chain is None or not isinstance(chain, Py4JError):
+        return False
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return False
+    try:
+        gateway.jvm.java.lang.System.currentTimeMillis()
+    except Exception:      # noqa: BLE001 - any failure to reach the JVM means it is gone
+        return True
+    return False
 
 
 if __name__ == "__main__":

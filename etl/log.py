@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -45,3 +46,6 @@ def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("py4j", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # py4j logs "Exception while sending command" with a traceback, through the root logger, when the Spark
+    # JVM is gone; the CLI says that in one line instead (etl.cli.spark_jvm_stopped).
+    handler.addFilter(lambda record: f"{os.sep}py4j{os.sep}" not in record.pathname)

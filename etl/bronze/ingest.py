@@ -48,6 +48,9 @@ STAGING = "_staging"
 IO_THREADS = 16          # object-store round trips in flight at once (hashing, checks, moves)
 # Test hook: simulate the process being killed at a named point (see tests/integration/test_ingest.py).
 CRASH_ENV = "ETL_TEST_CRASH_AT"
+# Test hook: kill the Spark JVM (SIGKILL, as the kernel or an OutOfMemoryError would end it) at a named
+# point and carry on, so that the next Spark call meets a dead JVM (tests/integration/test_jvm_stopped.py).
+KILL_JVM_ENV = "ETL_TEST_KILL_JVM_AT"
 
 
 @dataclass
@@ -79,6 +82,13 @@ def crash_point(name: str) -> None:
     if os.environ.get(CRASH_ENV) == name:
         log.error("test hook %s=%s: stopping the process here", CRASH_ENV, name)
         os._exit(70)
+    if os.environ.get(KILL_JVM_ENV) == name:
+        from pyspark import SparkContext
+
+        log.error("test hook %s=%s: killing the Spark JVM here", KILL_JVM_ENV, name)
+        gateway_process = SparkContext._gateway.proc     # spark-submit, which execs the JVM: the same pid
+        os.kill(gateway_process.pid, 9)
+        gateway_process.wait()
 
 
 def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:

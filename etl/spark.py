@@ -88,10 +88,6 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
-        # Spark's defaults, stated because shuffle_partitions relies on them: each shuffle's partitions are
-        # coalesced to the data's size (a small day's shuffles end up as one partition, 10M sales' as ~64 MB each).
-        "spark.sql.adaptive.enabled": "true",
-        "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
         "spark.ui.enabled": str(cfg.spark.ui_enabled).lower(),

@@ -51,9 +51,9 @@ def test_unknown_section_names_it():
 
 
 def test_environment_overrides_win_over_base_and_profile():
-    # base: 200 partitions; docker profile: 400; the environment: 3
-    assert load_config("local", environ={}).spark.shuffle_partitions == 200
-    assert load_config("docker", environ={}).spark.shuffle_partitions == 400
+    # base: 4 partitions; docker profile: 8; the environment: 3
+    assert load_config("local", environ={}).spark.shuffle_partitions == 4
+    assert load_config("docker", environ={}).spark.shuffle_partitions == 8
     cfg = load_config("docker", environ={"ETL__SPARK__SHUFFLE_PARTITIONS": "3", "ETL__MYSQL__ENABLED": "false",
                                          "ETL__GOLD__INCENTIVE_RATE": "0.02"})
     assert cfg.spark.shuffle_partitions == 3

@@ -191,10 +191,10 @@ def log_messages(stderr: str) -> list[dict]:
     return entries
 
 
-def stage_times(stderr: str) -> dict[str, float]:
+def stage_times(messages: list[dict]) -> dict[str, float]:
     """Seconds per stage from the JSON log lines ``stage X: start`` / ``stage X: done``."""
     marks: dict[tuple[str, str], datetime] = {}
-    for entry in log_messages(stderr):
+    for entry in messages:
         match = re.fullmatch(r"stage (\w+): (start|done)", entry.get("message", ""))
         if match:
             marks[(match[1], match[2])] = datetime.fromisoformat(entry["ts"])
@@ -257,7 +257,7 @@ def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, 
     stdout, stderr = result.pop("stdout"), result.pop("stderr")
     result["spark"] = eventlog.summarize(events)
     result["messages"] = log_messages(stderr)
-    result["stages_s"] = stage_times(stderr)
+    result["stages_s"] = stage_times(result["messages"])
     result["other_s"] = round(result["wall_s"] - sum(result["stages_s"].values()), 2)
     result["rows"] = rows
     result["rows_per_s"] = round(rows / result["wall_s"]) if result["wall_s"] else None

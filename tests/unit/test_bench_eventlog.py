@@ -73,3 +73,16 @@ def test_serving_figures_from_the_export_log_lines():
 def test_serving_figures_say_when_mysql_was_off():
     figures = serving_figures([{"message": "mysql export skipped: mysql.enabled is false in profile 'local'"}])
     assert "mysql" not in figures and figures["mysql_skipped"].startswith("mysql export skipped")
+
+
+def test_stage_seconds_from_the_json_log_lines():
+    from benchmarks.run import log_messages, stage_times
+
+    stderr = "\n".join([
+        "Setting default log level to \"WARN\".",
+        '{"ts": "2026-11-30T21:00:00.000+00:00", "message": "stage ingest: start"}',
+        '{"ts": "2026-11-30T21:00:30.500+00:00", "message": "stage ingest: done"}',
+        '{"ts": "2026-11-30T21:00:30.500+00:00", "message": "stage silver: start"}',
+        '{"ts": "2026-11-30T21:00:3',                                   # a cut line
+    ])
+    assert stage_times(log_messages(stderr)) == {"ingest": 30.5}       # silver never finished

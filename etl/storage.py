@@ -228,6 +228,14 @@ class S3Store(ObjectStore):
         return count
 
 
+# Connections a client keeps open. Ingest has 16 object-store calls in flight at once
+# (``IO_THREADS`` in etl/bronze/ingest.py); with botocore's default of 10, every call beyond
+# the tenth opened a connection of its own and closed it afterwards, with a urllib3 warning
+# ("Connection pool is full, discarding connection") per call: thousands of them on a year's
+# first load.
+S3_POOL_CONNECTIONS = 32
+
+
 def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None = None):
     """A boto3 client for the profile's S3-compatible endpoint, signed in as ``stage``'s identity
     (``storage.s3.stage_credentials``; the default pair when the stage has none)."""
@@ -246,6 +254,7 @@ def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None =
         aws_secret_access_key=get_secret(identity.secret_key_secret),
         config=BotoConfig(
             s3={"addressing_style": "path" if s3.path_style_access else "auto"},
+            max_pool_connections=S3_POOL_CONNECTIONS,
             # botocore retries throttling, 5xx and connection errors with backoff; never 403 or NoSuchBucket.
             retries=s3_retry_config(cfg),
         ),

@@ -133,3 +133,12 @@ def test_boto3_retries_a_refused_connection_with_a_log_line_per_retry(caplog):
     assert [line.split(" after ")[0] for line in lines] == ["s3 HeadObject: attempt 2 of 3",
                                                               "s3 HeadObject: attempt 3 of 3"]
     assert "EndpointConnectionError" in lines[0]
+
+
+def test_an_s3_client_keeps_a_connection_per_ingest_thread():
+    """Fewer pooled connections than ingest's threads makes urllib3 open, discard and warn per call."""
+    from etl.bronze.ingest import IO_THREADS
+    from etl.storage import s3_client
+
+    client = s3_client(load_config("dev"), lambda name: "not-a-real-" + name)
+    assert client.meta.config.max_pool_connections >= IO_THREADS

@@ -11,9 +11,22 @@ import json
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 current_run_id: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default="-")
+
+
+class RunContextThreadPool(ThreadPoolExecutor):
+    """A thread pool whose tasks log with the run id of the code that submitted them.
+
+    A new thread starts with an empty ``contextvars`` context (before Python 3.14), so a record
+    logged in a plain pool's worker carried run id "-". Each task runs in a copy of the context
+    it was submitted from (``Executor.map`` submits through ``submit``).
+    """
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
 class RunIdFilter(logging.Filter):

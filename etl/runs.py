@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Iterable, Mapping
 
@@ -32,6 +31,7 @@ from pyspark.sql.types import (ArrayType, DateType, DoubleType, LongType, MapTyp
 from etl.config import Config
 from etl.errors import ConfigError, DataQualityError, EtlError, StaleError
 from etl.lake import table_uri
+from etl.log import RunContextThreadPool
 
 if TYPE_CHECKING:
     from etl.pipeline import RunSummary
@@ -179,7 +179,7 @@ def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> d
         last = DeltaTable.forPath(spark, uri).history(1).select("version", "userMetadata").first()
         return (key, int(last.version)) if last.userMetadata == summary.run_id or pair[0] == "gold" else None
 
-    with ThreadPoolExecutor(4) as pool:     # one small log read each; py4j serves threads in parallel
+    with RunContextThreadPool(4) as pool:     # one small log read each; py4j serves threads in parallel
         found = [hit for hit in pool.map(latest, candidates) if hit]
     return dict(found)
 

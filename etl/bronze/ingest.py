@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -37,6 +36,7 @@ from pyspark.sql import functions as F
 from etl.bronze import manifest
 from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
+from etl.log import RunContextThreadPool
 from etl.spark import job_description
 from etl.storage import ObjectStore, StoredFile
 
@@ -135,7 +135,7 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
 
     # Object-store latency, not CPU, is the limit: read (hash + first bytes + checks) files side by side.
     known = in_bronze | set(first_path)
-    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+    with RunContextThreadPool(max_workers=IO_THREADS) as pool:
         read = list(pool.map(lambda f: fingerprint_and_check(landing, staging, feed, f, known), files))
     verdicts = {stored.key: verdict for stored, (_, verdict) in zip(files, read)}
     hashes = {stored.key: checksum for stored, (checksum, _) in zip(files, read)}
@@ -244,7 +244,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     # Rejections first: recorded, then the sidecar, then the move (a crash in between repeats them harmlessly).
     manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status == REJECTED], ingested_at)
     rejects = [(plan, stored, checksum, reason) for plan in plans for stored, checksum, reason in plan.rejected]
-    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+    with RunContextThreadPool(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda r: _reject(landing, r[1], r[0].feed.name, r[2], r[3], run_id), rejects))
     for plan, stored, _, reason in rejects:
         plan.result.rejected[stored.key] = reason
@@ -261,7 +261,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
         manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED],
                         ingested_at)
     crash_point("after_manifest")
-    with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
+    with RunContextThreadPool(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))
     for plan in plans:
         r = plan.result

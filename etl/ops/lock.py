@@ -22,6 +22,7 @@ local lock never goes stale and has no expiry.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -307,7 +308,8 @@ class S3RunLock(RunLock):
         if not self._heartbeat_enabled:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._beat, name="run-lock-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._beat,),
+                                        name="run-lock-heartbeat", daemon=True)     # logs with the run id
         self._thread.start()
 
     def _beat(self) -> None:

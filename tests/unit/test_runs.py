@@ -194,3 +194,37 @@ def test_json_log_lines_carry_the_run_id():
     entry = json.loads(stream.getvalue())
     assert (entry["run_id"], entry["level"], entry["message"]) == ("20261123T020000Z-abc123", "warning",
                                                                    "stage gold: done")
+
+
+def test_log_lines_from_a_run_s_worker_threads_carry_its_run_id():
+    from etl.log import RunContextThreadPool
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    handler.addFilter(RunIdFilter())
+    logger = logging.getLogger("test_runs.threads")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = current_run_id.set("20261130T230000Z-def456")
+    try:
+        with RunContextThreadPool(4) as pool:
+            list(pool.map(lambda n: logger.warning("file %d", n), range(8)))
+    finally:
+        current_run_id.reset(token)
+        logger.removeHandler(handler)
+    assert sorted(r.getMessage() for r in records) == [f"file {n}" for n in range(8)]
+    assert {r.run_id for r in records} == {"20261130T230000Z-def456"}
+
+
+def test_the_package_s_thread_pools_and_threads_pass_the_run_id_on():
+    """A plain ThreadPoolExecutor or Thread in etl/ would log its lines with run id "-"."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "etl"
+    plain = [f"{path.relative_to(package.parent)}:{n}" for path in sorted(package.rglob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\bThreadPoolExecutor\(", line) and path.name != "log.py"
+             or re.search(r"threading\.Thread\((?!target=contextvars\.copy_context\(\)\.run)", line)]
+    assert plain == []

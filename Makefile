@@ -11,7 +11,7 @@ BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 
-.PHONY: demo test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-100m
+.PHONY: demo test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-100m bench-all
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -88,6 +88,9 @@ bench: setup
 # its peak (Spark's shuffle files and disk cache under /tmp, the lake, the CSVs twice).
 bench-100m:
 	$(MAKE) bench BENCH_ARGS="--sales 100000000 --peers duckdb --no-serve"
+
+# Every figure of docs/benchmarks.md's generated section, in one command: about two hours.
+bench-all: bench bench-100m
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated

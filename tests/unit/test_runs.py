@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -177,20 +178,27 @@ def test_rollback_restores_the_versions_the_previous_succeeded_run_left():
         versions_to_restore(no_gold, previous, ("a", "b"))
 
 
-def test_json_log_lines_carry_the_run_id():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
+@contextmanager
+def logging_in_run(run_id: str, handler: logging.Handler):
+    """A logger of its own that writes to ``handler`` (with the run-id filter) while ``run_id`` is current."""
     handler.addFilter(RunIdFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("test_runs.json")
+    logger = logging.getLogger(f"test_runs.{id(handler)}")
     logger.addHandler(handler)
     logger.propagate = False
-    token = current_run_id.set("20261123T020000Z-abc123")
+    token = current_run_id.set(run_id)
     try:
-        logger.warning("stage %s: done", "gold")
+        yield logger
     finally:
         current_run_id.reset(token)
         logger.removeHandler(handler)
+
+
+def test_json_log_lines_carry_the_run_id():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    with logging_in_run("20261123T020000Z-abc123", handler) as logger:
+        logger.warning("stage %s: done", "gold")
     entry = json.loads(stream.getvalue())
     assert (entry["run_id"], entry["level"], entry["message"]) == ("20261123T020000Z-abc123", "warning",
                                                                    "stage gold: done")
@@ -202,17 +210,8 @@ def test_log_lines_from_a_run_s_worker_threads_carry_its_run_id():
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append
-    handler.addFilter(RunIdFilter())
-    logger = logging.getLogger("test_runs.threads")
-    logger.addHandler(handler)
-    logger.propagate = False
-    token = current_run_id.set("20261130T230000Z-def456")
-    try:
-        with RunContextThreadPool(4) as pool:
-            list(pool.map(lambda n: logger.warning("file %d", n), range(8)))
-    finally:
-        current_run_id.reset(token)
-        logger.removeHandler(handler)
+    with logging_in_run("20261130T230000Z-def456", handler) as logger, RunContextThreadPool(4) as pool:
+        list(pool.map(lambda n: logger.warning("file %d", n), range(8)))
     assert sorted(r.getMessage() for r in records) == [f"file {n}" for n in range(8)]
     assert {r.run_id for r in records} == {"20261130T230000Z-def456"}
 

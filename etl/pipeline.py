@@ -21,25 +21,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from etl import delta_io
 from etl import runs as records
-from etl.bronze.feeds import FEED_NAMES
+from etl.catalog import FACTS_TABLES, FEEDS, GOLD_INPUTS, GOLD_MARTS, SILVER_TABLES
 from etl.bronze.ingest import FeedIngestResult, crash_point, due_files, ingest_feeds
 from etl.config import STAGE_CREDENTIAL_GROUP, Config
 from etl.errors import EXIT_FAILURE, EtlError, ExportError, SecretError, StorageAccessError
 from etl.export.excel import report_file_name
 from etl.export.report import build_report, lake_table_reader
 from etl.export.mysql import export_to_mysql, gold_run_date
-from etl.gold.build import EMPTY_INPUTS, GoldResult, build_gold
-from etl.gold.facts import FACTS
-from etl.gold.marts import GOLD_TABLES
+from etl.gold.build import GoldResult, build_gold
 from etl.lake import table_uri
 from etl.log import current_run_id
 from etl.ops.lock import RunLock, lock_for
 from etl.secrets import OK, SecretStore, referenced_secrets
-from etl.silver.build import SILVER_TABLES, SilverResult, SilverStage
+from etl.silver.build import SilverResult, SilverStage
 from etl.spark import build_session, use_stage_credentials
 from etl.storage import store_for
 
@@ -49,8 +47,8 @@ REFUSAL_CODES = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", 
 REFUSAL = re.compile(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Access Denied|403 Forbidden"
                      r"|Status Code: 403")
 STAGES = ("ingest", "silver", "gold", "export")
-# Every gold table of the registry reaches MySQL (DDL in resources/sql, one table per gold table).
-EXPORTED_TABLES = tuple(GOLD_TABLES)
+# Every gold mart of the catalogue reaches MySQL (DDL in resources/sql, one table per gold table).
+EXPORTED_TABLES = GOLD_MARTS
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -189,7 +187,7 @@ class Run:
         landing = self.store(self.cfg.storage.landing)
         lake = self.store(self.cfg.storage.lake)
         self.summary.ingest = ingest_feeds(
-            self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEED_NAMES},
+            self.spark, landing, lake, {name: table_uri(self.cfg, "bronze", name) for name in FEEDS},
             table_uri(self.cfg, "ops", "file_manifest"), self.run_id, self.started_at.replace(tzinfo=None),
             not_after=self.run_date)
 
@@ -214,7 +212,7 @@ class Run:
     def _gold(self, tables) -> dict:
         """The gold Delta tables by name; ExportError naming the first one missing (gold never ran)."""
         uris = {t: table_uri(self.cfg, "gold", t) for t in tables}
-        missing = [uri for uri in uris.values() if not DeltaTable.isDeltaTable(self.spark, uri)]
+        missing = [uri for uri in uris.values() if not delta_io.is_table(self.spark, uri)]
         if missing:
             raise ExportError(f"no gold Delta table at {missing[0]} ({len(missing)} missing): "
                               f"run 'etl run --date {self.run_date}' first")
@@ -238,7 +236,7 @@ class Run:
     def export_excel(self) -> None:
         """``Daily_Report_YYYYMMDD.xlsx`` from gold and silver (etl/export/report.py), written locally
         and then, when ``excel.upload``, to the exports bucket under ``reports/<run date>/``."""
-        self._gold(GOLD_TABLES)      # one clear error when gold never ran
+        self._gold(GOLD_MARTS)       # one clear error when gold never ran
         local = self.cfg.path(self.cfg.excel.output_dir) / report_file_name(self.run_date)
         began = time.monotonic()
         report = build_report(self.spark, lake_table_reader(self.spark, self.cfg), self.run_date, local,
@@ -380,17 +378,16 @@ class Run:
         if "ingest" in stages:
             out.append(f"  ingest: reads new files under {cfg.storage.landing.rstrip('/')}/<feed>/")
             out.extend(self._landing_lines())
-            out.append("    writes bronze " + ", ".join(uri("bronze", f) for f in FEED_NAMES))
+            out.append("    writes bronze " + ", ".join(uri("bronze", f) for f in FEEDS))
             out.append(f"    writes {uri('ops', 'file_manifest')}; moves each file to "
                        f"{cfg.storage.landing.rstrip('/')}/archive/<feed>/ (or rejected/<feed>/ with a reason)")
         if "silver" in stages:
-            out.append("  silver: reads bronze " + ", ".join(uri("bronze", f) for f in FEED_NAMES))
+            out.append("  silver: reads bronze " + ", ".join(uri("bronze", f) for f in FEEDS))
             out.append("    writes silver " + ", ".join(uri("silver", t) for t in SILVER_TABLES))
             out.append(f"    writes {uri('ops', 'dq_results')}, {uri('ops', 'silver_progress')}")
         if "gold" in stages:
-            out.append("  gold: reads silver " + ", ".join(uri("silver", t) for t in EMPTY_INPUTS))
-            out.append("    writes gold " + ", ".join(uri("gold", t) for t in (*GOLD_TABLES, *(f"facts_{f}"
-                                                                                          for f in FACTS))))
+            out.append("  gold: reads silver " + ", ".join(uri("silver", t) for t in GOLD_INPUTS))
+            out.append("    writes gold " + ", ".join(uri("gold", t) for t in (*GOLD_MARTS, *FACTS_TABLES)))
         if "export" in stages:
             out.append(f"  export: reads gold {uri('gold', '<table>')} for " + ", ".join(EXPORTED_TABLES))
             m = cfg.mysql
@@ -417,7 +414,7 @@ class Run:
     def _landing_lines(self) -> list[str]:
         try:
             landing = store_for(self.cfg, self.cfg.storage.landing, self.secret, "ingest")
-            listed = {feed: due_files(landing.list(f"{feed}/"), self.run_date) for feed in FEED_NAMES}
+            listed = {feed: due_files(landing.list(f"{feed}/"), self.run_date) for feed in FEEDS}
         except Exception as exc:
             return [f"    (landing not listed: {type(exc).__name__}: {exc})"]
         lines = []

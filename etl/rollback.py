@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from etl import delta_io
 from etl import runs as records
 from etl.config import Config
 from etl.errors import ConfigError
@@ -87,12 +87,11 @@ class RollbackRun(Run):
         gold = GoldResult()
         for table, version in versions.items():
             uri = table_uri(self.cfg, "gold", table)
-            current = DeltaTable.forPath(self.spark, uri).history(1).first().version
-            if current != version:
-                self.spark.sql(f"RESTORE TABLE delta.`{uri}` TO VERSION AS OF {version}")
+            current = delta_io.current_version(self.spark, uri)
+            if delta_io.restore(self.spark, uri, version, name=f"gold {table}").version is not None:
                 log.info("gold %s: restored to v%d (left by run %s), was v%d", table, version,
                          self.previous["run_id"], current)
-            left = DeltaTable.forPath(self.spark, uri).history(1).first().version
+            left = delta_io.current_version(self.spark, uri)
             self.summary.table_versions[gold_key(table)] = left
             self.restored[table] = (current, version)
             gold.locations[table] = uri

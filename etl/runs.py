@@ -11,7 +11,8 @@ A run with an export stage also REPLACEs the same record into MySQL's ``etl_run_
 for SQL consumers; MySQL's ``etl_runs`` stays the per-table load log (docs/operations-records.md).
 Which table a run wrote is read from Delta itself: during a run every commit
 carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
-``DeltaTable.history(1)`` tells whether the table's latest version is this run's.
+its latest commit's ``userMetadata`` tells whether the table's latest version is this run's
+(read from the commit file itself, ``etl/delta_io.py``: no Spark job).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (ArrayType, DateType, DoubleType, LongType, MapType, StringType, StructField,
                                StructType, TimestampType)
 
+from etl import delta_io
 from etl.config import Config
 from etl.errors import ConfigError, DataQualityError, EtlError, StaleError
 from etl.lake import table_uri
@@ -68,17 +69,10 @@ RUNS_SCHEMA = StructType([
 ])
 
 def stage_tables(stage: str) -> list[tuple[str, str]]:
-    """(layer, table) pairs ``stage`` may commit to (ops/runs itself excluded)."""
-    from etl.bronze.feeds import FEED_NAMES
-    from etl.gold.facts import FACTS
-    from etl.gold.marts import GOLD_TABLES
-    from etl.silver.build import SILVER_TABLES
+    """(layer, table) pairs ``stage`` may commit to (ops/runs itself excluded): the catalogue's."""
+    from etl.catalog import stage_tables as catalogue_stage_tables
 
-    return {
-        "ingest": [("bronze", f) for f in FEED_NAMES] + [("ops", "file_manifest")],
-        "silver": [("silver", t) for t in SILVER_TABLES] + [("ops", "dq_results"), ("ops", "silver_progress")],
-        "gold": [("gold", t) for t in GOLD_TABLES] + [("gold", f"facts_{f}") for f in FACTS],
-    }.get(stage, [])
+    return catalogue_stage_tables(stage)
 
 
 # -- the record, pure --------------------------------------------------------------------------------
@@ -174,29 +168,29 @@ def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> d
 
     def latest(pair: tuple[str, str]) -> tuple[str, int] | None:
         key, uri = "/".join(pair), table_uri(cfg, *pair)
-        if not DeltaTable.isDeltaTable(spark, uri):
+        if not delta_io.is_table(spark, uri):
             return None
-        last = DeltaTable.forPath(spark, uri).history(1).select("version", "userMetadata").first()
-        return (key, int(last.version)) if last.userMetadata == summary.run_id or pair[0] == "gold" else None
+        version = delta_io.current_version(spark, uri)
+        if pair[0] == "gold":
+            return key, version
+        ours = delta_io.commit_info(spark, uri, version).get("userMetadata") == summary.run_id
+        return (key, version) if ours else None
 
-    with RunContextThreadPool(4) as pool:     # one small log read each; py4j serves threads in parallel
+    with RunContextThreadPool(4) as pool:     # a log listing and one small file each; no Spark job
         found = [hit for hit in pool.map(latest, candidates) if hit]
     return dict(found)
 
 
 def write_run_record(spark: SparkSession, uri: str, record: Mapping) -> None:
-    """MERGE on run_id: a record written twice for one run (a retried write) stays one row."""
+    """An idempotent append (Delta transaction id: the run id): a record written twice for one run (a
+    retried write) stays one row, and no MERGE is needed."""
     frame = spark.createDataFrame([tuple(record[f.name] for f in RUNS_SCHEMA.fields)], RUNS_SCHEMA)
-    if not DeltaTable.isDeltaTable(spark, uri):
-        frame.coalesce(1).write.format("delta").mode("append").save(uri)
-        return
-    (DeltaTable.forPath(spark, uri).alias("t").merge(frame.alias("s"), "t.run_id = s.run_id")
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    delta_io.append(spark, frame, uri, name="runs", txn=(f"{record['run_id']}/runs", 0), coalesce=1)
 
 
 def runs_table(spark: SparkSession, cfg: Config) -> DataFrame | None:
     uri = runs_uri(cfg)
-    return spark.read.format("delta").load(uri) if DeltaTable.isDeltaTable(spark, uri) else None
+    return spark.read.format("delta").load(uri) if delta_io.is_table(spark, uri) else None
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -34,34 +34,24 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from delta.tables import DeltaTable
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from etl import delta_io
+from etl.catalog import empty_schema
 from etl.config import Config
 from etl.contracts import silver as contract
 from etl.gold.common import last_30_days, month_of, month_start
 from etl.gold.facts import FACTS
 from etl.gold.marts import GOLD_TABLES, build_all
 from etl.lake import table_uri
-from etl.spark import job_description
 
 log = logging.getLogger(__name__)
 
 # Bump when a facts table's columns or meaning change: the next run rebuilds the facts.
 FACTS_FORMAT = 1
 VERSION_KEY = "silver_transactions_version"
-
-# When a silver table does not exist yet (a feed never delivered), gold sees it empty.
-EMPTY_INPUTS = {
-    "transactions": contract.TRANSACTIONS,
-    "sales_lines": contract.SALES_LINES,
-    "dim_customer": contract.DIM_CUSTOMER,
-    "sales_team": "id int, first_name string, last_name string",
-    "products": "id int, name string, sku_id string",
-}
-
 
 @dataclass
 class FactsRefresh:
@@ -85,7 +75,7 @@ class GoldResult:
 
 
 def _read(spark: SparkSession, uri: str, schema, version: int | None = None) -> DataFrame:
-    if not DeltaTable.isDeltaTable(spark, uri):
+    if not delta_io.is_table(spark, uri):
         return spark.createDataFrame([], schema)
     reader = spark.read.format("delta")
     if version is not None:
@@ -95,17 +85,16 @@ def _read(spark: SparkSession, uri: str, schema, version: int | None = None) -> 
 
 def _ensure_change_feed(spark: SparkSession, uri: str) -> None:
     """Silver transactions must record its changes for the facts to follow them (idempotent)."""
-    properties = DeltaTable.forPath(spark, uri).detail().first().properties
-    if properties.get("delta.enableChangeDataFeed") != "true":
+    if delta_io.table_property(spark, uri, "delta.enableChangeDataFeed") != "true":
         spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
         log.info("enabled the change data feed on %s", uri)
 
 
 def _recorded_version(spark: SparkSession, uri: str) -> int | None:
     """The silver version a facts table reflects, if it was written by this facts format."""
-    if not DeltaTable.isDeltaTable(spark, uri):
+    if not delta_io.is_table(spark, uri):
         return None
-    metadata = DeltaTable.forPath(spark, uri).history(1).first().userMetadata
+    metadata = delta_io.commit_info(spark, uri, delta_io.current_version(spark, uri)).get("userMetadata")
     try:
         recorded = json.loads(metadata or "{}")
     except ValueError:
@@ -139,39 +128,38 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
 
     Returns silver transactions pinned at that version (read it, not the live table, so that gold
     sees exactly what the facts reflect), the facts tables, and what was recomputed."""
-    if not DeltaTable.isDeltaTable(spark, transactions_uri):
+    if not delta_io.is_table(spark, transactions_uri):
         empty = spark.createDataFrame([], contract.TRANSACTIONS)
         return empty, {name: build(empty) for name, build in FACTS.items()}, []
     _ensure_change_feed(spark, transactions_uri)
-    version = DeltaTable.forPath(spark, transactions_uri).history(1).first().version
+    version = delta_io.current_version(spark, transactions_uri)
     transactions = _read(spark, transactions_uri, contract.TRANSACTIONS, version)
     revenue = transactions.filter(F.col("is_revenue"))
     done: list[FactsRefresh] = []
+    months_since: dict[int, list[str] | None] = {}      # the change feed is read once per recorded version
     for name, build in FACTS.items():
         uri = facts_uris[name]
         recorded = None if rebuild else _recorded_version(spark, uri)
         if recorded == version:
             continue
-        months = None if recorded is None else _changed_months(spark, transactions_uri, recorded, version)
+        if recorded is not None and recorded not in months_since:
+            months_since[recorded] = _changed_months(spark, transactions_uri, recorded, version)
+        months = None if recorded is None else months_since[recorded]
         reason = ("rebuild requested" if rebuild else "no facts yet" if recorded is None
                   else "change feed unavailable" if months is None else "changed in silver")
         writer_metadata = json.dumps({"facts_format": FACTS_FORMAT, VERSION_KEY: version})
+        table = f"facts_{name}"
         if months is None:
-            frame = build(revenue)
-            writer = frame.write.mode("overwrite").option("overwriteSchema", "true")
+            delta_io.overwrite(spark, build(revenue), uri, name=table, metadata=writer_metadata)
+        elif not months:      # only metadata or no-op commits: record the version, change nothing
+            delta_io.append(spark, build(revenue.limit(0)), uri, name=table, metadata=writer_metadata)
         else:
-            if not months:      # only metadata or no-op commits: record the version, change nothing
-                frame = build(revenue.limit(0))
-                writer = frame.write.mode("append")
-            else:
-                first, last = _month_bounds(months)
-                in_months = (F.col("transaction_date").between(F.lit(first), F.lit(last))
-                             & month_of("transaction_date").isin(months))
-                frame = build(revenue.filter(in_months))
-                quoted = ", ".join(f"'{m}'" for m in months)
-                writer = frame.write.mode("overwrite").option("replaceWhere", f"sales_month IN ({quoted})")
-        with job_description(spark, f"gold facts_{name}"):
-            writer.format("delta").option("userMetadata", writer_metadata).save(uri)
+            first, last = _month_bounds(months)
+            in_months = (F.col("transaction_date").between(F.lit(first), F.lit(last))
+                         & month_of("transaction_date").isin(months))
+            delta_io.replace_where(spark, build(revenue.filter(in_months)), uri,
+                                   f"sales_month IN ({delta_io.sql_strings(months)})", name=table,
+                                   metadata=writer_metadata)
         done.append(FactsRefresh(name, version, months, reason))
         log.info(done[-1].line())
     facts = {name: spark.read.format("delta").load(uri) for name, uri in facts_uris.items()}
@@ -200,7 +188,7 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
                                                                            F.lit(run_date)))
     frames["transactions"] = recent
     for name in ("dim_customer", "sales_team", "products"):
-        frames[name] = _read(spark, table_uri(cfg, "silver", name), EMPTY_INPUTS[name])
+        frames[name] = _read(spark, table_uri(cfg, "silver", name), empty_schema("silver", name))
     return frames, refreshed
 
 
@@ -209,11 +197,9 @@ def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool =
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
     for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate).items():
         uri = table_uri(cfg, "gold", name)
-        with job_description(spark, f"gold {name}"):
-            frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+        commit = delta_io.overwrite(spark, frame, uri, name=name, coalesce=1)
         result.locations[name] = uri
-        result.counts[name] = int(DeltaTable.forPath(spark, uri).history(1).first()
-                                  .operationMetrics.get("numOutputRows", 0))
+        result.counts[name] = commit.metrics.get("numOutputRows", 0)
         log.info("gold %s: %d row(s) for run date %s", name, result.counts[name], run_date)
     alerts = spark.read.format("delta").load(table_uri(cfg, "gold", "alerts"))
     result.alerts = [f"{r.date}: revenue_7d {r.revenue} against {r.expected} expected ({r.reason})"

@@ -14,17 +14,21 @@ table of the run changes; a feed above its error threshold stops the run there
 (``DataQualityError``, exit code 4) with silver and gold as they were, and
 nothing marked processed, so a rerun after a fix sees the same rows.
 
-Writes: MERGE on business keys with change-only conditions (``transactions``,
-``sales_lines``, ``orders``, quarantines). The three channels' new rows reach
-``transactions`` and ``sales_lines`` in one MERGE per table, and a MERGE rewrites
-only the files that hold a key whose row changed: new keys are added as new
-files, and a rerun rewrites nothing (tests/unit/test_silver_merge_scope.py).
-The match is on the key alone, never narrowed by date, because a sale seen
-again replaces its earlier version even when its date moved (docs/silver.md).
-``dim_customer`` and ``customer_id_map``
-are rebuilt from every customer version delivered so far (a small table) and
-written only when their content changed; order-event child tables are replaced
-for the orders the run touched.
+Writes, each with the cheapest operation of ``etl/delta_io.py`` that keeps its
+guarantee (the catalogue, ``etl/catalog.py``, names it per table):
+``transactions`` and ``sales_lines`` take the new versions of their keys, all
+channels in one write per table: a day of new keys is an append, and only a
+changed key is MERGEd (its files rewritten; tests/unit/test_silver_merge_scope.py).
+The match is on the key alone, never narrowed by date, because a sale seen again
+replaces its earlier version even when its date moved (docs/silver.md).
+``dq_results`` and ``silver_progress`` rows are keyed by the run: idempotent
+appends (Delta transaction ids), no MERGE. A quarantine replaces the verdicts on
+the files it judged in one ``replaceWhere`` commit. ``orders`` and
+``restaurants`` are upserted only when a row is new or changed (an append when
+every such key is new). ``dim_customer`` and ``customer_id_map`` are rebuilt from
+every customer version delivered so far (a small table) and written only when
+their content changed; order-event child tables are replaced for the orders the
+run touched.
 """
 
 from __future__ import annotations
@@ -34,10 +38,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import reduce
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from etl import delta_io
+from etl.delta_io import sql_strings
+from etl.catalog import REFERENCE_FEEDS, empty_schema
 from etl.config import Config
 from etl.contracts import order_events as events_contract
 from etl.contracts import silver as contract
@@ -53,12 +59,9 @@ from etl.silver.reference import typed_reference
 from etl.spark import CACHE_LEVEL, job_description
 
 log = logging.getLogger(__name__)
-REFERENCE_FEEDS = ("stores", "products", "sales_team")
-CHECKED_FEEDS = ("customers", "sales", "orders", "order_events")
-# Every table the silver stage writes: the run records (etl/runs.py) and the dry run name them from here.
-SILVER_TABLES = (*REFERENCE_FEEDS, "customer_versions", "dim_customer", "customer_id_map", "transactions",
-                 "sales_lines", "orders", "order_items", "order_item_addons", "order_taxes", "order_discounts",
-                 "restaurants", *(f"quarantine_{feed}" for feed in CHECKED_FEEDS))
+# Predicates that name keys (replaceWhere on files or orders) stay short; beyond these a MERGE does the work.
+MAX_FILES_IN_PREDICATE = 1000
+MAX_KEYS_IN_PREDICATE = 1000
 PROGRESS_DDL = "feed string, run_id string"
 
 
@@ -95,78 +98,12 @@ class SilverResult:
         return out
 
 
-# -- small Delta helpers -------------------------------------------------------------------------
+# -- reads ---------------------------------------------------------------------------------------
 
 def read_table(spark: SparkSession, uri: str, ddl_if_missing) -> DataFrame:
-    if DeltaTable.isDeltaTable(spark, uri):
+    if delta_io.is_table(spark, uri):
         return spark.read.format("delta").load(uri)
     return spark.createDataFrame([], ddl_if_missing)
-
-
-def merge_into(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], changed_when: str | None) -> None:
-    """Upsert ``frame`` on ``keys``; rows whose update condition is false are left untouched."""
-    if not DeltaTable.isDeltaTable(spark, uri):
-        frame.write.format("delta").save(uri)
-        return
-    on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
-    merge = DeltaTable.forPath(spark, uri).alias("t").merge(frame.alias("s"), on)
-    if changed_when is not None:
-        merge = merge.whenMatchedUpdateAll(condition=changed_when)
-    merge.whenNotMatchedInsertAll().execute()
-
-
-def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
-                        version_columns: list[str], parent_keys: list[str] | None = None) -> str:
-    """Upsert the rows of ``frame`` that are new or a new version (``version_columns`` differ) of a stored key.
-
-    One scan of the target's key and version columns finds the stored rows of the source's keys. Source
-    rows already stored as they are drop out first, because a Delta MERGE rewrites every file holding a
-    matched key even when the update's condition is false. Then: nothing left, no commit; no stored key,
-    an append; else a MERGE of just those rows, which rewrites only the files holding their keys.
-    With ``parent_keys`` (the lines of a transaction), ``frame`` holds every row of each parent it
-    names, and stored rows of those parents that it no longer has are deleted (an order whose new
-    version has fewer items). Returns what was done: "created", "unchanged", "appended" or "merged".
-    """
-    if not DeltaTable.isDeltaTable(spark, uri):
-        frame.write.format("delta").save(uri)
-        return "created"
-    scope = parent_keys or keys
-    stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
-              .join(frame.select(*scope).distinct(), scope, "left_semi")
-              .persist(CACHE_LEVEL))
-    same_version = F.lit(True)
-    for column in keys + version_columns:
-        same_version = same_version & frame[column].eqNullSafe(stored[column])
-    todo = frame.join(stored, same_version, "left_anti").persist(CACHE_LEVEL)
-    gone = stored.select(*keys).join(frame.select(*keys), keys, "left_anti") if parent_keys else None
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    try:
-        done = "unchanged"
-        if not todo.isEmpty():
-            if stored.join(todo.select(*keys), keys, "left_semi").isEmpty():
-                todo.write.format("delta").mode("append").save(uri)
-                done = "appended"
-            else:
-                (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)
-                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-                done = "merged"
-        if gone is not None and not gone.isEmpty():
-            DeltaTable.forPath(spark, uri).alias("t").merge(gone.alias("s"), on).whenMatchedDelete().execute()
-            done = "merged"
-        return done
-    finally:
-        todo.unpersist()
-        stored.unpersist()
-
-
-def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str) -> bool:
-    """Overwrite a small table only when its content differs, so a rerun adds no version."""
-    if DeltaTable.isDeltaTable(spark, uri):
-        current = spark.read.format("delta").load(uri)
-        if current.exceptAll(frame).isEmpty() and frame.exceptAll(current).isEmpty():
-            return False
-    frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
-    return True
 
 
 # A conformed row's version is the bronze record it came from: the same key from another record is a new version.
@@ -179,6 +116,7 @@ class SilverStage:
         self.rules: dict[str, FeedRules] = load_rules(cfg.path(cfg.quality.rules_file))
         self.result = SilverResult()
         self._persisted: list[DataFrame] = []
+        self.files: dict[str, list[str]] = {}      # feed -> the bronze files this run checks
 
     def uri(self, layer: str, table: str) -> str:
         return table_uri(self.cfg, layer, table)
@@ -191,7 +129,7 @@ class SilverStage:
     # -- what is new --------------------------------------------------------------------------
     def new_bronze(self, feed: str) -> tuple[DataFrame | None, list[str]]:
         bronze_uri = self.uri("bronze", feed)
-        if not DeltaTable.isDeltaTable(self.spark, bronze_uri):
+        if not delta_io.is_table(self.spark, bronze_uri):
             return None, []
         bronze = self.spark.read.format("delta").load(bronze_uri)
         done = read_table(self.spark, self.uri("ops", "silver_progress"), PROGRESS_DDL).filter(F.col("feed") == feed)
@@ -204,9 +142,11 @@ class SilverStage:
     # -- checks -------------------------------------------------------------------------------
     def check(self, feed: str, frame: DataFrame, rules: FeedRules | None = None) -> tuple[DataFrame, FeedQuality]:
         rules = rules or self.rules[feed]
-        observation = Observation(f"dq_{feed}")
-        checked = self.keep(apply_rules(frame, rules, self.run_date, observation=observation))
-        checked.count()      # the one pass that fills the observation and the cache
+        observation, files = Observation(f"dq_{feed}"), Observation(f"files_{feed}")
+        checked = apply_rules(frame, rules, self.run_date, observation=observation)
+        checked = self.keep(checked.observe(files, F.collect_set("source_file").alias("files")))
+        checked.count()      # the one pass that fills the observations and the cache
+        self.files[feed] = sorted(files.get["files"])     # bounded: the files of the runs being processed
         return checked, self.account(feed, rules, observation.get)
 
     def account(self, feed: str, rules: FeedRules, metrics: dict) -> FeedQuality:
@@ -241,8 +181,8 @@ class SilverStage:
 
             if self.dq_rows:
                 dq = self.spark.createDataFrame(self.dq_rows, DQ_RESULTS_SCHEMA)
-                merge_into(self.spark, dq, self.uri("ops", "dq_results"), ["run_id", "feed", "rule"],
-                           changed_when="s.failed_rows <> t.failed_rows OR s.total_rows <> t.total_rows")
+                delta_io.append(self.spark, dq, self.uri("ops", "dq_results"), name="dq_results",
+                                txn=(f"{self.run_id}/dq_results", 0), coalesce=1)
                 self.result.breaches = threshold_breaches(self.dq_rows_as_dicts(), self.rules)
             if self.result.breaches:
                 raise DataQualityError("data-quality threshold exceeded, silver and gold left unchanged: "
@@ -251,8 +191,9 @@ class SilverStage:
                 with job_description(self.spark, f"silver write {name}"):
                     write()
             if progress:
-                merge_into(self.spark, self.spark.createDataFrame(progress, PROGRESS_DDL),
-                           self.uri("ops", "silver_progress"), ["feed", "run_id"], changed_when=None)
+                delta_io.append(self.spark, self.spark.createDataFrame(progress, PROGRESS_DDL),
+                                self.uri("ops", "silver_progress"), name="silver_progress",
+                                txn=(f"{self.run_id}/silver_progress", 0), coalesce=1)
             return self.result
         finally:
             for frame in self._persisted:
@@ -265,14 +206,20 @@ class SilverStage:
     def write_quarantine(self, feed: str, quarantine: DataFrame, processed: DataFrame) -> None:
         """The quarantine holds the latest verdict on each processed bronze row: a row judged by an earlier
         attempt (a run stopped by a threshold, say) loses its old entry first, so it is never doubled, and a
-        row that passes now is no longer listed."""
-        uri = self.uri("silver", f"quarantine_{feed}")
-        if DeltaTable.isDeltaTable(self.spark, uri):
-            keys = processed.select("source_file", "record_number").distinct()
-            (DeltaTable.forPath(self.spark, uri).alias("t")
-             .merge(keys.alias("s"), "t.source_file = s.source_file AND t.record_number = s.record_number")
-             .whenMatchedDelete().execute())
-        quarantine.write.format("delta").mode("append").save(uri)
+        row that passes now is no longer listed.
+
+        A feed checked whole-file (every row of the files of its pending ingest runs) replaces the verdicts
+        on those files in one commit (``replaceWhere`` on ``source_file``); order events, whose processed
+        rows are some rows of older files too, delete the verdicts on exactly those rows first."""
+        uri, name = self.uri("silver", f"quarantine_{feed}"), f"quarantine_{feed}"
+        files = self.files.get(feed)
+        if files is not None and len(files) <= MAX_FILES_IN_PREDICATE:
+            delta_io.replace_where(self.spark, quarantine, uri, f"source_file IN ({sql_strings(files)})"
+                                   if files else "false", name=name)
+            return
+        delta_io.delete_keys(self.spark, processed.select("source_file", "record_number").distinct(), uri,
+                             ("source_file", "record_number"), name=name)
+        delta_io.append(self.spark, quarantine, uri, name=name)
 
     # -- feeds ----------------------------------------------------------------------------------
     def reference(self, progress: list) -> dict[str, DataFrame]:
@@ -282,16 +229,16 @@ class SilverStage:
             new, runs = self.new_bronze(feed)
             if new is not None:
                 typed = typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)), feed)
-                replace_if_changed(self.spark, typed, self.uri("silver", feed))
+                delta_io.replace_if_changed(self.spark, typed, self.uri("silver", feed), name=feed)
                 progress.extend((feed, r) for r in runs)
-            frames[feed] = read_table(self.spark, self.uri("silver", feed), _reference_ddl(feed))
+            frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
         return frames
 
     def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:
         versions_uri = self.uri("silver", "customer_versions")
         new, runs = self.new_bronze("customers")
         writes, new_versions = [], None
-        all_versions = read_table(self.spark, versions_uri, None) if DeltaTable.isDeltaTable(
+        all_versions = read_table(self.spark, versions_uri, None) if delta_io.is_table(
             self.spark, versions_uri) else None
         if new is not None:
             checked, quality = self.check("customers", customers_silver.typed_customers(new, self.run_date))
@@ -300,14 +247,16 @@ class SilverStage:
             new_versions = self.keep(customers_silver.customer_versions(passed(checked)))
             quality.rows_to_silver = quality.rows_in - quality.rows_quarantined
             all_versions = new_versions if all_versions is None else all_versions.unionByName(new_versions)
-            writes.append(("customer_versions", lambda: merge_into(
-                self.spark, new_versions, versions_uri, ["source_file", "record_number"], changed_when=None)))
+            # Versions of the runs being processed that an earlier, stopped attempt stored already are skipped.
+            writes.append(("customer_versions", lambda: delta_io.append_new(
+                self.spark, new_versions, versions_uri, ["source_file", "record_number"], name="customer_versions",
+                scope=f"run_id IN ({sql_strings(runs)})")))
             progress.extend(("customers", r) for r in runs)
         if all_versions is None:
             empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
             return writes, empty_dim, self.spark.createDataFrame([], contract.CUSTOMER_ID_MAP)
         dim_uri, map_uri = self.uri("silver", "dim_customer"), self.uri("silver", "customer_id_map")
-        if new is None and DeltaTable.isDeltaTable(self.spark, map_uri):   # nothing new since the last build
+        if new is None and delta_io.is_table(self.spark, map_uri):   # nothing new since the last build
             return (writes, read_table(self.spark, dim_uri, contract.DIM_CUSTOMER),
                     read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP))
         if all_versions is not new_versions:      # the first delivery's versions are cached already
@@ -317,10 +266,12 @@ class SilverStage:
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
         old_map = read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP)
         merged = self.keep(customers_silver.merged_into_another(old_map, id_map))
-        writes.append(("dim_customer", lambda: replace_if_changed(self.spark, dim, dim_uri)))
+        writes.append(("dim_customer", lambda: delta_io.replace_if_changed(self.spark, dim, dim_uri,
+                                                                            name="dim_customer")))
         writes.append(("merged customers", lambda: self.move_merged_customers(merged)))
         # last: marks the build complete
-        writes.append(("customer_id_map", lambda: replace_if_changed(self.spark, id_map, map_uri)))
+        writes.append(("customer_id_map", lambda: delta_io.replace_if_changed(self.spark, id_map, map_uri,
+                                                                               name="customer_id_map")))
         return writes, dim, id_map
 
     def move_merged_customers(self, merged: DataFrame) -> None:
@@ -329,11 +280,8 @@ class SilverStage:
         if merged.isEmpty():
             return
         for table in ("transactions", "sales_lines"):
-            uri = self.uri("silver", table)
-            if DeltaTable.isDeltaTable(self.spark, uri):
-                (DeltaTable.forPath(self.spark, uri).alias("t")
-                 .merge(F.broadcast(merged).alias("s"), "t.customer_id = s.customer_id")
-                 .whenMatchedUpdate(set={"customer_id": "s.canonical_customer_id"}).execute())
+            delta_io.update_matching(self.spark, merged, self.uri("silver", table), "t.customer_id = s.customer_id",
+                                     {"customer_id": "s.canonical_customer_id"}, name=table)
 
     def conformed_writes(self) -> list:
         """One MERGE per conformed table for all channels of the run (their keys never collide: the channel
@@ -344,11 +292,11 @@ class SilverStage:
         lines = reduce(DataFrame.unionByName, [ln for _, ln in self.conformed])
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         return [
-            ("transactions", lambda: upsert_new_versions(self.spark, transactions, tx_uri,
-                                                         ["channel", "transaction_id"], VERSION_COLUMNS)),
-            ("sales_lines", lambda: upsert_new_versions(self.spark, lines, lines_uri,
-                                                        ["channel", "transaction_id", "line_number"], VERSION_COLUMNS,
-                                                        parent_keys=["channel", "transaction_id"])),
+            ("transactions", lambda: delta_io.upsert_new_versions(
+                self.spark, transactions, tx_uri, ["channel", "transaction_id"], VERSION_COLUMNS, name="transactions")),
+            ("sales_lines", lambda: delta_io.upsert_new_versions(
+                self.spark, lines, lines_uri, ["channel", "transaction_id", "line_number"], VERSION_COLUMNS,
+                name="sales_lines", parent_keys=["channel", "transaction_id"])),
         ]
 
     def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:
@@ -409,26 +357,25 @@ class SilverStage:
         touched_ids = self.keep(orders.select("order_id"))
 
         def replace_children() -> None:
-            merge_into(self.spark, orders, self.uri("silver", "orders"), ["order_id"],
-                       "NOT (s.stream_id <=> t.stream_id AND s.event_id <=> t.event_id)")
+            delta_io.upsert(self.spark, orders, self.uri("silver", "orders"), ["order_id"], name="orders",
+                            changed_when="NOT (s.stream_id <=> t.stream_id AND s.event_id <=> t.event_id)")
+            # The children of the touched orders are replaced: in one commit per table (replaceWhere) when
+            # the orders are few enough to name, else a delete of their rows and an append.
+            ids = [r.order_id for r in touched_ids.limit(MAX_KEYS_IN_PREDICATE + 1).collect()]   # bounded
             for name in ("order_items", "order_item_addons", "order_taxes", "order_discounts"):
-                uri = self.uri("silver", name)
-                frame = getattr(split, name)
-                if DeltaTable.isDeltaTable(self.spark, uri):
-                    (DeltaTable.forPath(self.spark, uri).alias("t")
-                     .merge(touched_ids.alias("s"), "t.order_id = s.order_id").whenMatchedDelete().execute())
-                frame.write.format("delta").mode("append").save(uri)
-            merge_into(self.spark, split.restaurants, self.uri("silver", "restaurants"), ["rest_id"],
-                       "NOT (s.res_name <=> t.res_name AND s.address <=> t.address "
-                       "AND s.contact_information <=> t.contact_information)")
+                uri, frame = self.uri("silver", name), getattr(split, name)
+                if len(ids) <= MAX_KEYS_IN_PREDICATE:
+                    delta_io.replace_where(self.spark, frame, uri, f"order_id IN ({sql_strings(ids)})"
+                                           if ids else "false", name=name)
+                else:
+                    delta_io.delete_keys(self.spark, touched_ids, uri, ("order_id",), name=name)
+                    delta_io.append(self.spark, frame, uri, name=name)
+            delta_io.upsert(self.spark, split.restaurants, self.uri("silver", "restaurants"), ["rest_id"],
+                            name="restaurants", changed_when="NOT (s.res_name <=> t.res_name AND s.address <=> "
+                            "t.address AND s.contact_information <=> t.contact_information)")
 
         self.conformed.append((transactions, lines))
         return [("orders", replace_children)]
-
-
-def _reference_ddl(feed: str) -> str:
-    return {"stores": "id int, external_ref string", "products": "id int, name string, sku_id string",
-            "sales_team": "id int, first_name string, last_name string"}[feed]
 
 
 def build_silver(spark: SparkSession, cfg: Config, run_date: date, run_id: str) -> SilverResult:

@@ -23,7 +23,7 @@ from etl.contracts.silver import DIM_CUSTOMER, SALES_LINES, TRANSACTIONS, BEGINN
 from etl.gold.build import gold_inputs
 from etl.gold.marts import FACT_INPUTS, build_all, with_facts
 from etl.lake import table_uri
-from etl.silver.build import merge_into
+from etl.delta_io import upsert
 
 FIRST_DAY = date(2025, 10, 1)
 HISTORY_DAYS = 400          # 2025-10-01 .. 2026-11-04: crosses a year boundary
@@ -100,8 +100,8 @@ def assert_gold_equals_full_computation(spark, cfg, run_date: date) -> None:
 
 
 def _deliver(spark, cfg, rows: list[tuple]) -> None:
-    merge_into(spark, spark.createDataFrame(rows, TRANSACTIONS), table_uri(cfg, "silver", "transactions"), KEYS,
-               "NOT (s.amount <=> t.amount AND s.is_revenue <=> t.is_revenue)")
+    upsert(spark, spark.createDataFrame(rows, TRANSACTIONS), table_uri(cfg, "silver", "transactions"), KEYS,
+           name="transactions", changed_when="NOT (s.amount <=> t.amount AND s.is_revenue <=> t.is_revenue)")
 
 
 def test_first_run_builds_all_facts_and_matches(spark, lake):

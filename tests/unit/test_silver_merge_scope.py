@@ -20,7 +20,8 @@ import pytest
 from delta.tables import DeltaTable
 
 from etl.contracts.silver import TRANSACTIONS
-from etl.silver.build import VERSION_COLUMNS, upsert_new_versions
+from etl.delta_io import upsert_new_versions
+from etl.silver.build import VERSION_COLUMNS
 
 KEYS = ["channel", "transaction_id"]
 DAY_ONE = date(2026, 11, 1)
@@ -43,7 +44,7 @@ def _frame(spark, rows):
 
 def _upsert(spark, uri, rows) -> tuple[str, dict]:
     """What upsert_new_versions did, and the metrics of the table's last commit."""
-    done = upsert_new_versions(spark, _frame(spark, rows), uri, KEYS, VERSION_COLUMNS)
+    done = upsert_new_versions(spark, _frame(spark, rows), uri, KEYS, VERSION_COLUMNS, name="transactions").outcome
     last = DeltaTable.forPath(spark, uri).history(1).collect()[0]
     return done, {"operation": last.operation, "version": last.version, **(last.operationMetrics or {})}
 
@@ -91,7 +92,8 @@ def test_a_correction_that_moves_the_date_replaces_the_earlier_row(spark, three_
 
 def test_a_rerun_of_the_same_rows_commits_nothing(spark, three_days):
     version = DeltaTable.forPath(spark, three_days).history(1).collect()[0].version
-    assert upsert_new_versions(spark, _frame(spark, _day(1)), three_days, KEYS, VERSION_COLUMNS) == "unchanged"
+    assert upsert_new_versions(spark, _frame(spark, _day(1)), three_days, KEYS, VERSION_COLUMNS,
+                               name="transactions").outcome == "unchanged"
     assert DeltaTable.forPath(spark, three_days).history(1).collect()[0].version == version
 
 
@@ -116,7 +118,7 @@ def test_lines_an_order_no_longer_has_are_deleted_and_other_orders_keep_theirs(s
 
     def upsert(rows):
         return upsert_new_versions(spark, spark.createDataFrame(rows, SALES_LINES), uri, keys, VERSION_COLUMNS,
-                                   parent_keys=["channel", "transaction_id"])
+                                   name="sales_lines", parent_keys=["channel", "transaction_id"]).outcome
 
     upsert([_line("A", n, 1) for n in (1, 2, 3)] + [_line("B", n, 1) for n in (1, 2)])
     assert upsert([_line("A", n, 2) for n in (1, 2)]) == "merged"         # A's new version has two items

@@ -1,0 +1,190 @@
+"""Every Delta table of the lake, in one catalogue: layer, name, schema, keys, layout, write, owner.
+
+Everything that needs a list of tables reads it from here: the feeds ingest
+writes, the tables each stage writes (the run record's table versions, the dry
+run's plan), the schema a stage sees for a table that was never written (a feed
+never delivered), the gold tables the report and MySQL serve. Adding a table means
+adding an entry here; how it is written is the ``write`` operation of
+``etl/delta_io.py`` named on the entry.
+
+``stage`` is the stage that owns (writes) the table, and so whose object-store
+identity may write its prefix: ``ingest``, ``silver``, ``gold``, or ``run`` for the
+run record every stage's run writes at its end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType
+
+from etl.bronze import manifest
+from etl.config import Config
+from etl.contracts import customers as customers_contract
+from etl.contracts import order_events as events_contract
+from etl.contracts import orders as orders_contract
+from etl.contracts import reference as reference_contract
+from etl.contracts import sales as sales_contract
+from etl.contracts import silver as silver_contract
+from etl.gold.marts import GOLD_TABLES
+from etl.lake import table_uri
+from etl.quality.rules import DQ_RESULTS_SCHEMA, QUARANTINE_SCHEMA
+from etl.runs import RUNS_SCHEMA
+from etl.silver import order_events as events_silver
+
+# Write operations (etl/delta_io.py) a table is written with.
+APPEND = "append"                    # new rows only, a commit per batch (idempotent with a txn id)
+APPEND_NEW = "append_new"            # rows whose key is not stored yet
+UPSERT = "upsert"                    # MERGE on the keys, only changed rows
+VERSIONS = "upsert_new_versions"     # new versions of business keys
+REPLACE_WHERE = "replace_where"      # the rows of a predicate replaced in one commit
+REPLACE_IF_CHANGED = "replace_if_changed"
+OVERWRITE = "overwrite"              # replaced whole every run
+
+BY_DATE = "transaction_date"
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str
+    name: str
+    schema: StructType | str         # a StructType, or Spark DDL where that is how the module defines it
+    keys: tuple[str, ...]
+    write: str
+    stage: str
+    layout: tuple[str, ...] = ()     # columns the files are clustered by (data skipping), if any
+
+    @property
+    def key(self) -> str:
+        """``layer/name``: how run records and logs name the table."""
+        return f"{self.layer}/{self.name}"
+
+    def uri(self, cfg: Config) -> str:
+        return table_uri(cfg, self.layer, self.name)
+
+
+def _ddl(ddl: str) -> str:
+    """A schema kept as Spark DDL (parsing it needs a session; ``createDataFrame`` takes it as it is)."""
+    return ddl
+
+
+def _reference_bronze(feed: str) -> StructType:
+    return StructType([StructField(c, StringType(), True) for c in reference_contract.COLUMNS[feed]]
+                      + [StructField("additional_columns", MapType(StringType(), StringType()), True),
+                         StructField("raw_record", StringType(), True)]
+                      + sales_contract.LINEAGE_FIELDS)
+
+
+def _reference_silver(feed: str) -> StructType:
+    return StructType([StructField(c, t, True) for c, t in reference_contract.COLUMNS[feed].items()])
+
+
+REFERENCE_FEEDS = ("stores", "products", "sales_team")
+CHECKED_FEEDS = ("customers", "sales", "orders", "order_events")
+BRONZE_KEYS = ("source_file", "record_number")
+
+CUSTOMER_VERSIONS = StructType([
+    *[f for f in silver_contract.DIM_CUSTOMER.fields if f.name not in ("valid_from", "valid_to", "is_current")],
+    StructField("updated_at", DateType(), True),
+    StructField("run_id", StringType(), True),
+    StructField("source_file", StringType(), True),
+    StructField("record_number", LongType(), True),
+])
+SILVER_PROGRESS = _ddl("feed string, run_id string")
+FACTS_SCHEMAS = {
+    "customer_month": _ddl("customer_id int, sales_month string, total_sales decimal(28,2), "
+                           "monthly_transactions int, max_amount decimal(18,2), first_date date, last_date date, "
+                           "purchase_days int"),
+    "store_person_month": _ddl("store_id int, sales_person_id int, sales_month string, total_sales decimal(28,2), "
+                               "total_transactions int, max_single_transaction decimal(18,2)"),
+    "daily": _ddl("date date, revenue decimal(28,2), order_count bigint, units bigint, sales_month string"),
+}
+
+# Bronze: one table per landing feed, in the order ingest takes them (reference data first).
+_BRONZE = [
+    *[Table("bronze", feed, _reference_bronze(feed), BRONZE_KEYS, APPEND, "ingest") for feed in REFERENCE_FEEDS],
+    Table("bronze", "customers", customers_contract.BRONZE_SCHEMA, BRONZE_KEYS, APPEND, "ingest"),
+    Table("bronze", "sales", sales_contract.BRONZE_SCHEMA, BRONZE_KEYS, APPEND, "ingest"),
+    Table("bronze", "orders", orders_contract.BRONZE_SCHEMA, BRONZE_KEYS, APPEND, "ingest"),
+    Table("bronze", "order_events", events_contract.BRONZE_SCHEMA, BRONZE_KEYS, APPEND, "ingest"),
+]
+_SILVER = [
+    *[Table("silver", feed, _reference_silver(feed), ("id",), REPLACE_IF_CHANGED, "silver")
+      for feed in REFERENCE_FEEDS],
+    Table("silver", "customer_versions", CUSTOMER_VERSIONS, BRONZE_KEYS, APPEND_NEW, "silver"),
+    Table("silver", "dim_customer", silver_contract.DIM_CUSTOMER, ("customer_id", "valid_from"),
+          REPLACE_IF_CHANGED, "silver"),
+    Table("silver", "customer_id_map", silver_contract.CUSTOMER_ID_MAP, ("customer_id",), REPLACE_IF_CHANGED,
+          "silver"),
+    Table("silver", "transactions", silver_contract.TRANSACTIONS, ("channel", "transaction_id"), VERSIONS,
+          "silver"),
+    Table("silver", "sales_lines", silver_contract.SALES_LINES, ("channel", "transaction_id", "line_number"),
+          VERSIONS, "silver"),
+    Table("silver", "orders", events_silver.ORDERS, ("order_id",), UPSERT, "silver"),
+    Table("silver", "order_items", events_silver.ORDER_ITEMS, ("order_id", "line_number"), REPLACE_WHERE,
+          "silver"),
+    Table("silver", "order_item_addons", events_silver.ORDER_ITEM_ADDONS, ("order_id", "line_number",
+                                                                           "addon_number"), REPLACE_WHERE, "silver"),
+    Table("silver", "order_taxes", events_silver.ORDER_TAXES, ("order_id", "tax_number"), REPLACE_WHERE,
+          "silver"),
+    Table("silver", "order_discounts", events_silver.ORDER_DISCOUNTS, ("order_id", "discount_number"),
+          REPLACE_WHERE, "silver"),
+    Table("silver", "restaurants", events_silver.RESTAURANTS, ("rest_id",), UPSERT, "silver"),
+    *[Table("silver", f"quarantine_{feed}", QUARANTINE_SCHEMA, BRONZE_KEYS, REPLACE_WHERE, "silver")
+      for feed in CHECKED_FEEDS],
+]
+_OPS = [
+    Table("ops", "file_manifest", manifest.SCHEMA, ("feed", "path", "checksum", "status"), APPEND_NEW, "ingest"),
+    Table("ops", "dq_results", DQ_RESULTS_SCHEMA, ("run_id", "feed", "rule"), APPEND, "silver"),
+    Table("ops", "silver_progress", SILVER_PROGRESS, ("feed", "run_id"), APPEND, "silver"),
+    Table("ops", "runs", RUNS_SCHEMA, ("run_id",), APPEND, "run"),
+]
+_GOLD = [
+    *[Table("gold", name, _ddl(spec.schema), (), OVERWRITE, "gold") for name, spec in GOLD_TABLES.items()],
+    *[Table("gold", f"facts_{name}", schema, (), REPLACE_WHERE, "gold") for name, schema in FACTS_SCHEMAS.items()],
+]
+
+TABLES: tuple[Table, ...] = (*_BRONZE, *_SILVER, *_GOLD, *_OPS)
+_BY_KEY = {t.key: t for t in TABLES}
+
+
+def table(layer: str, name: str) -> Table:
+    try:
+        return _BY_KEY[f"{layer}/{name}"]
+    except KeyError:
+        raise KeyError(f"no table {layer}/{name} in the catalogue (etl/catalog.py)") from None
+
+
+def tables(layer: str | None = None, stage: str | None = None) -> tuple[Table, ...]:
+    return tuple(t for t in TABLES if (layer is None or t.layer == layer) and (stage is None or t.stage == stage))
+
+
+def names(layer: str, stage: str | None = None) -> tuple[str, ...]:
+    return tuple(t.name for t in tables(layer, stage))
+
+
+def uris(cfg: Config, chosen: Iterable[Table]) -> list[str]:
+    return [t.uri(cfg) for t in chosen]
+
+
+FEEDS = names("bronze")
+SILVER_TABLES = names("silver")
+GOLD_MARTS = tuple(GOLD_TABLES)                       # served: MySQL, the report
+FACTS_TABLES = tuple(f"facts_{name}" for name in FACTS_SCHEMAS)
+# Silver tables gold reads, and the reference tables it joins.
+GOLD_INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
+
+
+def empty_schema(layer: str, name: str) -> StructType | str:
+    """The schema a reader sees for a table not written yet (a feed never delivered)."""
+    return table(layer, name).schema
+
+
+def stage_tables(stage: str) -> list[tuple[str, str]]:
+    """(layer, table) pairs ``stage`` writes (the run record, ``ops/runs``, excluded)."""
+    return [(t.layer, t.name) for t in tables(stage=stage)]
+
+
+__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "stage_tables", "FEEDS",
+           "SILVER_TABLES", "GOLD_MARTS", "FACTS_TABLES", "GOLD_INPUTS", "BY_DATE"]

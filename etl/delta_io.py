@@ -1,0 +1,311 @@
+"""Every write the pipeline makes to a Delta table, in one place.
+
+A run used to spend most of a small day in Delta commits and MERGEs of a few rows
+(about 4 s each: a MERGE runs a job to find the touched files and another to rewrite
+them, and materialises its source). Each operation here is the cheapest one that
+keeps its guarantee, and every caller goes through them:
+
+* ``append``: a plain append; with ``txn`` (an application id and version, Delta's
+  ``txnAppId`` / ``txnVersion`` writer options) it is *idempotent*: Delta skips a
+  commit whose (app id, version) the table already recorded, so a retried write of
+  the same run adds nothing. Rows keyed by the writing run (``ops/dq_results``,
+  ``ops/runs``, ``ops/silver_progress``) need nothing more than that, and no MERGE.
+* ``append_new``: append only the rows whose key is not stored yet. The stored keys
+  are read with a target-side predicate (``scope``: for example the bronze runs the
+  rows came from), so the check reads a few files, not the table.
+* ``upsert``: MERGE on keys with a change-only update condition, run only when some
+  source row is new or changed (a day that changes nothing makes no commit).
+* ``replace_where``: delete the rows matching a predicate and add the new ones in one
+  commit (Delta's ``replaceWhere``), for "the latest verdict on these files" and
+  "these months of the facts".
+* ``delete_keys``: a MERGE that deletes the target rows of some keys (order-event
+  children of re-derived orders); skipped when there are no keys.
+* ``replace_if_changed``: overwrite a small table only when its content differs.
+* ``overwrite``: replace a table whole (gold).
+* ``upsert_new_versions``: the conformed facts, whose rows are versions of business keys.
+
+Each returns a ``Commit``: the table version written (or None when nothing was
+committed) and the rows it wrote, from the commit's ``operationMetrics`` read
+straight from its ``_delta_log`` JSON file (no Spark job, no extra count). Every
+call names its Spark jobs (``job_description``) after the table, so the Spark UI and
+the event log say which table a job wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from etl.spark import CACHE_LEVEL, job_description
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one write did: the version it committed (None: no commit) and its row metrics."""
+
+    uri: str
+    version: int | None
+    operation: str | None = None
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """"unchanged" (no commit), "created" (the table's first version), "appended" or "merged"."""
+        if self.version is None:
+            return "unchanged"
+        if self.version == 0:
+            return "created"
+        return "merged" if self.operation == "MERGE" else "appended"
+
+    @property
+    def rows_written(self) -> int:
+        m = self.metrics
+        return m.get("numOutputRows", 0) or (m.get("numTargetRowsInserted", 0) + m.get("numTargetRowsUpdated", 0))
+
+
+def sql_strings(values) -> str:
+    """SQL string literals for an IN list (backslash and quote escaped, as Spark's parser reads them)."""
+    return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+def is_table(spark: SparkSession, uri: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, uri)
+
+
+def _delta_log(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)
+
+
+def current_version(spark: SparkSession, uri: str) -> int:
+    """The table's latest version (a listing of its log; no Spark job)."""
+    return int(_delta_log(spark, uri).update(False, jvm_none(spark), jvm_none(spark)).version())
+
+
+def jvm_none(spark: SparkSession):
+    return spark.sparkContext._jvm.scala.Option.empty()
+
+
+def table_property(spark: SparkSession, uri: str, key: str) -> str | None:
+    """One property of the table's current metadata (no Spark job)."""
+    snapshot = _delta_log(spark, uri).update(False, jvm_none(spark), jvm_none(spark))
+    found = snapshot.metadata().configuration().get(key)      # a Scala Option
+    return found.get() if found.isDefined() else None
+
+
+def commit_info(spark: SparkSession, uri: str, version: int) -> dict:
+    """The ``commitInfo`` action of one commit, read from its JSON file (no Spark job)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"{uri.rstrip('/')}/_delta_log/{version:020d}.json")
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        line = reader.readLine()
+        while line is not None:
+            if line.startswith('{"commitInfo"'):
+                return json.loads(line)["commitInfo"]
+            line = reader.readLine()
+    finally:
+        stream.close()
+    return {}
+
+
+def last_commit(spark: SparkSession, uri: str, before: int | None = None) -> Commit:
+    """The table's newest commit; ``Commit(version=None)`` when it is still ``before`` (nothing committed)."""
+    version = current_version(spark, uri)
+    if before is not None and version == before:
+        return Commit(uri, None)
+    info = commit_info(spark, uri, version)
+    metrics = {k: int(v) for k, v in (info.get("operationMetrics") or {}).items() if str(v).lstrip("-").isdigit()}
+    return Commit(uri, version, info.get("operation"), metrics)
+
+
+def _version_or_none(spark: SparkSession, uri: str) -> int | None:
+    return current_version(spark, uri) if is_table(spark, uri) else None
+
+
+def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
+    return last_commit(spark, uri, before)
+
+
+def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
+           txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
+    """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
+    before = _version_or_none(spark, uri)
+    writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
+
+
+def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
+               scope: str | None = None) -> Commit:
+    """Append the rows of ``frame`` whose ``keys`` are not stored yet; ``scope`` (SQL on the target's
+    columns) narrows the stored rows that are read to those that can hold such a key."""
+    if not is_table(spark, uri):
+        return append(spark, frame, uri, name=name)
+    stored = spark.read.format("delta").load(uri)
+    if scope:
+        stored = stored.filter(scope)
+    todo = frame.join(F.broadcast(stored.select(*keys)) if scope else stored.select(*keys), keys, "left_anti")
+    return append(spark, todo, uri, name=name)
+
+
+def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
+           changed_when: str | None) -> Commit:
+    """MERGE ``frame`` on ``keys`` (null-safe): new keys inserted; a matched row updated when ``changed_when``
+    holds (None: matched rows are left alone). One small query first finds what there is to do: nothing
+    new or changed, no commit; only new keys, an append of them; else the MERGE. ``frame`` holds one row
+    per key."""
+    if not is_table(spark, uri):
+        return append(spark, frame, uri, name=name)
+    stored = spark.read.format("delta").load(uri).withColumn("_stored", F.lit(True))
+    on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    joined = frame.alias("s").join(stored.alias("t"), F.expr(on), "left")
+    new_key = F.col("t._stored").isNull()
+    todo = new_key if changed_when is None else new_key | F.coalesce(F.expr(changed_when), F.lit(False))
+    with job_description(spark, f"check {name}"):
+        counts = joined.filter(todo).agg(F.count(F.lit(1)).alias("rows"), F.count_if(~new_key).alias("updates")) \
+            .first()
+    if counts.rows == 0:
+        return Commit(uri, None)
+    if counts.updates == 0:
+        return append(spark, joined.filter(new_key).select("s.*"), uri, name=name)
+    before = current_version(spark, uri)
+    merge = DeltaTable.forPath(spark, uri).alias("t").merge(frame.alias("s"), on)
+    if changed_when is not None:
+        merge = merge.whenMatchedUpdateAll(condition=changed_when)
+    with job_description(spark, f"merge {name}"):
+        merge.whenNotMatchedInsertAll().execute()
+    return _committed(spark, uri, before)
+
+
+def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, assignments: dict[str, str], *,
+                    name: str) -> Commit:
+    """Set ``assignments`` on the target rows that match a row of the (small, broadcast) ``source``."""
+    if not is_table(spark, uri):
+        return Commit(uri, None)
+    before = current_version(spark, uri)
+    with job_description(spark, f"merge {name}"):
+        (DeltaTable.forPath(spark, uri).alias("t").merge(F.broadcast(source).alias("s"), on)
+         .whenMatchedUpdate(set=assignments).execute())
+    return _committed(spark, uri, before)
+
+
+def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: str, *, name: str,
+                  metadata: str | None = None) -> Commit:
+    """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
+    before = _version_or_none(spark, uri)
+    writer = frame.write.format("delta")
+    writer = writer.mode("overwrite").option("replaceWhere", predicate) if before is not None else writer
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
+
+
+def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str], *, name: str) -> Commit:
+    """Delete the target rows whose ``on`` columns match a row of ``keys``."""
+    if not is_table(spark, uri):
+        return Commit(uri, None)
+    before = current_version(spark, uri)
+    condition = " AND ".join(f"t.{k} = s.{k}" for k in on)
+    with job_description(spark, f"delete {name}"):
+        DeltaTable.forPath(spark, uri).alias("t").merge(keys.alias("s"), condition).whenMatchedDelete().execute()
+    return _committed(spark, uri, before)
+
+
+def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
+              metadata: str | None = None) -> Commit:
+    """Replace the table's content (and schema) whole."""
+    before = _version_or_none(spark, uri)
+    writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite") \
+        .option("overwriteSchema", "true")
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
+
+
+def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name: str) -> Commit:
+    """Overwrite a small table only when its content differs, so a rerun adds no version."""
+    if is_table(spark, uri):
+        current = spark.read.format("delta").load(uri)
+        with job_description(spark, f"compare {name}"):
+            same = current.exceptAll(frame).isEmpty() and frame.exceptAll(current).isEmpty()
+        if same:
+            return Commit(uri, None)
+    return overwrite(spark, frame, uri, name=name)
+
+
+def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
+                        version_columns: list[str], *, name: str, parent_keys: list[str] | None = None) -> Commit:
+    """Upsert the rows of ``frame`` that are new or a new version (``version_columns`` differ) of a stored key.
+
+    One scan of the target's key and version columns finds the stored rows of the source's keys. Source
+    rows already stored as they are drop out first, because a Delta MERGE rewrites every file holding a
+    matched key even when the update's condition is false. Then: nothing left, no commit; no stored key,
+    an append; else a MERGE of just those rows, which rewrites only the files holding their keys.
+    With ``parent_keys`` (the lines of a transaction), ``frame`` holds every row of each parent it
+    names, and stored rows of those parents that it no longer has are deleted (an order whose new
+    version has fewer items).
+    """
+    if not is_table(spark, uri):
+        return append(spark, frame, uri, name=name)
+    scope = parent_keys or keys
+    stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
+              .join(frame.select(*scope).distinct(), scope, "left_semi")
+              .persist(CACHE_LEVEL))
+    same_version = F.lit(True)
+    for column in keys + version_columns:
+        same_version = same_version & frame[column].eqNullSafe(stored[column])
+    todo = frame.join(stored, same_version, "left_anti").persist(CACHE_LEVEL)
+    gone = stored.select(*keys).join(frame.select(*keys), keys, "left_anti") if parent_keys else None
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    before = current_version(spark, uri)
+    try:
+        with job_description(spark, f"check {name}"):
+            changed = not todo.isEmpty()
+            if changed:
+                new_keys_only = stored.join(todo.select(*keys), keys, "left_semi").isEmpty()
+            removed = gone is not None and not gone.isEmpty()
+        if changed:
+            if new_keys_only:
+                with job_description(spark, f"write {name}"):
+                    todo.write.format("delta").mode("append").save(uri)
+            else:
+                with job_description(spark, f"merge {name}"):
+                    (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)
+                     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        if removed:
+            with job_description(spark, f"merge {name}"):
+                DeltaTable.forPath(spark, uri).alias("t").merge(gone.alias("s"), on).whenMatchedDelete().execute()
+        return _committed(spark, uri, before)
+    finally:
+        todo.unpersist()
+        stored.unpersist()
+
+
+def restore(spark: SparkSession, uri: str, version: int, *, name: str) -> Commit:
+    """The table back to ``version`` (a new version with that content); no commit when it is already there."""
+    before = current_version(spark, uri)
+    if before == version:
+        return Commit(uri, None)
+    with job_description(spark, f"restore {name}"):
+        spark.sql(f"RESTORE TABLE delta.`{uri}` TO VERSION AS OF {version}")
+    return _committed(spark, uri, before)

@@ -43,7 +43,7 @@ from pyspark.sql import functions as F
 
 from etl import delta_io
 from etl.delta_io import sql_strings
-from etl.catalog import REFERENCE_FEEDS, empty_schema
+from etl.catalog import REFERENCE_FEEDS, SILVER_PROGRESS, empty_schema
 from etl.config import Config
 from etl.contracts import order_events as events_contract
 from etl.contracts import silver as contract
@@ -65,7 +65,6 @@ MAX_KEYS_IN_PREDICATE = 1000
 # Transactions of a run up to which their keys are broadcast (a few MB of keys) when checked against silver.
 BROADCAST_KEYS = 2_000_000
 CHANNEL_FEEDS = ("sales", "orders", "order_events")
-PROGRESS_DDL = "feed string, run_id string"
 
 
 @dataclass
@@ -142,7 +141,7 @@ class SilverStage:
         if not delta_io.is_table(self.spark, bronze_uri):
             return None, []
         bronze = self.spark.read.format("delta").load(bronze_uri)
-        done = read_table(self.spark, self.uri("ops", "silver_progress"), PROGRESS_DDL).filter(F.col("feed") == feed)
+        done = read_table(self.spark, self.uri("ops", "silver_progress"), SILVER_PROGRESS).filter(F.col("feed") == feed)
         pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
                          .collect())
         if not pending:
@@ -201,7 +200,7 @@ class SilverStage:
                 with job_description(self.spark, f"silver write {name}"):
                     write()
             if progress:
-                delta_io.append(self.spark, self.spark.createDataFrame(progress, PROGRESS_DDL),
+                delta_io.append(self.spark, self.spark.createDataFrame(progress, SILVER_PROGRESS),
                                 self.uri("ops", "silver_progress"), name="silver_progress",
                                 txn=(f"{self.run_id}/silver_progress", 0), coalesce=1)
             return self.result

@@ -86,6 +86,9 @@ class MySQLSettings(_Section):
     password_secret: str = "mysql_password"
     batch_size: int = Field(5000, ge=1)
     max_connections: int = Field(2, ge=1)
+    # Tables of at most this many rows are loaded through the control connection in multi-row INSERTs
+    # (collected to the driver, one Spark job for all of them); 0 sends every table through Spark's JDBC writer.
+    small_table_rows: int = Field(10_000, ge=0, le=1_000_000)
 
 
 class ExcelSettings(_Section):

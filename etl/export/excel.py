@@ -1,8 +1,10 @@
-"""Gold -> ``Daily_Report_YYYYMMDD.xlsx``, streamed and formatted for a business reader.
+"""Gold -> ``Daily_Report_YYYYMMDD.xlsx``, written and formatted for a business reader.
 
-openpyxl's write-only mode appends rows as they arrive from
-``DataFrame.toLocalIterator()``, one partition at a time, so the driver never
-holds a whole table. Column kinds come from the Spark schema: money as
+Each sheet's rows come to the driver in one Arrow transfer (``DataFrame.toArrow()``,
+Spark's columnar collect, instead of ``toLocalIterator()`` row by row), cut first
+at what one sheet holds (``max_rows``, header included): the driver never holds
+more than one sheet's rows. openpyxl's write-only mode appends them, Arrow record
+batch by record batch. Column kinds come from the Spark schema: money as
 ``#,##0.00``, percentages as ``0.00"%"`` (values are already ×100), dates as
 dates. Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
@@ -13,8 +15,8 @@ its Summary sheet and charts, is assembled by ``etl/export/report.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Mapping
+from datetime import date, datetime
+from typing import Iterator, Mapping
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -109,32 +111,56 @@ def _styled_cells(sheet, formats: list[str | None]) -> list[tuple[int, WriteOnly
     return cells
 
 
+def _local(value):
+    """A value as ``Row`` gives it: Arrow returns zone-aware datetimes for Spark ``timestamp`` columns,
+    ``toLocalIterator`` naive ones in the driver's local time (Excel takes naive datetimes only)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone().replace(tzinfo=None)
+    return value
+
+
+def sheet_rows(frame: DataFrame, max_rows: int) -> Iterator[tuple[list[tuple], bool]]:
+    """``frame``'s rows for one sheet after another: (rows, more). Each sheet's rows are one Arrow
+    transfer of at most ``max_rows`` rows (``max_rows - 1`` written under the header, one more to know
+    whether the sheet continues); the next sheet starts at an ``offset`` (``frame`` is in a total order)."""
+    per_sheet = max_rows - 1
+    start = 0
+    while True:
+        part = frame.offset(start) if start else frame
+        table = part.limit(per_sheet + 1).toArrow()
+        more = table.num_rows > per_sheet
+        rows: list[tuple] = []
+        for batch in table.slice(0, per_sheet).to_batches():
+            columns = [[_local(v) for v in column.to_pylist()] for column in batch.columns]
+            rows.extend(zip(*columns) if columns else [()] * batch.num_rows)
+        del table
+        yield rows, more
+        if not more:
+            return
+        start += per_sheet
+
+
 def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
                 overrides: Mapping[str, str] | None = None) -> SheetResult:
-    """Stream ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included).
+    """Write ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included).
 
     ``overrides``: number formats by column name, replacing the ones chosen from the schema."""
     if max_rows < 2:
         raise ValueError(f"max_rows must leave room for the header and one row, got {max_rows}")
     formats = [(overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in frame.schema.fields]
     widths = column_widths(frame)
-    titles = [continuation_title(name, 1)]
-    sheet = _start_sheet(workbook, titles[0], frame, widths)
-    styled = _styled_cells(sheet, formats)
-    in_sheet = total = 0
-    for row in frame.toLocalIterator():
-        if in_sheet == max_rows - 1:
-            _finish_sheet(sheet, len(widths), in_sheet)
-            titles.append(continuation_title(name, len(titles) + 1))
-            sheet = _start_sheet(workbook, titles[-1], frame, widths)
-            styled = _styled_cells(sheet, formats)
-            in_sheet = 0
-        values = list(row)
-        for index, cell in styled:
-            cell.value = values[index]
-            values[index] = cell
-        sheet.append(values)
-        in_sheet += 1
-        total += 1
-    _finish_sheet(sheet, len(widths), in_sheet)
+    titles: list[str] = []
+    total = 0
+    for rows, more in sheet_rows(frame, max_rows):
+        titles.append(continuation_title(name, len(titles) + 1))
+        sheet = _start_sheet(workbook, titles[-1], frame, widths)
+        styled = _styled_cells(sheet, formats)
+        for row in rows:
+            values = list(row)
+            for index, cell in styled:
+                cell.value = values[index]
+                values[index] = cell
+            sheet.append(values)
+        _finish_sheet(sheet, len(widths), len(rows))
+        total += len(rows)
     return SheetResult(name, tuple(titles), total)

@@ -1,12 +1,18 @@
-"""Gold -> MySQL: versioned migrations, staging loads, and one atomic swap.
+"""Gold -> MySQL: versioned migrations, staging loads of what changed, and one atomic swap.
 
-Spark's JDBC writer fills ``<table>__staging`` for every exported table, in
-parallel with batched inserts (``mysql.batch_size`` rows per batch, at most
-``mysql.max_connections`` connections); then a single ``RENAME TABLE`` swaps
-every staging table with its live table at once, so a reader sees the previous
-complete run or the new one, never a mix, a partial or an empty table. A load
-that stops before the swap (an error, a killed process) leaves the live tables
-as they were; the next load drops the leftovers and starts over.
+Only gold tables whose content differs from what MySQL holds are loaded: one
+Spark query fingerprints every gold table (row count and order-independent row
+hashes), and ``etl_gold_loaded`` records the fingerprint each MySQL table holds.
+A changed table is filled into ``<table>__staging``: a small one (at most
+``mysql.small_table_rows`` rows) from rows collected to the driver, all small
+tables in one Spark job, written with multi-row INSERTs on the control
+connection; a larger one with Spark's JDBC writer, in parallel with batched
+inserts (``mysql.batch_size`` rows per batch, at most ``mysql.max_connections``
+connections). Then a single ``RENAME TABLE`` swaps every staging table with its
+live table at once, so a reader sees the previous complete run or the new one,
+never a mix, a partial or an empty table. A load that stops before the swap (an
+error, a killed process) leaves the live tables as they were; the next load
+drops the leftovers and starts over.
 
 Statements go through MySQL Connector/J in Spark's own JVM (no second driver to
 install); credentials travel only as JDBC connection properties, never in the
@@ -15,16 +21,21 @@ URL, and no error message carries the password.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import (BooleanType, ByteType, DataType, DateType, DecimalType, IntegerType, LongType,
+                               ShortType, StringType, StructType)
 
 from etl.config import PROJECT_ROOT, Config
 from etl.errors import ExportError
@@ -239,12 +250,21 @@ def _checked_name(table: str) -> str:
     return table
 
 
+def _new_staging(conn: Connection, table: str) -> str:
+    """An empty ``<table>__staging`` like the live table. The table's ``etl_gold_loaded`` row goes first:
+    whatever is swapped in next, that row no longer describes it (a later load reloads the table
+    unless this load records the new content after its swap)."""
+    staging = _checked_name(table) + STAGING_SUFFIX
+    conn.execute(f"DELETE FROM {LOADED_TABLE} WHERE table_name = '{table}'")
+    conn.execute(f"DROP TABLE IF EXISTS {staging}")
+    conn.execute(f"CREATE TABLE {staging} LIKE {table}")
+    return staging
+
+
 def fill_staging(cfg: Config, target: MySQLTarget, conn: Connection, table: str, frame: DataFrame) -> int:
     """Replace ``<table>__staging`` with an empty copy of the live table and fill it from ``frame``
     with Spark's JDBC writer; returns its row count. The live table is not touched."""
-    staging = _checked_name(table) + STAGING_SUFFIX
-    conn.execute(f"DROP TABLE IF EXISTS {staging}")
-    conn.execute(f"CREATE TABLE {staging} LIKE {table}")
+    staging = _new_staging(conn, table)
     try:
         (frame.repartition(cfg.mysql.max_connections)
          .write.format("jdbc")
@@ -259,6 +279,176 @@ def fill_staging(cfg: Config, target: MySQLTarget, conn: Connection, table: str,
     except Exception as exc:
         raise ExportError(f"loading {table} into MySQL at {target.describe()} failed: "
                           f"{target.scrub(_java_message(exc))}") from None
+    return int(conn.query(f"SELECT COUNT(*) FROM {staging}")[0][0])
+
+
+# -- only what changed ---------------------------------------------------------------------------------
+
+LOADED_TABLE = "etl_gold_loaded"      # resources/sql/V004__etl_gold_loaded.sql
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a gold frame holds, as far as the loader cares: its rows and a digest of its content."""
+    rows: int
+    digest: str
+
+
+def content_of(tables: Mapping[str, DataFrame]) -> dict[str, Content]:
+    """Row count and content digest of every frame, in one Spark query (one aggregate per table, unioned).
+
+    The digest is the SHA-256 of the schema (names and types), the row count and two sums of row hashes
+    (64-bit xxhash64 and 32-bit Murmur3 over every column plus a null flag per column, so a null never
+    reads as a shifted value). Sums do not depend on row order or partitioning, so the same content gives
+    the same digest whatever file layout or Delta version it comes from."""
+    if not tables:
+        return {}
+    parts = []
+    for name, frame in tables.items():
+        columns = [F.col(f"`{c}`") for c in frame.columns]
+        flags = [F.isnull(c) for c in columns]
+        parts.append(frame.agg(F.lit(name).alias("t"), F.count(F.lit(1)).alias("n"),
+                               F.sum(F.xxhash64(*columns, *flags).cast("decimal(38,0)")).alias("h64"),
+                               F.sum(F.hash(*columns, *flags).cast("bigint")).alias("h32")))
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    found = {row["t"]: row for row in union.collect()}
+    out = {}
+    for name, frame in tables.items():
+        row = found[name]
+        text = f"{frame.schema.simpleString()}|{row['n']}|{row['h64'] or 0}|{row['h32'] or 0}"
+        out[name] = Content(int(row["n"]), hashlib.sha256(text.encode()).hexdigest())
+    return out
+
+
+def loaded_contents(conn: Connection) -> dict[str, Content]:
+    """What ``etl_gold_loaded`` says each MySQL table holds."""
+    return {t: Content(int(n), d) for t, d, n in
+            conn.query(f"SELECT table_name, content_hash, row_count FROM {LOADED_TABLE}")}
+
+
+def live_counts(conn: Connection, tables: Iterable[str]) -> dict[str, int]:
+    """Rows of each live table, in one query (a table emptied or refilled by hand is then reloaded)."""
+    tables = [_checked_name(t) for t in tables]
+    if not tables:
+        return {}
+    rows = conn.query(" UNION ALL ".join(f"SELECT '{t}', COUNT(*) FROM {t}" for t in tables))
+    return {t: int(n) for t, n in rows}
+
+
+def unchanged_tables(conn: Connection, contents: Mapping[str, Content]) -> list[str]:
+    """Tables whose gold content is the one MySQL holds: the same digest recorded in ``etl_gold_loaded``
+    and the live table still holding the rows recorded."""
+    loaded = loaded_contents(conn)
+    same = [t for t, content in contents.items() if loaded.get(t) == content]
+    counts = live_counts(conn, same)
+    return [t for t in same if counts[t] == contents[t].rows]
+
+
+def record_loaded(conn: Connection, run_id: str, run_date: date, contents: Mapping[str, Content],
+                  loaded: Iterable[str], checked: Iterable[str], at: datetime) -> None:
+    """After the swap: the content now live in each ``loaded`` table (a new row), and for ``checked``
+    tables (found unchanged) the run that checked them."""
+    stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    rows = ", ".join(f"('{_checked_name(t)}', '{contents[t].digest}', {contents[t].rows}, '{run_id}', "
+                     f"'{run_date.isoformat()}', '{stamp}', '{run_id}', '{stamp}')" for t in loaded)
+    if rows:
+        conn.execute(f"REPLACE INTO {LOADED_TABLE} (table_name, content_hash, row_count, run_id, run_date, "
+                     f"loaded_at, checked_run_id, checked_at) VALUES {rows}")
+    kept = ", ".join(f"'{_checked_name(t)}'" for t in checked)
+    if kept:
+        conn.execute(f"UPDATE {LOADED_TABLE} SET checked_run_id = '{run_id}', checked_at = '{stamp}' "
+                     f"WHERE table_name IN ({kept})")
+
+
+# -- small tables: collected, then multi-row INSERTs on the control connection ----------------------------
+
+ROWS_PER_INSERT = 500
+
+
+def collect_small(tables: Mapping[str, DataFrame], limit: int) -> dict[str, list[dict]]:
+    """The rows of every frame of ``tables`` (each known to hold at most ``limit`` rows), in one Spark
+    job: each frame cut at ``limit + 1`` rows and turned into one JSON text per row, unioned. At most
+    ``len(tables) * (limit + 1)`` rows reach the driver; a frame that returns more than ``limit`` (it grew
+    since it was counted) is left out of the answer, and the caller loads it with the JDBC writer."""
+    if not tables:
+        return {}
+    parts = [frame.limit(limit + 1).select(F.lit(name).alias("t"),
+                                           F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]))
+                                           .alias("j"))
+             for name, frame in tables.items()]
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    out: dict[str, list[dict]] = {name: [] for name in tables}
+    for row in union.collect():
+        out[row["t"]].append(json.loads(row["j"], parse_float=Decimal))
+    return {name: rows for name, rows in out.items() if len(rows) <= limit}
+
+
+_INTEGERS = (ByteType, ShortType, IntegerType, LongType)
+
+
+def sql_literal(value, dtype: DataType) -> str:
+    """``value`` (as Spark's JSON gives it) as a MySQL literal of the column's Spark type. Text goes as a
+    hex literal (``_utf8mb4 X'..'``): no quoting or escaping to get wrong, whatever the SQL mode; every
+    other value is parsed into its type first, so nothing but a number or a date reaches the statement."""
+    if value is None:
+        return "NULL"
+    if isinstance(dtype, StringType):
+        return f"_utf8mb4 X'{str(value).encode('utf-8').hex()}'" if value != "" else "''"
+    if isinstance(dtype, _INTEGERS):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not an integer")
+        return str(int(value))
+    if isinstance(dtype, DecimalType):
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite decimal")
+        return format(number, "f")
+    if isinstance(dtype, BooleanType):
+        if not isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a boolean")
+        return "1" if value else "0"
+    if isinstance(dtype, DateType):
+        return f"'{date.fromisoformat(str(value)).isoformat()}'"
+    raise ValueError(f"no SQL literal for Spark type {dtype.simpleString()} (gold has none)")
+
+
+def insert_statements(table: str, schema: StructType, rows: Sequence[Mapping], per_statement: int = ROWS_PER_INSERT
+                      ) -> list[str]:
+    """Multi-row ``INSERT INTO <table> (columns) VALUES (...), ...`` of ``per_statement`` rows each, the
+    columns named (a table's invisible and generated columns are left to the server) and every value
+    rendered from the column's Spark type."""
+    _checked_name(table)
+    fields = schema.fields
+    head = f"INSERT INTO {table} ({', '.join(f'`{f.name}`' for f in fields)}) VALUES "
+    statements = []
+    for start in range(0, len(rows), per_statement):
+        values = ", ".join("(" + ", ".join(sql_literal(row.get(f.name), f.dataType) for f in fields) + ")"
+                           for row in rows[start:start + per_statement])
+        statements.append(head + values)
+    return statements
+
+
+def fill_staging_rows(conn: Connection, table: str, schema: StructType, rows: Sequence[Mapping]) -> int:
+    """Replace ``<table>__staging`` with an empty copy of the live table and fill it with ``rows`` (dicts
+    by column name) in multi-row INSERTs on ``conn``, as one transaction; returns its row count."""
+    staging = _new_staging(conn, table)
+    statements = insert_statements(staging, schema, rows)
+    if statements:
+        conn.execute("START TRANSACTION")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except ExportError as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except ExportError:
+                pass
+            raise ExportError(f"loading {table} into MySQL at {conn.target.describe()} failed: {exc}") from None
     return int(conn.query(f"SELECT COUNT(*) FROM {staging}")[0][0])
 
 
@@ -319,9 +509,12 @@ def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:
 
 
 def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
-                    tables: Mapping[str, DataFrame], run_id: str, run_date: date) -> dict[str, int]:
-    """Load every table of ``tables`` (name -> gold frame) and make them all visible at once.
-    Returns the row count per table; raises ExportError (naming the target, never the password)."""
+                    tables: Mapping[str, DataFrame], run_id: str, run_date: date,
+                    reload_all: bool = False) -> dict[str, int]:
+    """Load every table of ``tables`` (name -> gold frame) whose content MySQL does not hold yet, and
+    make them all visible at once; ``reload_all`` loads every table whatever ``etl_gold_loaded`` says.
+    Returns the rows each table holds afterwards (loaded or kept); raises ExportError (naming the
+    target, never the password)."""
     target = target_for(cfg, get_secret)
     if not re.fullmatch(r"[0-9A-Za-z_.:-]+", run_id):
         raise ValueError(f"run id {run_id!r} has characters a run id never has")
@@ -330,21 +523,37 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
         applied = apply_migrations(conn)
         if applied:
             log.info("mysql: applied migration(s) %s", ", ".join(applied))
+        began = time.monotonic()
+        contents = content_of(tables)
+        # A migration may have changed a table: reload everything after one.
+        kept = [] if applied or reload_all else unchanged_tables(conn, contents)
+        changed = [t for t in tables if t not in kept]
+        limit = cfg.mysql.small_table_rows
+        small = collect_small({t: tables[t] for t in changed if contents[t].rows <= limit}, limit) if limit else {}
+        log.info("mysql: %d of %d table(s) changed (%d small), %d unchanged, found in %.2f s", len(changed),
+                 len(tables), len(small), len(kept), time.monotonic() - began)
         try:
-            for table, frame in tables.items():
+            for table in changed:
                 began = time.monotonic()
-                counts[table] = fill_staging(cfg, target, conn, table, frame)
-                log.info("mysql: %s__staging holds %d row(s), loaded in %.2f s", table, counts[table],
-                         time.monotonic() - began)
+                if table in small:
+                    counts[table] = fill_staging_rows(conn, table, tables[table].schema, small[table])
+                    how = "multi-row INSERTs"
+                else:
+                    counts[table] = fill_staging(cfg, target, conn, table, tables[table])
+                    how = "Spark JDBC"
+                log.info("mysql: %s__staging holds %d row(s), loaded in %.2f s (%s)", table, counts[table],
+                         time.monotonic() - began, how)
         except ExportError:
             try:
-                drop_staging(conn, tables)
+                drop_staging(conn, changed)
             except ExportError:
                 pass                     # the next load drops them anyway
             raise
         switch_seconds = swap_in(conn, counts)
         loaded_at = datetime.now(timezone.utc)
         record_runs(conn, run_id, run_date, counts, loaded_at)
-        log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s",
-                 len(counts), target.describe(), switch_seconds)
-    return counts
+        record_loaded(conn, run_id, run_date, contents, counts, kept, loaded_at)
+        log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s; "
+                 "%d unchanged table(s) kept%s", len(counts), target.describe(), switch_seconds, len(kept),
+                 f" ({', '.join(kept)})" if kept else "")
+    return {t: counts[t] if t in counts else contents[t].rows for t in tables}

@@ -19,8 +19,9 @@ Sheets, in this order::
     Customers_Data_Mart              gold customers_data_mart
     Sales_Team_Data_Mart             gold sales_team_data_mart
 
-Every data sheet is streamed (``toLocalIterator()`` into openpyxl's write-only
-mode, see ``etl/export/excel.py``) in a total order: gold tables by their
+Every data sheet is written from one Arrow transfer per sheet (``toArrow()`` of
+at most ``max_rows`` rows into openpyxl's write-only mode, see
+``etl/export/excel.py``) in a total order: gold tables by their
 registry sort keys, transactions by (date, channel, id), customers by id. A
 sheet past ``max_rows`` (header included) continues on ``Name (2)``, ...
 

@@ -22,7 +22,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from etl.config import PROJECT_ROOT
-from etl.export.mysql import Connection, export_to_mysql, fill_staging, swap_in, target_for
+from etl.export.mysql import (Connection, collect_small, drop_staging, export_to_mysql, fill_staging,
+                              fill_staging_rows, swap_in, target_for)
 from etl.gold.marts import GOLD_TABLES
 from etl.pipeline import new_run_id
 from etl.secrets import SecretStore
@@ -138,16 +139,57 @@ def test_every_gold_table_in_mysql_equals_the_delta_table(slice_export, s3_spark
             (products, products)
     assert runs == {name: (RUN_DATE.isoformat(), str(gold[name].count)) for name in GOLD_TABLES}
     assert all(gold[name].count > 0 for name in GOLD_TABLES if name != "alerts")
+    assert "(multi-row INSERTs)" in first.stderr       # the slice's gold tables are all small
     for name in GOLD_TABLES:
         assert f"  mysql {name}: {gold[name].count} row(s) at mysql://127.0.0.1:" in first.stdout
 
 
-def test_a_rerun_of_the_export_leaves_identical_rows_and_logs_the_run(slice_export, s3_spark):
+def loaded_state(conn):
+    return {t: (h, int(n), r, c) for t, h, n, r, c in conn.query(
+        "SELECT table_name, content_hash, row_count, run_id, checked_run_id FROM etl_gold_loaded")}
+
+
+def test_a_second_export_of_unchanged_gold_loads_nothing_and_leaves_mysql_identical(slice_export, s3_spark):
+    stack, cfg, _, first, target, gold = slice_export
+    with Connection(s3_spark, target) as conn:
+        before, state = mysql_snapshot(conn), loaded_state(conn)
+        assert set(state) == set(GOLD_TABLES)
+        live = conn.query("SELECT table_name, create_time FROM information_schema.tables "
+                          "WHERE table_schema = DATABASE() ORDER BY 1")
+        run_id = new_run_id()
+        counts = export_to_mysql(s3_spark, cfg, stack.secret, frames(gold), run_id, RUN_DATE)
+        assert counts == {name: len(rows) for name, rows in before.items()}
+        assert mysql_snapshot(conn) == before
+        # nothing was loaded: no etl_runs row, no table recreated by a swap, only the check is recorded
+        assert conn.query(f"SELECT COUNT(*) FROM etl_runs WHERE run_id = '{run_id}'") == [("0",)]
+        assert conn.query("SELECT table_name, create_time FROM information_schema.tables "
+                          "WHERE table_schema = DATABASE() ORDER BY 1") == live
+        after = loaded_state(conn)
+        assert {t: v[:3] for t, v in after.items()} == {t: v[:3] for t, v in state.items()}
+        assert {v[3] for v in after.values()} == {run_id}
+        assert leftovers(conn) == []
+
+
+def test_a_changed_table_is_reloaded_alone_and_reload_all_loads_every_table(slice_export, s3_spark):
     stack, cfg, _, _, target, gold = slice_export
+    trends = gold["kpi_monthly_order_trends"]
+    changed = {**frames(gold), "kpi_monthly_order_trends": s3_spark.createDataFrame(
+        [{**row.asDict(), "order_count": row["order_count"] + 1} for row in trends.rows], trends.frame.schema)}
+    # Small tables (here: at most 5 rows) take the multi-row INSERT path, the others Spark's JDBC writer.
+    mixed = cfg.model_copy(update={"mysql": cfg.mysql.model_copy(update={"small_table_rows": 5})})
+    assert {n for n, t in gold.items() if t.count <= 5} and {n for n, t in gold.items() if t.count > 5}
     with Connection(s3_spark, target) as conn:
         before = mysql_snapshot(conn)
         run_id = new_run_id()
-        counts = export_to_mysql(s3_spark, cfg, stack.secret, frames(gold), run_id, RUN_DATE)
+        export_to_mysql(s3_spark, mixed, stack.secret, changed, run_id, RUN_DATE)
+        assert conn.query(f"SELECT table_name FROM etl_runs WHERE run_id = '{run_id}'") == \
+            [("kpi_monthly_order_trends",)]
+        after = mysql_snapshot(conn)
+        assert {t for t in GOLD_TABLES if after[t] != before[t]} == {"kpi_monthly_order_trends"}
+
+        # back to gold, every table reloaded: the old log of every table, identical rows
+        run_id = new_run_id()
+        counts = export_to_mysql(s3_spark, mixed, stack.secret, frames(gold), run_id, RUN_DATE, reload_all=True)
         assert mysql_snapshot(conn) == before
         assert counts == {name: len(rows) for name, rows in before.items()}
         logged = conn.query(f"SELECT table_name, run_date, row_count, loaded_at FROM etl_runs "
@@ -155,7 +197,46 @@ def test_a_rerun_of_the_export_leaves_identical_rows_and_logs_the_run(slice_expo
         assert [(t, d, int(n)) for t, d, n, _ in logged] == sorted(
             (name, RUN_DATE.isoformat(), counts[name]) for name in GOLD_TABLES)
         assert len({loaded_at for *_, loaded_at in logged}) == 1      # one swap for every table
+        assert {v[2] for v in loaded_state(conn).values()} == {run_id}
         assert leftovers(conn) == []
+
+
+NASTY = ["O'Brien", "back\\slash \\' \\0", "Zoë – 東京 🚀", "", "'); DROP TABLE alerts; --", "tab\tnew\nline"]
+
+
+def test_the_batched_path_gives_the_rows_and_types_of_the_jdbc_path(slice_export, s3_spark):
+    """Every gold table, and text that needs quoting, through both fills of a staging table: the same
+    rows as MySQL shows them (decimals with their scale, dates, booleans, NULLs) and the same column types."""
+    stack, cfg, _, _, target, gold = slice_export
+    regions = gold["kpi_regional_revenue"]
+    nasty = s3_spark.createDataFrame([{**regions.rows[0].asDict(), "region": text} for text in NASTY],
+                                     regions.frame.schema)
+    cases = {**{name: (name, table.frame) for name, table in gold.items()}, "nasty": ("kpi_regional_revenue", nasty)}
+
+    def staged(conn, name):
+        columns = ", ".join(_q(c) for c in GOLD_TABLES[name].columns)
+        return (_sorted(conn.query(f"SELECT {columns} FROM {name}__staging")),
+                conn.query("SELECT column_name, column_type, is_nullable FROM information_schema.columns "
+                           f"WHERE table_schema = DATABASE() AND table_name = '{name}__staging' ORDER BY 1"))
+
+    with Connection(s3_spark, target) as conn:
+        for case, (name, frame) in cases.items():
+            jdbc_count = fill_staging(cfg, target, conn, name, frame)
+            jdbc = staged(conn, name)
+            rows = collect_small({name: frame}, 1000)[name]
+            assert fill_staging_rows(conn, name, frame.schema, rows) == jdbc_count
+            assert staged(conn, name) == jdbc, case
+            if case != "nasty":
+                assert jdbc[0] == gold[name].text_rows(), case
+        assert sorted(r[0] for r in staged(conn, "kpi_regional_revenue")[0]) == sorted(NASTY)
+        drop_staging(conn, GOLD_TABLES)
+        # filling staging forgot what those tables held: the next load reloads them
+        assert loaded_state(conn) == {}
+    export_to_mysql(s3_spark, cfg, stack.secret, frames(gold), new_run_id(), RUN_DATE)
+    with Connection(s3_spark, target) as conn:
+        assert set(loaded_state(conn)) == set(GOLD_TABLES)
+        for name in GOLD_TABLES:
+            assert mysql_rows(conn, name) == gold[name].text_rows(), name
 
 
 def _synthetic_daily_sales(spark, rows: int):

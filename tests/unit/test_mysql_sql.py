@@ -7,12 +7,15 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import types as T
 from pyspark.sql.types import _parse_datatype_string
 
-from etl.export.mysql import (MIGRATIONS_DIR, MySQLTarget, _java_message, migrations, record_runs,
+from etl.export.mysql import (MIGRATIONS_DIR, Content, MySQLTarget, _java_message, collect_small, content_of,
+                              insert_statements, migrations, record_loaded, record_runs, sql_literal,
+                              unchanged_tables,
                               split_statements, swap_in)
 from etl.gold.marts import GOLD_TABLES
 
@@ -76,6 +79,7 @@ APPLIED_MIGRATIONS = {
     "V001__sales_team_data_mart.sql": "44e00e80",
     "V002__gold_tables.sql": "8f482ec1",
     "V003__etl_run_records.sql": "3e404788",
+    "V004__etl_gold_loaded.sql": "5e7c474a",
 }
 # Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
 RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",
@@ -211,7 +215,7 @@ def gold_schemas(spark):
 def test_every_gold_table_has_ddl_in_a_migration():
     tables = ddl_tables()
     assert set(GOLD_TABLES) <= set(tables), f"no DDL for {sorted(set(GOLD_TABLES) - set(tables))}"
-    assert set(tables) - set(GOLD_TABLES) == {"etl_runs", "etl_run_records"}
+    assert set(tables) - set(GOLD_TABLES) == {"etl_runs", "etl_run_records", "etl_gold_loaded"}
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
@@ -242,7 +246,7 @@ def test_money_is_decimal_18_2_and_percentages_decimal_9_2(gold_schemas):
                 assert column.sql_type == "DECIMAL(9,2)", f"{name}.{column.name}"
 
 
-@pytest.mark.parametrize("name", [*GOLD_TABLES, "etl_runs", "etl_run_records"])
+@pytest.mark.parametrize("name", [*GOLD_TABLES, "etl_runs", "etl_run_records", "etl_gold_loaded"])
 def test_table_is_innodb_utf8mb4_with_a_primary_key_and_comments(name):
     table = ddl_tables()[name]
     assert re.search(r"ENGINE=InnoDB", table.options) and re.search(r"CHARSET=utf8mb4\b", table.options), name
@@ -380,3 +384,95 @@ def test_java_message_names_the_root_cause_of_a_connection_failure(spark):
     job = jvm.java.lang.RuntimeException("Job aborted due to stage failure: Task 1 failed ...",
                                          jvm.java.sql.SQLException("Data too long for column 'reason' at row 1"))
     assert _java_message(_Wrapped(job)) == "Data too long for column 'reason' at row 1"
+
+
+# -- only what changed; small tables in multi-row INSERTs ------------------------------------------------------
+
+def test_content_digest_ignores_row_order_and_layout_and_sees_every_change(spark):
+    schema = "id int, name string, amount decimal(18,2), day date, flag boolean"
+    rows = [(1, "a", Decimal("1.50"), date(2026, 11, 22), True), (2, None, None, None, None),
+            (3, "b'; DROP TABLE x; --", Decimal("-0.01"), date(2026, 1, 1), False)]
+    base = spark.createDataFrame(rows, schema)
+    digest = lambda frame: content_of({"t": frame})["t"]
+    assert digest(base) == Content(3, digest(base).digest)
+    assert digest(spark.createDataFrame(list(reversed(rows)), schema).repartition(3)) == digest(base)
+    changed = [rows[0], rows[1], (3, "b'; DROP TABLE x; --", Decimal("-0.02"), date(2026, 1, 1), False)]
+    assert digest(spark.createDataFrame(changed, schema)) != digest(base)
+    # a null moved to another column, a duplicated row, another type: all different content
+    moved = [rows[0], (2, "", None, None, None), rows[2]]
+    assert digest(spark.createDataFrame(moved, schema)) != digest(base)
+    assert digest(spark.createDataFrame([*rows, rows[0]], schema)) != digest(base)
+    assert digest(base.withColumn("id", base["id"].cast("bigint"))) != digest(base)
+    empty = content_of({"e": spark.createDataFrame([], schema)})["e"]
+    assert empty.rows == 0 and empty != digest(base)
+    # every table in one query
+    both = content_of({"x": base, "y": spark.createDataFrame(changed, schema)})
+    assert both["x"] == digest(base) and both["y"] != both["x"]
+
+
+class AnsweringConnection(RecordingConnection):
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = answers
+
+    def query(self, sql: str):
+        self.statements.append(sql)
+        return next(rows for start, rows in self.answers.items() if sql.startswith(start))
+
+
+def test_a_table_is_unchanged_only_with_the_recorded_digest_and_its_rows_still_live():
+    contents = {"a": Content(2, "d" * 64), "b": Content(3, "e" * 64), "c": Content(1, "f" * 64),
+                "d": Content(4, "1" * 64)}
+    conn = AnsweringConnection({
+        "SELECT table_name, content_hash": [("a", "d" * 64, "2"), ("b", "0" * 64, "3"), ("c", "f" * 64, "1")],
+        "SELECT 'a'": [("a", "2"), ("c", "0")],       # c was emptied by hand since its load
+    })
+    assert unchanged_tables(conn, contents) == ["a"]
+    assert conn.statements[-1] == "SELECT 'a', COUNT(*) FROM a UNION ALL SELECT 'c', COUNT(*) FROM c"
+
+
+def test_the_loaded_content_is_recorded_after_the_swap_and_kept_tables_are_marked_checked():
+    conn = RecordingConnection()
+    record_loaded(conn, "r1", date(2026, 11, 22), {"a": Content(2, "d" * 64), "b": Content(0, "e" * 64)},
+                  ["a"], ["b"], datetime(2026, 11, 23, 1, 2, 5, 678000))
+    assert conn.statements == [
+        "REPLACE INTO etl_gold_loaded (table_name, content_hash, row_count, run_id, run_date, loaded_at, "
+        f"checked_run_id, checked_at) VALUES ('a', '{'d' * 64}', 2, 'r1', '2026-11-22', '2026-11-23 01:02:05.678', "
+        "'r1', '2026-11-23 01:02:05.678')",
+        "UPDATE etl_gold_loaded SET checked_run_id = 'r1', checked_at = '2026-11-23 01:02:05.678' "
+        "WHERE table_name IN ('b')"]
+
+
+def test_sql_literals_follow_the_spark_type_and_text_is_never_quoted_inline():
+    assert sql_literal(None, T.StringType()) == "NULL"
+    assert sql_literal("O'Brien \\ x", T.StringType()) == "_utf8mb4 X'" + "O'Brien \\ x".encode().hex() + "'"
+    assert sql_literal("Zoë", T.StringType()) == "_utf8mb4 X'5a6fc3ab'"
+    assert sql_literal("", T.StringType()) == "''"
+    assert sql_literal(Decimal("1234.50"), T.DecimalType(18, 2)) == "1234.50"
+    assert sql_literal(Decimal("1E+3"), T.DecimalType(18, 2)) == "1000"
+    assert sql_literal(7, T.IntegerType()) == "7"
+    assert sql_literal(True, T.BooleanType()) == "1" and sql_literal(False, T.BooleanType()) == "0"
+    assert sql_literal("2026-11-22", T.DateType()) == "'2026-11-22'"
+    for value, dtype in [("1; DROP TABLE a", T.IntegerType()), ("2026-11-22' OR 1=1", T.DateType()),
+                         ("1); DROP", T.DecimalType(18, 2)), ("true", T.BooleanType()), (1.5, T.DoubleType())]:
+        with pytest.raises(Exception):
+            sql_literal(value, dtype)
+
+
+def test_insert_statements_name_the_columns_and_hold_a_bounded_number_of_rows():
+    schema = T.StructType([T.StructField("id", T.IntegerType()), T.StructField("rank", T.IntegerType())])
+    statements = insert_statements("t__staging", schema, [{"id": n, "rank": None} for n in range(5)], 2)
+    assert statements == ["INSERT INTO t__staging (`id`, `rank`) VALUES (0, NULL), (1, NULL)",
+                          "INSERT INTO t__staging (`id`, `rank`) VALUES (2, NULL), (3, NULL)",
+                          "INSERT INTO t__staging (`id`, `rank`) VALUES (4, NULL)"]
+    assert insert_statements("t", schema, []) == []
+
+
+def test_small_tables_are_collected_in_one_job_bounded_by_the_row_limit(spark):
+    small = spark.createDataFrame([(1, "a", Decimal("0.10"), date(2026, 11, 22), None)],
+                                  "id int, name string, amount decimal(18,2), day date, flag boolean")
+    grown = spark.range(50).selectExpr("cast(id as int) as id")
+    rows = collect_small({"small": small, "grown": grown}, 10)
+    assert rows == {"small": [{"id": 1, "name": "a", "amount": Decimal("0.10"), "day": "2026-11-22"}]}
+    # "grown" holds more than the limit (it grew since it was counted): left to the JDBC writer
+    assert collect_small({}, 10) == {}

@@ -9,7 +9,7 @@ A point does nothing unless the environment names it:
   (tests/integration/test_jvm_stopped.py).
 
 The points: ``after_bronze_commit`` and ``after_manifest`` inside the ingest stage
-(etl/bronze/ingest.py), and ``after_<stage>`` at each stage boundary of a run (etl/pipeline.py).
+(etl/bronze/ingest.py), and ``after_<stage>`` at each stage boundary of a run (etl/run/run.py).
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from etl.config import load_config
-    from etl.pipeline import Run
+    from etl.run.run import Run
     from etl.storage import store_for
 
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -204,7 +204,7 @@ def stage_times(messages: list[dict]) -> dict[str, float]:
 
 def serving_figures(messages: list[dict]) -> dict:
     """Rows and seconds of the MySQL load per table, the switch, and the Excel write, from the export's log
-    lines (etl/export/mysql.py, etl/pipeline.py)."""
+    lines (etl/export/mysql.py, etl/run/stages.py)."""
     out: dict = {"mysql_tables": {}}
     for entry in messages:
         text = entry.get("message", "")

@@ -1,15 +1,15 @@
 """Every Delta table of the lake, in one catalogue: layer, name, schema, keys, layout, write, owner.
 
 Everything that needs a list of tables reads it from here: the feeds ingest
-writes, the tables each stage writes (the run record's table versions, the dry
-run's plan), the schema a stage sees for a table that was never written (a feed
+writes, the tables each stage writes (``Stage.writes`` in etl/run/stages.py: the run
+record's table versions, the dry run's plan), the schema a stage sees for a table that was never written (a feed
 never delivered), the gold tables the report and MySQL serve. Adding a table means
 adding an entry here; how it is written is the ``write`` operation of
 ``etl/delta_io.py`` named on the entry.
 
-``stage`` is the stage that owns (writes) the table, and so whose object-store
-identity may write its prefix: ``ingest``, ``silver``, ``gold``, or ``run`` for the
-run record every stage's run writes at its end.
+``stage`` is the name of the stage that owns (writes) the table, and so whose
+object-store identity may write its prefix: ``ingest``, ``silver``, ``gold``, or
+``run`` for the run record every stage's run writes at its end.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from etl.contracts import silver as silver_contract
 from etl.gold.marts import GOLD_TABLES
 from etl.lake import table_uri
 from etl.quality.rules import DQ_RESULTS_SCHEMA, QUARANTINE_SCHEMA
-from etl.runs import RUNS_SCHEMA
+from etl.run.records import RUNS_SCHEMA
 from etl.silver import order_events as events_silver
 
 # Write operations (etl/delta_io.py) a table is written with.
@@ -169,9 +169,7 @@ def uris(cfg: Config, chosen: Iterable[Table]) -> list[str]:
 
 
 FEEDS = names("bronze")
-SILVER_TABLES = names("silver")
 GOLD_MARTS = tuple(GOLD_TABLES)                       # served: MySQL, the report
-FACTS_TABLES = tuple(f"facts_{name}" for name in FACTS_SCHEMAS)
 # Silver tables gold reads, and the reference tables it joins.
 GOLD_INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
 
@@ -181,10 +179,5 @@ def empty_schema(layer: str, name: str) -> StructType | str:
     return table(layer, name).schema
 
 
-def stage_tables(stage: str) -> list[tuple[str, str]]:
-    """(layer, table) pairs ``stage`` writes (the run record, ``ops/runs``, excluded)."""
-    return [(t.layer, t.name) for t in tables(stage=stage)]
-
-
-__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "stage_tables", "FEEDS",
-           "SILVER_TABLES", "GOLD_MARTS", "FACTS_TABLES", "GOLD_INPUTS", "BY_DATE"]
+__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "GOLD_INPUTS",
+           "BY_DATE"]

@@ -157,19 +157,17 @@ def run_dates_of(args) -> tuple[date, date]:
     return day, day
 
 
-def stages_of(args) -> tuple[str, ...]:
-    from etl.pipeline import STAGES
+def stages_of(args):
+    """The stage objects of ``--stages`` (etl/run/stages.py), as given."""
+    from etl.run.stages import named
 
-    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown or not stages:
-        raise ConfigError(f"unknown stage(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(STAGES)}")
-    return stages
+    return named(s.strip() for s in args.stages.split(",") if s.strip())
 
 
 def cmd_run(args) -> int:
-    from etl.pipeline import Run, run_dates
-
+    from etl.run.backfill import run_dates
+    from etl.run.plan import plan
+    from etl.run.run import Run
     from etl.spark import running_under_spark_submit
 
     first, last = run_dates_of(args)
@@ -181,7 +179,7 @@ def cmd_run(args) -> int:
         while day <= last:
             run = Run(cfg, day, rebuild_gold=args.rebuild)
             run.preflight(stages)       # a dry run also says when the real one would stop on a secret
-            print("\n".join(run.plan(stages)))
+            print("\n".join(plan(run, stages)))
             day += timedelta(days=1)
         return EXIT_OK
     if args.from_date is not None:
@@ -201,20 +199,22 @@ def cmd_run(args) -> int:
 
 def cmd_export(args) -> int:
     from etl.log import current_run_id
-    from etl.pipeline import Run
+    from etl.run.run import Run
+    from etl.run.stages import EXPORTS
 
     cfg = _config(args)
     if args.target == "mysql" and not cfg.mysql.enabled:
         raise ConfigError(f"mysql.enabled is false in profile '{cfg.profile}': there is no MySQL to export to "
                           f"(use --profile dev, or set ETL__MYSQL__ENABLED=true)")
     run = Run(cfg, args.date or yesterday_utc())
+    stage = EXPORTS[args.target]
     token = current_run_id.set(run.run_id)
     try:
-        run.preflight((f"export_{args.target}",))
-        with run.locked((f"export_{args.target}",)):   # it writes MySQL / the exports bucket: not during a run
+        run.preflight((stage,))
+        with run.locked((stage,)):   # it writes MySQL / the exports bucket: not during a run
             log.info("run %s for %s: export %s only, from the gold Delta tables", run.run_id, run.run_date,
                      args.target)
-            run.run_stage(f"export_{args.target}")
+            run.run_stage(stage)
     finally:
         current_run_id.reset(token)
         print("\n".join(run.summary.lines()))
@@ -229,11 +229,11 @@ def _reader_session(cfg):
 
     local = cfg.model_copy(update={"spark": cfg.spark.model_copy(update={"master": "local[1]"})})
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    return build_session(local, store.get if cfg.storage.s3 else None, stage="export")
+    return build_session(local, store.get if cfg.storage.s3 else None, identity="export")
 
 
 def cmd_status(args) -> int:
-    from etl import runs
+    from etl.run import records as runs
 
     cfg = _config(args)
     spark = _reader_session(cfg)
@@ -248,7 +248,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_check_freshness(args) -> int:
-    from etl import runs
+    from etl.run import records as runs
 
     max_age = runs.parse_max_age(args.max_age)      # a bad value fails before Spark starts
     cfg = _config(args)
@@ -259,7 +259,7 @@ def cmd_check_freshness(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from etl.rollback import STEPS, RollbackRun
+    from etl.run.rollback import STEPS, RollbackRun
 
     run = RollbackRun(_config(args), args.run)
     try:
@@ -271,7 +271,7 @@ def cmd_rollback(args) -> int:
 
 def cmd_generate(args) -> int:
     from etl.generate import ALL_FEEDS, GenerateOptions, generate
-    from etl.pipeline import Run
+    from etl.run.run import Run
 
     cfg = _config(args)
     landing = None
@@ -299,7 +299,7 @@ def cmd_upload(args) -> int:
     from tqdm import tqdm
 
     from etl.bronze.feeds import FEED_NAMES
-    from etl.pipeline import Run
+    from etl.run.run import Run
     from etl.storage import store_for
 
     if args.feed not in FEED_NAMES:
@@ -461,7 +461,7 @@ def cmd_maintain(args) -> int:
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
     # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
-    spark = build_session(cfg, store.get, stage="gold")
+    spark = build_session(cfg, store.get, identity="transform")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
     report = maintain_lake(spark, cfg, only)
     print("\n".join(report.lines()))

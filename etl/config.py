@@ -37,12 +37,11 @@ class SparkSettings(_Section):
     conf: dict[str, str] = {}
 
 
-# Which object-store identity each stage signs in with (least privilege, docs/security.md):
+# The object-store identities (credential groups) stages sign in with (least privilege, docs/security.md):
 # ingest reads landing and writes the lake, transform (silver, gold) works in the lake only,
-# export reads gold and writes the exports bucket.
+# export reads gold and writes the exports bucket. Each stage names its own (``Stage.identity``,
+# etl/run/stages.py).
 CREDENTIAL_GROUPS = ("ingest", "transform", "export")
-STAGE_CREDENTIAL_GROUP = {"ingest": "ingest", "silver": "transform", "gold": "transform",
-                          "export": "export", "export_mysql": "export", "export_excel": "export"}
 
 
 class S3Identity(_Section):
@@ -63,9 +62,8 @@ class S3Settings(_Section):
     secret_key_secret: str
     stage_credentials: dict[Literal["ingest", "transform", "export"], S3Identity] = {}
 
-    def identity(self, stage: str | None = None) -> S3Identity:
-        """The identity ``stage`` (a run stage or a credential group) signs in with."""
-        group = STAGE_CREDENTIAL_GROUP.get(stage or "", stage)
+    def identity(self, group: str | None = None) -> S3Identity:
+        """The identity of credential group ``group`` (a stage's ``identity``); None: the default pair."""
         own = self.stage_credentials.get(group) if group else None
         return own or S3Identity(access_key_secret=self.access_key_secret, secret_key_secret=self.secret_key_secret)
 

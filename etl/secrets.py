@@ -180,13 +180,16 @@ def validate_name(name: str | None) -> None:
 
 # -- which secrets the configuration refers to -------------------------------------
 def referenced_secrets(cfg: Config, stages: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Secret name -> the config keys that name it, for ``stages`` (None: every stage).
+    """Secret name -> the config keys that name it, for the stages named ``stages`` (None: every stage).
 
     Stages are those of ``etl run`` (ingest, silver, gold, export) plus export_mysql and
-    export_excel for ``etl export``. When ``storage.s3`` is set each stage needs the
-    object-store identity it signs in with (``storage.s3.stage_credentials.<group>``, else
-    the default pair); the MySQL user and password serve the export stage when ``mysql.enabled``.
+    export_excel for ``etl export`` and restore for ``etl rollback`` (etl/run/stages.py). When
+    ``storage.s3`` is set each stage needs the object-store identity it signs in with
+    (``storage.s3.stage_credentials.<identity>``, else the default pair); the MySQL user and
+    password serve the stages that sign in to MySQL when ``mysql.enabled``.
     """
+    from etl.run.stages import every_stage
+
     wanted = None if stages is None else set(stages)
     refs: dict[str, list[str]] = {}
 
@@ -194,23 +197,22 @@ def referenced_secrets(cfg: Config, stages: Iterable[str] | None = None) -> dict
         if (wanted is None or wanted & set(used_by)) and key not in refs.get(name, []):
             refs.setdefault(name, []).append(key)
 
-    from etl.config import STAGE_CREDENTIAL_GROUP
-
     s3 = cfg.storage.s3
     if s3 is not None:
         # The default pair: `etl services`, `etl generate`, `etl upload`, and any stage without its own.
         add(s3.access_key_secret, "storage.s3.access_key_secret", "housekeeping")
         add(s3.secret_key_secret, "storage.s3.secret_key_secret", "housekeeping")
-        for stage, group in STAGE_CREDENTIAL_GROUP.items():
-            own = group in s3.stage_credentials
-            prefix = f"storage.s3.stage_credentials.{group}." if own else "storage.s3."
-            identity = s3.identity(stage)
+        for stage in every_stage():
+            own = stage.identity in s3.stage_credentials
+            prefix = f"storage.s3.stage_credentials.{stage.identity}." if own else "storage.s3."
+            identity = s3.identity(stage.identity)
             for key, name in (("access_key_secret", identity.access_key_secret),
                               ("secret_key_secret", identity.secret_key_secret)):
-                add(name, prefix + key, stage)
+                add(name, prefix + key, stage.name)
     if cfg.mysql.enabled:
-        add(cfg.mysql.user_secret, "mysql.user_secret", "export", "export_mysql")
-        add(cfg.mysql.password_secret, "mysql.password_secret", "export", "export_mysql")
+        mysql_users = [stage.name for stage in every_stage() if stage.mysql]
+        add(cfg.mysql.user_secret, "mysql.user_secret", *mysql_users)
+        add(cfg.mysql.password_secret, "mysql.password_secret", *mysql_users)
     return refs
 
 

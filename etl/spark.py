@@ -134,8 +134,9 @@ def running_under_spark_submit() -> bool:
 
 
 def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
-                  stage: str | None = None) -> SparkSession:
-    """Create (or reuse) the session and hand ``stage``'s object-store credentials to Hadoop, in memory."""
+                  identity: str | None = None) -> SparkSession:
+    """Create (or reuse) the session and hand the object-store credentials of ``identity`` (a stage's
+    credential group) to Hadoop, in memory."""
     # Python workers (pandas functions, e.g. the fuzzy product match) must run this interpreter, with
     # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -151,7 +152,7 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
     for name in QUIET_LOGGERS:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, levels.ERROR)
     if cfg.storage.s3 is not None and get_secret is not None:
-        use_stage_credentials(spark, cfg, get_secret, stage)
+        use_stage_credentials(spark, cfg, get_secret, identity)
     return spark
 
 
@@ -161,8 +162,9 @@ def _s3_buckets(cfg: Config) -> list[str]:
 
 
 def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
-                          stage: str | None) -> bool:
-    """Sign Spark's S3A in as ``stage``'s identity from now on; True when the identity changed.
+                          identity: str | None) -> bool:
+    """Sign Spark's S3A in as the credential group ``identity`` (a stage's) from now on; True when
+    the identity changed.
 
     The keys go into the live Hadoop configuration (never SparkConf). Hadoop caches one S3A
     FileSystem per bucket with the credentials it was created with, so on a change the
@@ -170,10 +172,10 @@ def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable
     In local mode that covers every task. On a cluster, executors keep their own cache, so
     strict separation there means one spark-submit per stage (docs/security.md).
     """
-    identity = cfg.storage.s3.identity(stage)
+    keys = cfg.storage.s3.identity(identity)
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     access_key, secret_key = HADOOP_SECRET_KEYS
-    access, secret = get_secret(identity.access_key_secret), get_secret(identity.secret_key_secret)
+    access, secret = get_secret(keys.access_key_secret), get_secret(keys.secret_key_secret)
     if hadoop.get(access_key) == access and hadoop.get(secret_key) == secret:
         return False
     first = hadoop.get(access_key) is None

@@ -236,22 +236,22 @@ class S3Store(ObjectStore):
 S3_POOL_CONNECTIONS = 32
 
 
-def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None = None):
-    """A boto3 client for the profile's S3-compatible endpoint, signed in as ``stage``'s identity
-    (``storage.s3.stage_credentials``; the default pair when the stage has none)."""
+def s3_client(cfg: Config, get_secret: Callable[[str], str], identity: str | None = None):
+    """A boto3 client for the profile's S3-compatible endpoint, signed in as the credential group
+    ``identity`` (a stage's, ``storage.s3.stage_credentials``; the default pair when it has none)."""
     import boto3
     from botocore.config import Config as BotoConfig
 
     from etl.retry import log_s3_retries, s3_retry_config
 
     s3 = cfg.storage.s3
-    identity = s3.identity(stage)
+    keys = s3.identity(identity)
     client = boto3.client(
         "s3",
         endpoint_url=s3.endpoint,
         region_name=s3.region,
-        aws_access_key_id=get_secret(identity.access_key_secret),
-        aws_secret_access_key=get_secret(identity.secret_key_secret),
+        aws_access_key_id=get_secret(keys.access_key_secret),
+        aws_secret_access_key=get_secret(keys.secret_key_secret),
         config=BotoConfig(
             s3={"addressing_style": "path" if s3.path_style_access else "auto"},
             max_pool_connections=S3_POOL_CONNECTIONS,
@@ -262,11 +262,11 @@ def s3_client(cfg: Config, get_secret: Callable[[str], str], stage: str | None =
     return log_s3_retries(client, cfg.retries.s3_max_attempts)
 
 
-def store_for(cfg: Config, root: str, get_secret: Callable[[str], str], stage: str | None = None) -> ObjectStore:
+def store_for(cfg: Config, root: str, get_secret: Callable[[str], str], identity: str | None = None) -> ObjectStore:
     """The store behind a configured area root (``s3a://bucket[/prefix]`` or a local folder),
-    signed in as ``stage``'s object-store identity."""
+    signed in as the object-store identity ``identity`` (a stage's credential group)."""
     if root.startswith(("s3a://", "s3://")):
-        return S3Store(root, s3_client(cfg, get_secret, stage))
+        return S3Store(root, s3_client(cfg, get_secret, identity))
     return LocalStore(str(cfg.path(root)))
 
 

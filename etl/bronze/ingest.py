@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -33,6 +32,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from etl import faults
 from etl.bronze import manifest
 from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
@@ -46,11 +46,6 @@ ARCHIVE = "archive"
 REJECTED_AREA = "rejected"
 STAGING = "_staging"
 IO_THREADS = 16          # object-store round trips in flight at once (hashing, checks, moves)
-# Test hook: simulate the process being killed at a named point (see tests/integration/test_ingest.py).
-CRASH_ENV = "ETL_TEST_CRASH_AT"
-# Test hook: kill the Spark JVM (SIGKILL, as the kernel or an OutOfMemoryError would end it) at a named
-# point and carry on, so that the next Spark call meets a dead JVM (tests/integration/test_jvm_stopped.py).
-KILL_JVM_ENV = "ETL_TEST_KILL_JVM_AT"
 
 
 @dataclass
@@ -75,20 +70,6 @@ class _FeedPlan:
     rejected: list[tuple[StoredFile, str, str]] = field(default_factory=list)    # file, checksum, reason
     entries: list[ManifestEntry] = field(default_factory=list)
     to_archive: list[str] = field(default_factory=list)
-
-
-def crash_point(name: str) -> None:
-    """Test hook: end the process at once, as a kill would, when ETL_TEST_CRASH_AT names this point."""
-    if os.environ.get(CRASH_ENV) == name:
-        log.error("test hook %s=%s: stopping the process here", CRASH_ENV, name)
-        os._exit(70)
-    if os.environ.get(KILL_JVM_ENV) == name:
-        from pyspark import SparkContext
-
-        log.error("test hook %s=%s: killing the Spark JVM here", KILL_JVM_ENV, name)
-        gateway_process = SparkContext._gateway.proc     # spark-submit, which execs the JVM: the same pid
-        os.kill(gateway_process.pid, 9)
-        gateway_process.wait()
 
 
 def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
@@ -177,7 +158,7 @@ def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at
     plan.feed.read(spark, plan.accepted, run_id, ingested_at).write.format("delta").mode("append") \
         .save(plan.table_uri)
     version = DeltaTable.forPath(spark, plan.table_uri).history(1).first().version
-    crash_point("after_bronze_commit")
+    faults.point("after_bronze_commit")
     counts = _rows_per_checksum(spark, plan.table_uri, F.col("run_id") == run_id)
     for item in plan.accepted:
         rows = counts.get(item.checksum, 0)
@@ -260,7 +241,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     with job_description(spark, "ingest manifest"):
         manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED],
                         ingested_at)
-    crash_point("after_manifest")
+    faults.point("after_manifest")
     with RunContextThreadPool(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))
     for plan in plans:

@@ -491,7 +491,7 @@ def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[s
         conn.execute(f"REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
 
 
-# etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/runs.py mysql_run_row.
+# etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/run/records.py mysql_run_row.
 RUN_RECORD_COLUMNS = ("run_id", "run_date", "run_trigger", "profile", "started_at", "ended_at", "status", "stages",
                       "stage_seconds", "table_rows", "table_versions", "alerts", "error")
 

@@ -403,22 +403,21 @@ class FileRunLock(RunLock):
         log.info("run lock %s released by %s", self.where, self.owner.describe())
 
 
-def lock_for(cfg, run_id: str, get_secret: Callable[[str], str], stage: str | None = None) -> RunLock:
+def lock_for(cfg, run_id: str, get_secret: Callable[[str], str], identity: str | None = None) -> RunLock:
     """The run lock of this profile's lake: S3 conditional writes, or a file lock locally.
 
-    On S3 it signs in as ``stage``'s identity (the run's first stage): every credential group
+    On S3 it signs in as the credential group ``identity`` (the run's first stage's): every group
     may write the lake's ``ops/`` area (etl/access.py), so one identity serves the whole run.
     """
-    from etl.config import STAGE_CREDENTIAL_GROUP
     from etl.storage import S3Store, store_for
 
     owner = LockOwner.this_process(run_id)
-    lake = store_for(cfg, cfg.storage.lake, get_secret, stage)
+    lake = store_for(cfg, cfg.storage.lake, get_secret, identity)
     if isinstance(lake, S3Store):
         ttl = timedelta(minutes=cfg.ops.lock_ttl_minutes)
         lock = S3RunLock(lake.client, lake.bucket, lake._key(LOCK_KEY), owner, ttl)
-        identity = cfg.storage.s3.identity(stage)
-        lock.signed_in_as = (f"the {STAGE_CREDENTIAL_GROUP.get(stage or '', 'default')} identity (secrets "
-                             f"'{identity.access_key_secret}', '{identity.secret_key_secret}')")
+        keys = cfg.storage.s3.identity(identity)
+        lock.signed_in_as = (f"the {identity or 'default'} identity (secrets "
+                             f"'{keys.access_key_secret}', '{keys.secret_key_secret}')")
         return lock
     return FileRunLock(Path(lake.uri_for(LOCK_KEY)), owner)

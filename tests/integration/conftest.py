@@ -167,7 +167,7 @@ def s3_spark(spark, stack):
 
 @contextmanager
 def in_process(stack: Stack, spark, env: dict[str, str]) -> Iterator[Config]:
-    """The configuration of ``env`` for runs started in this process (``etl.pipeline.Run``) on the
+    """The configuration of ``env`` for runs started in this process (``etl.run.run.Run``) on the
     test session: no JVM start per run. A run signs Spark's S3A in as each stage's identity; the
     session's root keys are put back afterwards, so the other tests of this worker read as before."""
     with pytest.MonkeyPatch.context() as mp:

@@ -3,7 +3,7 @@
 The same generated sales (five days, one dated folder each) land under two prefixes. One is
 run as a backfill by the command line's own entry point (``etl.cli.main``, in this worker's warm
 JVM: a cold job process spends minutes of a tiny run loading classes); the other as five single
-runs for the same dates, one after another (``etl.pipeline.Run``). Runs as processes of their own
+runs for the same dates, one after another (``etl.run.run.Run``). Runs as processes of their own
 (exit codes, two at once) are in tests/integration/test_run_lock.py.
 Every silver and gold table must then hold the same rows, and gold must have been rewritten
 once per date, as of that date. The stop-at-the-first-failure path and its message are
@@ -18,7 +18,8 @@ import pytest
 
 from etl.generate import GenerateOptions, generate
 from etl.ops.lock import lock_for
-from etl.pipeline import Run
+from etl.run.run import Run
+from etl.run.stages import named
 from tests.integration.conftest import etl_in_process, in_process, isolated_env, landing_store
 from tests.integration.test_recovery import assert_same_silver_and_gold
 
@@ -52,7 +53,7 @@ def test_a_backfill_over_five_dates_equals_five_single_runs(stack, s3_spark, lak
 
     with in_process(stack, s3_spark, singles_env) as singles_cfg:
         for day in DATES:
-            Run(singles_cfg, day).execute(STAGES)
+            Run(singles_cfg, day).execute(named(STAGES))
 
     assert_same_silver_and_gold(stack, s3_spark, backfill_cfg, singles_cfg)
     # Gold was rewritten once per date, as of that date (Delta versions 0..4 of kpi_daily_sales).

@@ -1,7 +1,7 @@
 """A run whose Spark JVM dies (out of heap, killed) ends with one clear line and exit code 1, not a traceback.
 
 The JVM is really killed (SIGKILL, through the test hook ``ETL_TEST_KILL_JVM_AT=after_ingest`` of
-etl.bronze.ingest.crash_point) between the ingest and silver stages of a local-profile run on an
+etl.faults.point) between the ingest and silver stages of a local-profile run on an
 empty landing; silver's first Spark call then meets a dead JVM, as after an OutOfMemoryError.
 """
 

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from etl.errors import ExportError
 from etl.export.mysql import Connection, target_for
+from etl.run.stages import EXPORT, INGEST, SILVER, every_stage
 from etl.storage import s3_client
 
 pytestmark = pytest.mark.integration
@@ -35,12 +36,14 @@ def key():
 
 @pytest.fixture(scope="module")
 def clients(stack):
-    return {stage: s3_client(stack.cfg, stack.secret, stage) for stage in ("ingest", "silver", "export", None)}
+    identity = {s.name: s.identity for s in every_stage()}
+    return {stage: s3_client(stack.cfg, stack.secret, identity.get(stage))
+            for stage in ("ingest", "silver", "export", None)}
 
 
 def test_every_stage_signs_in_with_its_own_identity(stack):
     s3 = stack.cfg.storage.s3
-    access_keys = {stack.secret(s3.identity(stage).access_key_secret) for stage in ("ingest", "silver", "export")}
+    access_keys = {stack.secret(s3.identity(stage.identity).access_key_secret) for stage in (INGEST, SILVER, EXPORT)}
     assert len(access_keys) == 3
     assert stack.secret(s3.access_key_secret) not in access_keys      # never MinIO's root user
 

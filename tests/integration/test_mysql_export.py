@@ -25,7 +25,7 @@ from etl.config import PROJECT_ROOT
 from etl.export.mysql import (Connection, collect_small, drop_staging, export_to_mysql, fill_staging,
                               fill_staging_rows, swap_in, target_for)
 from etl.gold.marts import GOLD_TABLES
-from etl.pipeline import new_run_id
+from etl.run.ids import new_run_id
 from etl.secrets import SecretStore
 from etl.storage import store_for
 from tests.integration.conftest import BIN, SLICE_RUN_DATE as RUN_DATE, etl_in_process, free_ports

@@ -21,6 +21,7 @@ from secrets import token_urlsafe
 import pytest
 
 from etl.errors import EXIT_CONFIG, EXIT_FAILURE
+from etl.run.stages import SILVER
 from etl.secrets import SecretStore
 from tests.integration.conftest import BIN, SLICE_RUN_DATE, observed_env
 
@@ -59,7 +60,7 @@ def failed_runs(local_slice_run, tmp_path_factory):
     for name, secret, wrong, argv, code in (
         ("mysql", stack.cfg.mysql.password_secret, WRONG_PASSWORD,
          ["export", "mysql", "--date", SLICE_RUN_DATE.isoformat()], EXIT_FAILURE),
-        ("s3", stack.cfg.storage.s3.identity("silver").secret_key_secret, WRONG_S3_KEY,
+        ("s3", stack.cfg.storage.s3.identity(SILVER.identity).secret_key_secret, WRONG_S3_KEY,
          ["run", "--date", SLICE_RUN_DATE.isoformat(), "--stages", "silver"], EXIT_CONFIG),
     ):
         folder = tmp_path_factory.mktemp(f"failed-{name}")

@@ -18,7 +18,7 @@ from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, etl_in_
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 
-CRASH_EXIT = 70          # etl.bronze.ingest.crash_point
+CRASH_EXIT = 70          # etl.faults.point
 LINEAGE = {"source_file", "record_number", "run_id", "ingested_at", "loaded_at", "file_checksum"}
 
 

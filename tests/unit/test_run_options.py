@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from etl import pipeline
+from etl.run import stages as run_stages
 from etl.cli import build_parser, main, run_dates_of
 from etl.errors import ConfigError, DataQualityError, LockError
 from etl.ops.lock import FileRunLock, LockOwner
@@ -31,14 +31,14 @@ def recorded(monkeypatch):
     calls, fail = [], {}
 
     def stage(name):
-        def run_stage(self):
-            calls.append((self.run_date, self.run_id, name))
-            if name == "silver" and self.run_date in fail:
-                raise fail[self.run_date]
+        def run_stage(run):
+            calls.append((run.run_date, run.run_id, name))
+            if name == "silver" and run.run_date in fail:
+                raise fail[run.run_date]
         return run_stage
 
-    for name in pipeline.STAGES:
-        monkeypatch.setattr(pipeline.Run, name, stage(name))
+    for each in run_stages.PIPELINE:
+        monkeypatch.setattr(each, "run", stage(each.name))
     return calls, fail
 
 

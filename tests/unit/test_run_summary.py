@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from etl.gold.build import FactsRefresh, GoldResult
-from etl.pipeline import RunSummary
+from etl.run.summary import RunSummary
 
 
 def summary(alerts: list[str]) -> list[str]:

@@ -11,14 +11,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from etl import runs
+from etl.run import records as runs
 from etl.bronze.ingest import FeedIngestResult
 from etl.errors import EXIT_STALE, ConfigError, DataQualityError, ExportError, StaleError
 from etl.export.mysql import RUN_RECORD_COLUMNS
 from etl.gold.build import GoldResult
 from etl.log import JsonFormatter, RunIdFilter, current_run_id
-from etl.pipeline import RunSummary
-from etl.rollback import versions_to_restore
+from etl.run.rollback import versions_to_restore
+from etl.run.summary import RunSummary
 from etl.silver.build import FeedQuality, SilverResult
 
 STARTED = datetime(2026, 11, 23, 2, 0, 0, tzinfo=timezone.utc)

@@ -9,33 +9,34 @@ from datetime import date
 
 import pytest
 
-from etl import rollback as rollback_module
-from etl import runs
 from etl.config import load_config
 from etl.errors import DataQualityError
 from etl.gold.build import GoldResult
 from etl.lake import table_uri
-from etl.pipeline import Run
+from etl.run import records as runs
+from etl.run import rollback as rollback_module
+from etl.run.run import Run
+from etl.run.stages import Gold, Silver
 
 TABLES = {"kpi_daily_sales": None, "alerts": None}
 
 
-class GoldOnly(Run):
-    """A run whose gold stage writes two one-row tables for its run date."""
+class GoldOnly(Gold):
+    """A gold stage that writes two one-row tables for its run date."""
 
-    def gold(self) -> None:
+    def run(self, run) -> None:
         result = GoldResult()
-        frames = {"kpi_daily_sales": self.spark.createDataFrame([(self.run_date, 1)], "date date, units int"),
-                  "alerts": self.spark.createDataFrame([], "date date, revenue int, expected int, reason string")}
+        frames = {"kpi_daily_sales": run.spark.createDataFrame([(run.run_date, 1)], "date date, units int"),
+                  "alerts": run.spark.createDataFrame([], "date date, revenue int, expected int, reason string")}
         for name, frame in frames.items():
-            frame.write.format("delta").mode("overwrite").save(table_uri(self.cfg, "gold", name))
-            result.counts[name], result.locations[name] = frame.count(), table_uri(self.cfg, "gold", name)
-        self.summary.gold = result
+            frame.write.format("delta").mode("overwrite").save(table_uri(run.cfg, "gold", name))
+            result.counts[name], result.locations[name] = frame.count(), table_uri(run.cfg, "gold", name)
+        run.summary.gold = result
 
 
-class StoppedByQuality(Run):
-    def silver(self) -> None:
-        self.spark     # noqa: B018 - the stage had started Spark
+class StoppedByQuality(Silver):
+    def run(self, run) -> None:
+        run.spark     # noqa: B018 - the stage had started Spark
         raise DataQualityError("data-quality threshold exceeded: feed 'sales': 3 of 4 rows")
 
 
@@ -54,13 +55,13 @@ def gold_units(spark, cfg):
 
 
 def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold(lake_cfg, spark, caplog):
-    first = GoldOnly(lake_cfg, date(2026, 11, 22), trigger="cron")
-    first.execute(("gold",))
-    second = GoldOnly(lake_cfg, date(2026, 11, 23))
-    second.execute(("gold",))
-    failed = StoppedByQuality(lake_cfg, date(2026, 11, 23))
+    first = Run(lake_cfg, date(2026, 11, 22), trigger="cron")
+    first.execute((GoldOnly(),))
+    second = Run(lake_cfg, date(2026, 11, 23))
+    second.execute((GoldOnly(),))
+    failed = Run(lake_cfg, date(2026, 11, 23))
     with pytest.raises(DataQualityError):
-        failed.execute(("silver",))
+        failed.execute((StoppedByQuality(),))
     assert spark.conf.get(runs.USER_METADATA_CONF, None) is None      # reset after each run
 
     # Written again (a retried write): still one row per run.
@@ -79,7 +80,7 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
     assert runs.find_run(spark, lake_cfg, first.run_id)["run_date"] == date(2026, 11, 22)
 
     undo = rollback_module.RollbackRun(lake_cfg, second.run_id)
-    with caplog.at_level("INFO", logger="etl.pipeline"):
+    with caplog.at_level("INFO", logger="etl.run.run"):
         undo.execute(rollback_module.STEPS)
     # Its first line names what it undoes, not a run date it does not know yet (today's date, before).
     assert f"run {undo.run_id} rolling back run {second.run_id}, stages restore,export_mysql" in caplog.text

@@ -10,7 +10,7 @@ import re
 
 from etl.config import PROJECT_ROOT
 from etl.errors import EXIT_CONFIG, EXIT_DATA_QUALITY, EXIT_LOCKED
-from etl.pipeline import STAGES
+from etl.run.stages import STAGES
 
 SCHEDULE = PROJECT_ROOT / "resources" / "schedule"
 

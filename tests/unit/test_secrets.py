@@ -558,15 +558,16 @@ def test_rotate_command_keeps_values_and_retires_the_old_key(dev_env, capsys, mo
 @pytest.fixture
 def stages_recorded(monkeypatch) -> list[str]:
     """The stages and Spark replaced by recorders: nothing may touch data before the check."""
-    import etl.pipeline
+    import etl.run.run
+    from etl.run.stages import every_stage
 
     called: list[str] = []
-    for stage in ("ingest", "silver", "gold", "export", "export_mysql", "export_excel"):
-        monkeypatch.setattr(etl.pipeline.Run, stage, lambda self, stage=stage: called.append(stage))
-    monkeypatch.setattr(etl.pipeline, "build_session", lambda *a, **k: called.append("spark"))
+    for stage in every_stage():
+        monkeypatch.setattr(stage, "run", lambda run, stage=stage.name: called.append(stage))
+    monkeypatch.setattr(etl.run.run, "build_session", lambda *a, **k: called.append("spark"))
     # The run lock lives in the object store, which these tests do not have (tests/integration/test_run_lock.py).
-    monkeypatch.setattr(etl.pipeline.Run, "locked", lambda self, stages, lock=None: contextlib.nullcontext(lock))
-    monkeypatch.setattr(etl.pipeline, "keep_lock", lambda *a, **k: None)
+    monkeypatch.setattr(etl.run.run.Run, "locked", lambda self, stages, lock=None: contextlib.nullcontext(lock))
+    monkeypatch.setattr(etl.run.run, "keep_lock", lambda *a, **k: None)
     return called
 
 

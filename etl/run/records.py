@@ -1,11 +1,12 @@
 """Run records: one row per run in the Delta table ``ops/runs``, and the commands that read them.
 
-Every ``etl run`` (and ``etl rollback``) ends by MERGEing one row on ``run_id``
-into ``ops/runs``, whatever the outcome: when it started and ended, its trigger,
+Every ``etl run`` (and ``etl rollback``) ends by appending one row, idempotent on its ``run_id``,
+to ``ops/runs``, whatever the outcome: when it started and ended, its trigger,
 status and stages, per stage the seconds, per table the rows in / out /
 quarantined, the Delta version each table it wrote was left at, the alerts and
 the error line. ``run_record`` turns a ``RunSummary`` into that row without any
-I/O (tests/unit/test_runs.py); the rest reads and writes it.
+I/O (tests/unit/test_runs.py); the rest reads and writes it. The tables a run wrote are
+those of the catalogue its stages name (etl/run/stages.py, ``Stage.writes``).
 
 A run with an export stage also REPLACEs the same record into MySQL's ``etl_run_records``
 for SQL consumers; MySQL's ``etl_runs`` stays the per-table load log (docs/operations-records.md).
@@ -35,7 +36,8 @@ from etl.lake import table_uri
 from etl.log import RunContextThreadPool
 
 if TYPE_CHECKING:
-    from etl.pipeline import RunSummary
+    from etl.catalog import Table
+    from etl.run.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,6 @@ RUNS_SCHEMA = StructType([
     StructField("alerts", ArrayType(StringType(), False), False),
     StructField("error", StringType(), True),
 ])
-
-def stage_tables(stage: str) -> list[tuple[str, str]]:
-    """(layer, table) pairs ``stage`` may commit to (ops/runs itself excluded): the catalogue's."""
-    from etl.catalog import stage_tables as catalogue_stage_tables
-
-    return catalogue_stage_tables(stage)
-
 
 # -- the record, pure --------------------------------------------------------------------------------
 
@@ -160,24 +155,23 @@ def runs_uri(cfg: Config) -> str:
     return table_uri(cfg, "ops", "runs")
 
 
-def written_versions(spark: SparkSession, cfg: Config, summary: RunSummary) -> dict[str, int]:
-    """``layer/table`` -> the version a table was left at: every gold table once the gold stage ran (it
-    brings them all up to date; Delta may skip an empty commit, and the facts keep their own metadata),
-    else each table whose latest commit is this run's (userMetadata = run id)."""
-    candidates = [(layer, t) for stage in summary.stage_seconds for layer, t in stage_tables(stage)]
-
-    def latest(pair: tuple[str, str]) -> tuple[str, int] | None:
-        key, uri = "/".join(pair), table_uri(cfg, *pair)
+def written_versions(spark: SparkSession, cfg: Config, run_id: str, tables: Iterable["Table"]) -> dict[str, int]:
+    """``layer/table`` -> the version a table was left at, of the catalogue ``tables`` the run's stages
+    write: every gold table once the gold stage ran (it brings them all up to date; Delta may skip an
+    empty commit, and the facts keep their own metadata), else each table whose latest commit is this
+    run's (userMetadata = run id)."""
+    def latest(table: "Table") -> tuple[str, int] | None:
+        uri = table.uri(cfg)
         if not delta_io.is_table(spark, uri):
             return None
         version = delta_io.current_version(spark, uri)
-        if pair[0] == "gold":
-            return key, version
-        ours = delta_io.commit_info(spark, uri, version).get("userMetadata") == summary.run_id
-        return (key, version) if ours else None
+        if table.layer == "gold":
+            return table.key, version
+        ours = delta_io.commit_info(spark, uri, version).get("userMetadata") == run_id
+        return (table.key, version) if ours else None
 
     with RunContextThreadPool(4) as pool:     # a log listing and one small file each; no Spark job
-        found = [hit for hit in pool.map(latest, candidates) if hit]
+        found = [hit for hit in pool.map(latest, {t.key: t for t in tables}.values()) if hit]
     return dict(found)
 
 

@@ -22,17 +22,17 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from etl import delta_io
-from etl import runs as records
+from etl import catalog, delta_io
 from etl.config import Config
 from etl.errors import ConfigError
 from etl.gold.build import GoldResult
 from etl.gold.marts import GOLD_TABLES
 from etl.lake import table_uri
-from etl.pipeline import Run
+from etl.run import records
+from etl.run.run import Run
+from etl.run.stages import EXPORT_MYSQL, Stage
 
 log = logging.getLogger(__name__)
-STEPS = ("restore", "export_mysql")
 
 
 def gold_key(table: str) -> str:
@@ -51,6 +51,53 @@ def versions_to_restore(target: dict, previous: dict | None, tables=None) -> dic
     return {t: int(previous["table_versions"][gold_key(t)]) for t in tables}
 
 
+class Restore(Stage):
+    """Gold back to the versions the previous succeeded run recorded (Delta ``RESTORE``); it rewrites
+    gold, so it signs in as the gold stage's (transform) identity."""
+
+    name, identity, order = "restore", "transform", 2
+
+    def writes(self) -> tuple[catalog.Table, ...]:
+        return tuple(catalog.table("gold", name) for name in GOLD_TABLES)
+
+    def run(self, run: "RollbackRun") -> None:
+        target = records.find_run(run.spark, run.cfg, run.target_run_id)
+        runs = records.runs_table(run.spark, run.cfg)
+        has_gold = F.lit(True)
+        for table in GOLD_TABLES:
+            has_gold = has_gold & F.col("table_versions").getItem(gold_key(table)).isNotNull()
+        earlier = (runs.filter((F.col("started_at") < F.lit(target["started_at"]))
+                               & (F.col("status") == records.SUCCEEDED) & has_gold)
+                   .orderBy(F.col("started_at").desc()).limit(1).collect())
+        run.previous = records.as_record(earlier[0]) if earlier else None
+        versions = versions_to_restore(target, run.previous)
+        run.undone = [r.run_id for r in runs.filter((F.col("started_at") > F.lit(target["started_at"]))
+                                                    & has_gold).orderBy("started_at").limit(20).collect()
+                      if r.run_id != run.run_id]
+        run.run_date = run.summary.run_date = run.previous["run_date"]
+        gold = GoldResult()
+        for table, version in versions.items():
+            uri = table_uri(run.cfg, "gold", table)
+            current = delta_io.current_version(run.spark, uri)
+            if delta_io.restore(run.spark, uri, version, name=f"gold {table}").version is not None:
+                log.info("gold %s: restored to v%d (left by run %s), was v%d", table, version,
+                         run.previous["run_id"], current)
+            left = delta_io.current_version(run.spark, uri)
+            run.summary.table_versions[gold_key(table)] = left
+            run.restored[table] = (current, version)
+            gold.locations[table] = uri
+            gold.counts[table] = run.spark.read.format("delta").load(uri).count()
+        alerts = run.spark.read.format("delta").load(table_uri(run.cfg, "gold", "alerts"))
+        gold.alerts = [f"{r.date}: revenue_7d {r.revenue} against {r.expected} expected ({r.reason})"
+                       for r in alerts.filter(alerts.date == run.run_date).collect()]   # at most one row
+        run.summary.gold = gold
+
+
+RESTORE = Restore()
+# A rollback's stages: restore, then every gold table to MySQL again.
+STEPS = (RESTORE, EXPORT_MYSQL)
+
+
 class RollbackRun(Run):
     """A run whose steps are ``restore`` then ``export_mysql``; its run date is that of the gold restored."""
 
@@ -64,42 +111,6 @@ class RollbackRun(Run):
     def what(self) -> str:
         # Its run date is known only once restore has found the run before the target.
         return f"rolling back run {self.target_run_id}"
-
-    def run_stage(self, stage: str, method: str | None = None) -> None:
-        """``restore`` rewrites gold: it signs in as the gold stage's (transform) identity."""
-        super().run_stage("gold" if stage == "restore" else stage, method or stage)
-
-    def restore(self) -> None:
-        target = records.find_run(self.spark, self.cfg, self.target_run_id)
-        runs = records.runs_table(self.spark, self.cfg)
-        has_gold = F.lit(True)
-        for table in GOLD_TABLES:
-            has_gold = has_gold & F.col("table_versions").getItem(gold_key(table)).isNotNull()
-        earlier = (runs.filter((F.col("started_at") < F.lit(target["started_at"]))
-                               & (F.col("status") == records.SUCCEEDED) & has_gold)
-                   .orderBy(F.col("started_at").desc()).limit(1).collect())
-        self.previous = records.as_record(earlier[0]) if earlier else None
-        versions = versions_to_restore(target, self.previous)
-        self.undone = [r.run_id for r in runs.filter((F.col("started_at") > F.lit(target["started_at"]))
-                                                     & has_gold).orderBy("started_at").limit(20).collect()
-                       if r.run_id != self.run_id]
-        self.run_date = self.summary.run_date = self.previous["run_date"]
-        gold = GoldResult()
-        for table, version in versions.items():
-            uri = table_uri(self.cfg, "gold", table)
-            current = delta_io.current_version(self.spark, uri)
-            if delta_io.restore(self.spark, uri, version, name=f"gold {table}").version is not None:
-                log.info("gold %s: restored to v%d (left by run %s), was v%d", table, version,
-                         self.previous["run_id"], current)
-            left = delta_io.current_version(self.spark, uri)
-            self.summary.table_versions[gold_key(table)] = left
-            self.restored[table] = (current, version)
-            gold.locations[table] = uri
-            gold.counts[table] = self.spark.read.format("delta").load(uri).count()
-        alerts = self.spark.read.format("delta").load(table_uri(self.cfg, "gold", "alerts"))
-        gold.alerts = [f"{r.date}: revenue_7d {r.revenue} against {r.expected} expected ({r.reason})"
-                       for r in alerts.filter(alerts.date == self.run_date).collect()]   # at most one row
-        self.summary.gold = gold
 
     def lines(self) -> list[str]:
         out = self.summary.lines()

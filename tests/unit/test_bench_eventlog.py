@@ -86,3 +86,28 @@ def test_stage_seconds_from_the_json_log_lines():
         '{"ts": "2026-11-30T21:00:3',                                   # a cut line
     ])
     assert stage_times(log_messages(stderr)) == {"ingest": 30.5}       # silver never finished
+
+
+def test_counts_sql_executions_started_jobs_and_the_application_start(tmp_path):
+    folder = tmp_path / "eventlog_v2_local-2"
+    folder.mkdir()
+    sql_start = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
+    sql_end = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
+    events = [
+        {"Event": "SparkListenerApplicationStart", "App Name": "etl", "Timestamp": 1_700_000_000_000},
+        {"Event": sql_start, "executionId": 0, "time": 1_700_000_001_000, "description": "ingest sales: bronze"},
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [0], "Properties": {}},
+        {"Event": "SparkListenerJobStart", "Job ID": 1, "Stage IDs": [1], "Properties": {}},
+        {"Event": sql_end, "executionId": 0, "time": 1_700_000_002_000},
+        {"Event": sql_start, "executionId": 1, "time": 1_700_000_003_000, "description": "MERGE"},
+        {"Event": "SparkListenerJobStart", "Job ID": 2, "Stage IDs": [2], "Properties": {}},
+        {"Event": sql_start, "executionId": 2, "time": 1_700_000_004_000, "description": "nested, never ended"},
+    ]
+    (folder / "events_1_local-2").write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+
+    summary = summarize(tmp_path)
+    assert summary["sql_executions_started"] == 3          # every SparkListenerSQLExecutionStart, ended or not
+    assert summary["sql_executions"] == 1                  # the ended ones, with a duration
+    assert summary["jobs"] == 3
+    assert summary["app_start_ms"] == 1_700_000_000_000
+

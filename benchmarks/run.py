@@ -1034,9 +1034,11 @@ def main(argv: list[str] | None = None) -> int:
                                         *[r for runs in result["peers"].values() for r in runs.values()]]
                             if run and (run.get("error") or run.get("differences"))]
                 print("\n".join(failures + [result.get("gold_snapshot_error", "")])[-6000:], file=sys.stderr)
-    results = load_results(args.results)
+    # A tuning step's run (--results <root>/tuning/<step>) is shown in its root's report, with every other figure.
+    root = args.results.parent.parent if args.results.parent.name == "tuning" else args.results
+    results = load_results(root)
     write_chart(results, args.chart)
-    write_report(results, args.report, args.chart, load_tuning(args.results / "tuning"))
+    write_report(results, args.report, args.chart, load_tuning(root / "tuning"))
     print(f"report: {args.report}\nchart: {args.chart}", file=sys.stderr)
     return 0 if ok else 1
 

@@ -477,7 +477,7 @@ def bench_tiny(args, profile: str) -> dict:
     logs.mkdir(parents=True, exist_ok=True)
     generate_cmd = [str(BIN / "etl"), "generate", "--start", TINY_START.isoformat(), "--days", str(TINY_DAYS),
                     "--out", str(work / "generated")]
-    print(f"[{TINY_LABEL}] the demo's data ({' '.join(['etl', *generate_cmd[1:5]])}) and one run for "
+    print(f"[{TINY_LABEL}] the demo's data ({' '.join(['etl', *generate_cmd[1:6]])}) and one run for "
           f"{TINY_DATE}, profile {profile}, landing {target.roots['landing']}", file=sys.stderr)
     result = {"label": TINY_LABEL, "scenario": "tiny day", "start": TINY_START.isoformat(), "days": TINY_DAYS,
               "run_date": TINY_DATE.isoformat(), "stages": list(ALL_STAGES), "profile": profile,
@@ -786,7 +786,8 @@ def tiny_lines(r: dict) -> list[str]:
     feeds = ", ".join(f"{feed} {f['records']:,}" for feed, f in data["feeds"].items())
     lines = [f"### Tiny day: the demo's data, one `etl run` for {r['run_date']}", "",
              f"`etl generate --start {r['start']} --days {r['days']}` (what `make demo` generates: "
-             f"{len(data['feeds'])} feeds, {data['files']} files, {data['records']:,} records, {_bytes(data['bytes'])}; "
+             f"{len(data['feeds'])} feeds, {data['files']} files, {data['records']:,} records, "
+             f"{_bytes(data['bytes'])}; "
              f"records per feed: {feeds}), then `etl run --date {r['run_date']}` with every stage "
              f"({', '.join(r['stages'])}) as one process; profile `{r['profile']}`, driver heap {r['driver_memory']}, "
              f"`make bench-tiny`. Measured {r['measured_at']}, load average {r['load_average_start'][0]} at the "

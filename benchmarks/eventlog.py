@@ -13,6 +13,13 @@ not need one more service; the event log is JSON Lines, one listener event per l
 - shuffle: bytes written and read by shuffles; GC: the JVM's total collection time.
 - time: the SQL executions (one per action) by duration, with the job description the
   pipeline gave them, so that a profile names the slowest tables and steps.
+- counts: Spark SQL executions started (``SparkListenerSQLExecutionStart``: every action, Delta's
+  own snapshot and MERGE queries included, also those that never ended in a killed run) and Spark
+  jobs started (``SparkListenerJobStart``). On a small day these, not the rows, are the run's cost
+  (per query: planning, a Delta snapshot, scheduling).
+- session: when the application (the SparkContext) started, ``SparkListenerApplicationStart``'s
+  ``Timestamp`` in epoch milliseconds, so that the benchmark can tell the time a run spent after
+  its Spark session was up from the process's start-up.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ def events(folder: Path):
 def summarize(folder: Path, top: int = 12) -> dict:
     """Peak heap, spill, shuffle and GC totals, and the slowest SQL executions of the logs under ``folder``."""
     peak_heap = peak_execution = memory_spilled = disk_spilled = shuffle_written = shuffle_read = 0
-    gc_ms = tasks = stages = 0
+    gc_ms = tasks = stages = jobs = sql_started = 0
+    app_start_ms: int | None = None
     started: dict[int, tuple[int, str]] = {}
     executions: list[dict] = []
     job_descriptions: dict[int, str] = {}
@@ -62,7 +70,10 @@ def summarize(folder: Path, top: int = 12) -> dict:
             executor_metrics = event.get("Executor Metrics") or {}
             peak_heap = max(peak_heap, executor_metrics.get("JVMHeapMemory", 0))
             gc_ms = max(gc_ms, executor_metrics.get("TotalGCTime", 0))
+        elif kind == "SparkListenerApplicationStart":
+            app_start_ms = event.get("Timestamp") if app_start_ms is None else min(app_start_ms, event["Timestamp"])
         elif kind == "SparkListenerJobStart":
+            jobs += 1
             description = (event.get("Properties") or {}).get("spark.job.description")
             for stage_id in event.get("Stage IDs", []):
                 job_descriptions[stage_id] = description or ""
@@ -73,6 +84,7 @@ def summarize(folder: Path, top: int = 12) -> dict:
                 seconds = (info["Completion Time"] - info["Submission Time"]) / 1000
                 stage_seconds_by_description[job_descriptions.get(info["Stage ID"]) or "(no description)"] += seconds
         elif kind == SQL_START:
+            sql_started += 1
             started[event["executionId"]] = (event["time"], event.get("description", ""))
         elif kind == SQL_END and event["executionId"] in started:
             begin, description = started.pop(event["executionId"])
@@ -85,6 +97,7 @@ def summarize(folder: Path, top: int = 12) -> dict:
             "memory_spilled_mib": round(memory_spilled / 2 ** 20), "disk_spilled_mib": round(disk_spilled / 2 ** 20),
             "shuffle_written_mib": round(shuffle_written / 2 ** 20), "shuffle_read_mib": round(shuffle_read / 2 ** 20),
             "gc_s": round(gc_ms / 1000, 1), "tasks": tasks, "stages": stages, "sql_executions": len(executions),
+            "sql_executions_started": sql_started, "jobs": jobs, "app_start_ms": app_start_ms,
             "slowest_sql": executions[:top],
             "stage_seconds_by_job": [{"job": name, "seconds": round(s, 1)} for name, s in by_description[:top]]}
 

@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/run.py                                  # 1M and 10M sales over 365 days
     .venv/bin/python benchmarks/run.py --sales 100000 1000000           # other sizes
     .venv/bin/python benchmarks/run.py --sales 2000 --days 3            # a smoke run
+    .venv/bin/python benchmarks/run.py --services --tiny                # the tiny day only (make bench-tiny)
+    .venv/bin/python benchmarks/run.py --tiny --sales 1000000 10000000  # the tiny day and two sizes (make bench)
     .venv/bin/python benchmarks/run.py --report-only                    # redo the report from the JSON
 
 For each size: the generator writes ``--sales`` in-store sales over ``--days`` days (one
@@ -19,7 +21,17 @@ for the history and, having no state, from all files again for the incremental d
 Their marts are compared with the pipeline's gold (read at the version each run
 wrote); a peer's time only counts when its marts are equal to gold.
 
-Results go to ``--results/<size>.json``; the report section of docs/benchmarks.md
+The tiny day (``--tiny``) is the demo's workload: ``etl generate --start 2026-11-20 --days 3``
+(all seven feeds, a few hundred records) into a fresh landing root, then one ``etl run --date
+2026-11-22`` with every stage (ingest, silver, gold, export) as its own process, as ``make demo``
+runs it. No peers: it measures the pipeline's fixed cost per run, not its rows.
+
+For every pipeline run, besides the times: Spark SQL executions and Spark jobs (from its event
+log, benchmarks/eventlog.py), the Delta commits it wrote and how many were MERGEs (from the
+lake's ``_delta_log`` folders, benchmarks/deltalog.py), and the time after its Spark session
+was up (the process's end minus the application's start in the event log).
+
+Results go to ``--results/<size>.json`` (``tiny.json`` for the tiny day); the report section of docs/benchmarks.md
 (between the bench markers) and the chart are regenerated from every JSON there.
 Profile: ``dev`` (MinIO, fresh ``bench-<size>-<time>`` prefixes in the buckets) when its
 MinIO answers, else ``local`` (a fresh folder under ``--work``); ``--services`` first
@@ -47,7 +59,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import eventlog, peers  # noqa: E402
+from benchmarks import deltalog, eventlog, peers  # noqa: E402
 from benchmarks.measure import PeakRss  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -62,6 +74,12 @@ END = "<!-- bench:end -->"
 DEFAULT_REPORT = ROOT / "docs" / "benchmarks.md"
 DEFAULT_CHART = ROOT / "docs" / "images" / "benchmarks_time_vs_size.png"
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
+# The tiny day: `make demo`'s data and run (Makefile: etl generate --start 2026-11-20 --days 3, DEMO_DATE).
+TINY_LABEL = "tiny"
+TINY_START, TINY_DAYS, TINY_DATE = date(2026, 11, 20), 3, date(2026, 11, 22)
+ALL_STAGES = (*STAGES, "export")
+# Issue 21's targets for the tiny day (benchmark figures, never timed tests).
+TINY_TARGET_AFTER_SESSION_S, TINY_TARGET_PROCESS_S = 30.0, 40.0
 
 
 def size_label(n: int) -> str:
@@ -168,12 +186,13 @@ class Target:
 
 def timed_process(command: list[str], env: dict[str, str], log_path: Path) -> dict:
     """Run a command as its own process; wall time, exit code, peak RSS of its tree, output kept in files."""
-    started = time.monotonic()
+    started, started_epoch = time.monotonic(), time.time()
     with open(log_path.with_suffix(".out"), "w") as out, open(log_path.with_suffix(".err"), "w") as err:
         process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=err, text=True)
         with PeakRss(process.pid) as rss:
             process.wait()
     return {"wall_s": round(time.monotonic() - started, 2), "exit_code": process.returncode,
+            "started_epoch": round(started_epoch, 3), "ended_epoch": round(time.time(), 3),
             "peak_rss_total_mib": round(rss.peak_total / 1024),
             "peak_rss_mib": {name: round(kib / 1024) for name, kib in sorted(rss.peak.items())},
             "stdout": log_path.with_suffix(".out").read_text(), "stderr": log_path.with_suffix(".err").read_text()}
@@ -245,6 +264,19 @@ def full_load_partitions(sales: int) -> int:
     return max(4, -(-sales // 250_000))
 
 
+def session_split(wall_s: float, started_epoch: float, ended_epoch: float, app_start_ms: int | None) -> dict:
+    """The process's time before and after its Spark session was up.
+
+    The session counts as up at the application's start in the event log (SparkContext's start
+    time, taken when the JVM is running and the context begins to initialise; the context's own
+    set-up, a second or two in local mode, falls on the "after" side, so that side is never
+    flattered). Both clocks are this machine's wall clock. Empty when the run never started Spark."""
+    if app_start_ms is None:
+        return {}
+    before = min(max(app_start_ms / 1000 - started_epoch, 0.0), wall_s)
+    return {"session_up_s": round(before, 2), "after_session_s": round(max(ended_epoch - app_start_ms / 1000, 0.0), 2)}
+
+
 def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, logs: Path, name: str,
                  stages: tuple[str, ...] = STAGES, shuffle_partitions: int | None = None) -> dict:
     command = [str(BIN / "etl"), "--log-format", "json", "run", "--date", run_date.isoformat(),
@@ -253,9 +285,16 @@ def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, 
     env = {**target.env, "ETL__SPARK__DRIVER_MEMORY": driver_memory, **event_log_env(events)}
     if shuffle_partitions is not None:
         env["ETL__SPARK__SHUFFLE_PARTITIONS"] = str(shuffle_partitions)
+    commits_before = deltalog.commit_keys(target.lake)
     result = timed_process(command, env, logs / f"pipeline-{name}")
     stdout, stderr = result.pop("stdout"), result.pop("stderr")
     result["spark"] = eventlog.summarize(events)
+    result.update(session_split(result["wall_s"], result.pop("started_epoch"), result.pop("ended_epoch"),
+                                result["spark"].get("app_start_ms")))
+    try:
+        result["delta"] = deltalog.new_commits(target.lake, commits_before)
+    except Exception as exc:   # noqa: BLE001 - the run's figures stand without the commit counts
+        result["delta"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     result["messages"] = log_messages(stderr)
     result["stages_s"] = stage_times(result["messages"])
     result["other_s"] = round(result["wall_s"] - sum(result["stages_s"].values()), 2)
@@ -277,6 +316,7 @@ def peer_run(peer: str, folder: Path, run_date: date, rows: int, out: Path, logs
                "--date", run_date.isoformat(), "--out", str(out)]
     result = timed_process(command, {}, logs / f"{peer}-{name}")
     stdout, stderr = result.pop("stdout"), result.pop("stderr")
+    result.pop("started_epoch"), result.pop("ended_epoch")
     if result["exit_code"] == 0:
         result["compute_s"] = json.loads(stdout.strip().splitlines()[-1])["compute_s"]
     else:
@@ -290,7 +330,9 @@ def gold_snapshot(target: Target, versions: dict[str, dict[str, int]], out: Path
     """Read each mart at each named version (one Spark process): out/<name>/<mart>.parquet."""
     items = [f"{name}:{mart}@{version}" for name, marts in versions.items() for mart, version in marts.items()]
     command = [sys.executable, str(ROOT / "benchmarks" / "gold_snapshot.py"), "--out", str(out), *items]
-    return timed_process(command, target.env, logs / "gold-snapshot")
+    result = timed_process(command, target.env, logs / "gold-snapshot")
+    result.pop("started_epoch"), result.pop("ended_epoch")
+    return result
 
 
 def compare(gold_dir: Path, peer_dir: Path) -> list[str]:
@@ -415,6 +457,55 @@ def bench_size(args, sales: int, profile: str) -> dict:
     return result
 
 
+def generated_records(stdout: str) -> dict[str, dict[str, int]]:
+    """Files and records per feed from ``etl generate``'s summary lines (``  sales  3 file(s), 120 record(s)``)."""
+    feeds = {}
+    for line in stdout.splitlines():
+        if m := re.fullmatch(r"\s+(\w+)\s+(\d+) file\(s\), (\d+) record\(s\)", line):
+            feeds[m[1]] = {"files": int(m[2]), "records": int(m[3])}
+    return feeds
+
+
+def bench_tiny(args, profile: str) -> dict:
+    """The tiny day: ``make demo``'s data and its one run, on a fresh landing and lake root.
+
+    ``etl generate`` (the CLI, as the demo runs it, all seven feeds) writes and uploads the files,
+    untimed; then ``etl run --date 2026-11-22`` with every stage is one timed process."""
+    target = Target(profile, TINY_LABEL, args.work)
+    work = target.local_root
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    generate_cmd = [str(BIN / "etl"), "generate", "--start", TINY_START.isoformat(), "--days", str(TINY_DAYS),
+                    "--out", str(work / "generated")]
+    print(f"[{TINY_LABEL}] the demo's data ({' '.join(['etl', *generate_cmd[1:6]])}) and one run for "
+          f"{TINY_DATE}, profile {profile}, landing {target.roots['landing']}", file=sys.stderr)
+    result = {"label": TINY_LABEL, "scenario": "tiny day", "start": TINY_START.isoformat(), "days": TINY_DAYS,
+              "run_date": TINY_DATE.isoformat(), "stages": list(ALL_STAGES), "profile": profile,
+              "driver_memory": args.driver_memory,
+              "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "note": args.note,
+              "machine": machine(), "load_average_start": load_average()}
+    generated = timed_process(generate_cmd, target.env, logs / "generate")
+    files = generated_files(work / "generated")
+    result["data"] = {"generate_s": generated["wall_s"], "feeds": generated_records(generated["stdout"]),
+                      "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    result["data"]["records"] = sum(f["records"] for f in result["data"]["feeds"].values())
+    ok = generated["exit_code"] == 0
+    if ok:
+        result["pipeline"] = {"day": pipeline_run(target, TINY_DATE, result["data"]["records"], args.driver_memory,
+                                                  logs, "day", stages=ALL_STAGES)}
+        ok = result["pipeline"]["day"]["exit_code"] == 0
+    else:
+        result["pipeline"] = {}
+        result["generate_error"] = generated["stderr"][-3000:]
+    result["ok"] = ok
+    result["load_average_end"] = load_average()
+    if not args.keep:
+        target.remove()
+    else:
+        result["kept"] = {"work": str(work), **target.roots}
+    return result
+
+
 # ----------------------------------------------------------------------------- report and chart
 
 def _seconds(value: float | None) -> str:
@@ -486,6 +577,30 @@ def targets_lines(results: list[dict]) -> list[str]:
                         "about 26 GB at 100M, more than this machine has.", ""]
 
 
+def tiny_tuning_lines(steps: dict[str, list[dict]]) -> list[str]:
+    """The tiny day's rows of the tuning table: ``results/tuning/<step>/tiny.json``."""
+    rows = [(step, r) for step, runs in steps.items() for r in runs if is_tiny(r)]
+    if not rows:
+        return []
+    lines = ["#### Tiny day", "",
+             "| step | whole process | after the session was up | " + " / ".join(ALL_STAGES) + " | Spark SQL "
+             "executions | Spark jobs | Delta commits | MERGEs | load average (start / end) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for step, r in rows:
+        run = r["pipeline"].get("day")
+        if not run or run.get("exit_code") != 0:
+            failed = f"failed after {_seconds(run['wall_s'])} (exit {run['exit_code']})" if run else "never started"
+            lines.append(f"| {step} (profile `{r['profile']}`): {r.get('note') or ''} | {failed} | – | – | – | – | – "
+                         f"| – | {r['load_average_start'][0]} / {r['load_average_end'][0]} |")
+            continue
+        stages = " / ".join(_seconds(run["stages_s"].get(s)) for s in ALL_STAGES)
+        lines.append(f"| {step} (profile `{r['profile']}`): {r.get('note') or ''} | {_seconds(run['wall_s'])} | "
+                     f"{_seconds(run.get('after_session_s'))} | {stages} | {_count(run, 'sql')} | "
+                     f"{_count(run, 'jobs')} | {_count(run, 'commits')} | {_count(run, 'merges')} | "
+                     f"{r['load_average_start'][0]} / {r['load_average_end'][0]} |")
+    return lines + [""]
+
+
 def tuning_lines(steps: dict[str, list[dict]]) -> list[str]:
     """Before/after of each tuning step: ``results/tuning/<step>/<size>.json``, steps in name order, each
     run by benchmarks/run.py like the figures above (its ``--note`` says what the step changed)."""
@@ -494,7 +609,8 @@ def tuning_lines(steps: dict[str, list[dict]]) -> list[str]:
     lines = ["### Tuning, step by step", "",
              "Each row is a whole benchmark run (`--results benchmarks/results/tuning/<step>`) with the code "
              "and settings of that step; the note says what changed.", ""]
-    labels = sorted({r["label"] for runs in steps.values() for r in runs}, key=lambda l: min(
+    lines += tiny_tuning_lines(steps)
+    labels = sorted({r["label"] for runs in steps.values() for r in runs if not is_tiny(r)}, key=lambda l: min(
         r["sales"] for runs in steps.values() for r in runs if r["label"] == l))
     for label in labels:
         lines += [f"#### {label}", "",
@@ -534,15 +650,20 @@ def render_section(results: list[dict], chart: Path | None, report: Path,
     lines = [BEGIN, ""]
     if not results:
         return "\n".join(lines + ["No results yet: run `benchmarks/run.py`.", "", END])
-    first = results[0]
+    sizes, tinies = [r for r in results if not is_tiny(r)], [r for r in results if is_tiny(r)]
+    first = (sizes or results)[0]
     m = first["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-    lines += [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['system']}; {versions}.",
-              f"Pipeline: profile `{first['profile']}`, stages ingest,silver,gold, driver heap "
-              f"{first['driver_memory']}; peers as processes of their own on the same CSV files.", ""]
-    notes = sorted({r["note"] for r in results if r.get("note")})
+    lines += [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['system']}; {versions}."]
+    if sizes:
+        lines += [f"Pipeline: profile `{first['profile']}`, stages ingest,silver,gold, driver heap "
+                  f"{first['driver_memory']}; peers as processes of their own on the same CSV files."]
+    lines.append("")
+    notes = sorted({r["note"] for r in sizes if r.get("note")})
     lines += [f"> {note}" for note in notes] + ([""] if notes else [])
-    for r in results:
+    for r in tinies:
+        lines += tiny_lines(r)
+    for r in sizes:
         lines += [f"### {r['label']}: {r['sales']:,} in-store sales over {r['days']} days, "
                   f"then one more day of {r['sales_per_day']:,}", "",
                   f"{r['customers']:,} customers, {r['stores']} stores × {r['salespersons_per_store']} salespersons; "
@@ -606,14 +727,125 @@ def render_section(results: list[dict], chart: Path | None, report: Path,
             lines += ["", f"Peak RSS of the pipeline's process tree (full run): "
                           f"{_mib(base_full['peak_rss_total_mib'])}, of which the JVM {_mib(jvm)}.", ""]
             lines += spark_lines(r, base_full, base_incr)
+            lines += counts_lines(r)
             lines += serving_lines(r["pipeline"].get("serve"))
-    lines += targets_lines(results)
+    if sizes:
+        lines += targets_lines(sizes)
+    lines += tiny_targets_lines(tinies)
     lines += tuning_lines(tuning or {})
     if chart is not None:
         rel = os.path.relpath(chart, report.parent)
         lines += [f"![Wall time against data size, full and incremental runs]({rel})", ""]
     lines.append(END)
     return "\n".join(lines)
+
+
+def is_tiny(result: dict) -> bool:
+    return result.get("label") == TINY_LABEL
+
+
+def _count(run: dict | None, key: str) -> str:
+    """A count of a run's figures (``sql`` and ``jobs`` from the event log, ``commits`` and ``merges`` from
+    the Delta logs), or – when the run failed or its result predates that count."""
+    if not run or run.get("exit_code") != 0:
+        return "–"
+    spark, delta = run.get("spark", {}), run.get("delta", {})
+    value = {"sql": spark.get("sql_executions_started"), "jobs": spark.get("jobs"),
+             "commits": delta.get("commits"), "merges": delta.get("merges")}[key]
+    return "–" if value is None else f"{value:,}"
+
+
+def _operations(delta: dict) -> str:
+    return ", ".join(f"{op} {n}" for op, n in delta.get("operations", {}).items()) or "–"
+
+
+def counts_lines(r: dict) -> list[str]:
+    """Per run of a size: SQL executions, jobs, Delta commits and MERGEs, the time after the session was up."""
+    runs = [("full run", r["pipeline"].get("full")), ("incremental day", r["pipeline"].get("incremental")),
+            ("export", r["pipeline"].get("serve"))]
+    runs = [(name, run) for name, run in runs if run]
+    if not any("delta" in run for _, run in runs):
+        return ["Spark SQL executions, Spark jobs, Delta commits and MERGEs: not in this result, measured before "
+                "the benchmark counted them (`make bench` measures them again).", ""]
+    lines = ["| counts (Spark's event log, the Delta logs) | " + " | ".join(name for name, _ in runs) + " |",
+             "|---" * (len(runs) + 1) + "|"]
+    for title, key in (("Spark SQL executions", "sql"), ("Spark jobs", "jobs"),
+                       ("Delta commits (all tables)", "commits"), ("of which MERGE", "merges")):
+        lines.append(f"| {title} | " + " | ".join(_count(run, key) for _, run in runs) + " |")
+    lines.append("| after the Spark session was up | " + " | ".join(
+        _seconds(run.get("after_session_s")) if run.get("exit_code") == 0 else "–" for _, run in runs) + " |")
+    if any(run.get("exit_code") == 0 and "delta" not in run for _, run in runs):
+        lines += ["", "–: not in this result, measured before the benchmark counted executions, jobs and commits "
+                      "(`make bench` measures them again)."]
+    return lines + [""]
+
+
+def tiny_lines(r: dict) -> list[str]:
+    """The tiny day's section: the demo's data, one run with every stage, and what the run cost."""
+    data, run = r["data"], r["pipeline"].get("day")
+    feeds = ", ".join(f"{feed} {f['records']:,}" for feed, f in data["feeds"].items())
+    lines = [f"### Tiny day: the demo's data, one `etl run` for {r['run_date']}", "",
+             f"`etl generate --start {r['start']} --days {r['days']}` (what `make demo` generates: "
+             f"{len(data['feeds'])} feeds, {data['files']} files, {data['records']:,} records, "
+             f"{_bytes(data['bytes'])}; "
+             f"records per feed: {feeds}), then `etl run --date {r['run_date']}` with every stage "
+             f"({', '.join(r['stages'])}) as one process; profile `{r['profile']}`, driver heap {r['driver_memory']}, "
+             f"`make bench-tiny`. Measured {r['measured_at']}, load average {r['load_average_start'][0]} at the "
+             f"start, {r['load_average_end'][0]} at the end." + (f" {r['note']}" if r.get("note") else ""), ""]
+    if not run or run.get("exit_code") != 0:
+        failed = f"failed after {_seconds(run['wall_s'])} (exit {run['exit_code']})" if run else "never started"
+        return lines + [f"The run {failed}; no figures.", ""]
+    spark, delta = run.get("spark", {}), run.get("delta", {})
+    lines += ["| tiny day | measured |", "|---|---|",
+              f"| the whole process (`etl run`) | {_seconds(run['wall_s'])} |",
+              f"| before the Spark session was up (interpreter, imports, JVM) | {_seconds(run.get('session_up_s'))} |",
+              f"| after the Spark session was up | {_seconds(run.get('after_session_s'))} |"]
+    for stage in r["stages"]:
+        lines.append(f"| stage {stage} | {_seconds(run['stages_s'].get(stage))} |")
+    lines += [f"| outside the stages (process start, run record, summary) | {_seconds(run['other_s'])} |",
+              f"| Spark SQL executions | {_count(run, 'sql')} |",
+              f"| Spark jobs | {_count(run, 'jobs')} |",
+              f"| Delta commits (all tables) | {_count(run, 'commits')}"
+              + (f" to {delta['tables']} tables" if "tables" in delta else "") + " |",
+              f"| of which MERGE | {_count(run, 'merges')} |",
+              f"| commits by operation | {_operations(delta)} |",
+              f"| Spark tasks / stages | {spark.get('tasks', 0):,} / {spark.get('stages', 0):,} |",
+              f"| peak RSS of the process tree (of which the JVM) | {_mib(run['peak_rss_total_mib'])} "
+              f"({_mib(run['peak_rss_mib'].get('java'))}) |", ""]
+    merged = sorted(((t, c["merges"]) for t, c in delta.get("by_table", {}).items() if c["merges"]),
+                    key=lambda kv: (-kv[1], kv[0]))
+    if merged:
+        lines += ["MERGEs by table: " + "; ".join(f"{t} {n}" for t, n in merged) + ".", ""]
+    jobs = spark.get("stage_seconds_by_job", [])[:6]
+    if jobs:
+        lines += ["Where its Spark time went (stage seconds by job description, top "
+                  f"{len(jobs)}): " + "; ".join(f"{j['job']} {_seconds(j['seconds'])}" for j in jobs) + ".", ""]
+    return lines
+
+
+def tiny_targets_lines(tinies: list[dict]) -> list[str]:
+    """Issue 21's tiny-day targets against the tiny day's figures."""
+    def verdict(value: float | None, limit: float) -> str:
+        return "not measured" if value is None else ("met" if value <= limit else f"{value / limit:,.1f}× over")
+
+    lines = ["### The targets (issue 21), as measured", "",
+             "| target | scenario | measured | verdict |", "|---|---|---|---|"]
+    if not tinies:
+        return lines + ["| tiny day: at most 30 s after the Spark session is up, 40 s for the whole process | "
+                        "tiny day | not run yet (`make bench-tiny`) | not measured |", ""]
+    for r in tinies:
+        run = r["pipeline"].get("day")
+        ok = run and run.get("exit_code") == 0
+        for title, value, limit in (
+                (f"tiny day: at most {TINY_TARGET_AFTER_SESSION_S:g} s after the Spark session is up",
+                 run.get("after_session_s") if ok else None, TINY_TARGET_AFTER_SESSION_S),
+                (f"tiny day: at most {TINY_TARGET_PROCESS_S:g} s for the whole process",
+                 run["wall_s"] if ok else None, TINY_TARGET_PROCESS_S)):
+            lines.append(f"| {title} | tiny day | {_seconds(value)} | {verdict(value, limit)} |")
+    loads = "; ".join(f"load average {r['load_average_start'][0]} at the start, {r['load_average_end'][0]} at the end"
+                      for r in tinies)
+    return lines + ["", f"Measured on the machine of the sections above ({loads}; 2 cores, so a load above 2 means "
+                        "the run shared them). The targets are benchmark figures, never timed tests.", ""]
 
 
 def spark_lines(r: dict, full: dict, incr: dict | None) -> list[str]:
@@ -698,7 +930,8 @@ def write_chart(results: list[dict], chart: Path) -> None:
     colours = {"pipeline": "tab:blue", "duckdb": "tab:orange", "pandas": "tab:green"}
     for system in SYSTEMS:
         for run, style, marker in (("full", "-", "o"), ("incremental", "--", "s")):
-            points = sorted((r["sales"], f["wall_s"]) for r in results if (f := counted(r, system, run)))
+            points = sorted((r["sales"], f["wall_s"]) for r in results
+                            if not is_tiny(r) and (f := counted(r, system, run)))
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], style, marker=marker,
                         color=colours[system], label=f"{system}, {run}"
@@ -718,7 +951,7 @@ def write_chart(results: list[dict], chart: Path) -> None:
 
 def load_results(folder: Path) -> list[dict]:
     results = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
-    return sorted(results, key=lambda r: r["sales"])
+    return sorted(results, key=lambda r: r.get("sales", 0))      # the tiny day (no sales count) first
 
 
 def load_tuning(folder: Path) -> dict[str, list[dict]]:
@@ -732,8 +965,12 @@ def load_tuning(folder: Path) -> dict[str, list[dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, nargs="+", default=[1_000_000, 10_000_000],
-                        help="total in-store sales of the history, one benchmark per value (default 1M 10M)")
+    parser.add_argument("--sales", type=int, nargs="+",
+                        help="total in-store sales of the history, one benchmark per value (default 1M 10M, "
+                             "none with --tiny)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the tiny day: the demo's data (etl generate --start 2026-11-20 --days 3, all feeds) "
+                             "and one etl run for 2026-11-22 with every stage; results/tiny.json")
     parser.add_argument("--days", type=int, default=365, help="days of history, one file per day (default 365)")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 1))
     parser.add_argument("--customers", type=int, help="default: sales / 100, between 50 and 100,000")
@@ -755,6 +992,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="a sentence shown with the figures (e.g. the machine was shared)")
     parser.add_argument("--report-only", action="store_true", help="only regenerate the report and chart")
     args = parser.parse_args(argv)
+    if args.sales is None:
+        args.sales = [] if args.tiny else [1_000_000, 10_000_000]
     args.peers = [p for p in args.peers.split(",") if p]
     unknown = [p for p in args.peers if p not in ("duckdb", "pandas")]
     if unknown:
@@ -767,6 +1006,19 @@ def main(argv: list[str] | None = None) -> int:
         profile = choose_profile(args.profile, args.services)
         args.work.mkdir(parents=True, exist_ok=True)
         args.results.mkdir(parents=True, exist_ok=True)
+        if args.tiny:
+            result = bench_tiny(args, profile)
+            (args.results / f"{TINY_LABEL}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            ok = ok and result["ok"]
+            day = result["pipeline"].get("day", {})
+            print(json.dumps({"label": TINY_LABEL, "ok": result["ok"], "wall_s": day.get("wall_s"),
+                              "after_session_s": day.get("after_session_s"), "stages_s": day.get("stages_s"),
+                              "sql_executions": day.get("spark", {}).get("sql_executions_started"),
+                              "jobs": day.get("spark", {}).get("jobs"),
+                              "delta_commits": day.get("delta", {}).get("commits"),
+                              "merges": day.get("delta", {}).get("merges")}))
+            if not result["ok"]:
+                print((day.get("error") or result.get("generate_error") or "")[-6000:], file=sys.stderr)
         for sales in args.sales:
             result = bench_size(args, sales, profile)
             (args.results / f"{result['label']}.json").write_text(json.dumps(result, indent=2) + "\n",
@@ -783,9 +1035,11 @@ def main(argv: list[str] | None = None) -> int:
                                         *[r for runs in result["peers"].values() for r in runs.values()]]
                             if run and (run.get("error") or run.get("differences"))]
                 print("\n".join(failures + [result.get("gold_snapshot_error", "")])[-6000:], file=sys.stderr)
-    results = load_results(args.results)
+    # A tuning step's run (--results <root>/tuning/<step>) is shown in its root's report, with every other figure.
+    root = args.results.parent.parent if args.results.parent.name == "tuning" else args.results
+    results = load_results(root)
     write_chart(results, args.chart)
-    write_report(results, args.report, args.chart, load_tuning(args.results / "tuning"))
+    write_report(results, args.report, args.chart, load_tuning(root / "tuning"))
     print(f"report: {args.report}\nchart: {args.chart}", file=sys.stderr)
     return 0 if ok else 1
 

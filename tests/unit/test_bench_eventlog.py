@@ -86,3 +86,74 @@ def test_stage_seconds_from_the_json_log_lines():
         '{"ts": "2026-11-30T21:00:3',                                   # a cut line
     ])
     assert stage_times(log_messages(stderr)) == {"ingest": 30.5}       # silver never finished
+
+
+def test_counts_sql_executions_started_jobs_and_the_application_start(tmp_path):
+    folder = tmp_path / "eventlog_v2_local-2"
+    folder.mkdir()
+    sql_start = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
+    sql_end = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
+    events = [
+        {"Event": "SparkListenerApplicationStart", "App Name": "etl", "Timestamp": 1_700_000_000_000},
+        {"Event": sql_start, "executionId": 0, "time": 1_700_000_001_000, "description": "ingest sales: bronze"},
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [0], "Properties": {}},
+        {"Event": "SparkListenerJobStart", "Job ID": 1, "Stage IDs": [1], "Properties": {}},
+        {"Event": sql_end, "executionId": 0, "time": 1_700_000_002_000},
+        {"Event": sql_start, "executionId": 1, "time": 1_700_000_003_000, "description": "MERGE"},
+        {"Event": "SparkListenerJobStart", "Job ID": 2, "Stage IDs": [2], "Properties": {}},
+        {"Event": sql_start, "executionId": 2, "time": 1_700_000_004_000, "description": "nested, never ended"},
+    ]
+    (folder / "events_1_local-2").write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
+
+    summary = summarize(tmp_path)
+    assert summary["sql_executions_started"] == 3          # every SparkListenerSQLExecutionStart, ended or not
+    assert summary["sql_executions"] == 1                  # the ended ones, with a duration
+    assert summary["jobs"] == 3
+    assert summary["app_start_ms"] == 1_700_000_000_000
+
+
+def test_time_before_and_after_the_spark_session_was_up():
+    from benchmarks.run import session_split
+
+    # the process ran from t=1000 s to t=1170 s; the application (SparkContext) started at t=1006.5 s
+    assert session_split(170.0, 1000.0, 1170.0, 1_006_500) == {"session_up_s": 6.5, "after_session_s": 163.5}
+    assert session_split(3.0, 1000.0, 1003.0, None) == {}  # the run never started Spark
+
+
+def tiny_result(wall_s: float = 170.0, after_session_s: float = 163.0) -> dict:
+    """A hand-made tiny-day result (benchmarks/run.py ``bench_tiny``), as stored in results/tiny.json."""
+    return {"label": "tiny", "scenario": "tiny day", "start": "2026-11-20", "days": 3, "run_date": "2026-11-22",
+            "stages": ["ingest", "silver", "gold", "export"], "profile": "dev", "driver_memory": "2g",
+            "measured_at": "2026-12-04T12:50:00+00:00", "note": "before", "load_average_start": [2.5, 2, 1],
+            "load_average_end": [3.1, 2, 1], "ok": True,
+            "data": {"feeds": {"sales": {"files": 3, "records": 120}}, "files": 3, "records": 120, "bytes": 9000},
+            "pipeline": {"day": {
+                "exit_code": 0, "wall_s": wall_s, "session_up_s": 7.0, "after_session_s": after_session_s,
+                "stages_s": {"ingest": 49.0, "silver": 74.0, "gold": 26.0, "export": 19.0}, "other_s": 2.0,
+                "peak_rss_total_mib": 2000, "peak_rss_mib": {"java": 1800},
+                "spark": {"sql_executions_started": 512, "jobs": 700, "tasks": 900, "stages": 800,
+                          "stage_seconds_by_job": []},
+                "delta": {"commits": 41, "merges": 17, "tables": 30, "operations": {"MERGE": 17, "WRITE": 24},
+                          "by_table": {"silver/customers": {"commits": 2, "merges": 2}}}}}}
+
+
+def test_the_tiny_day_in_the_report_its_targets_and_its_tuning_row():
+    from benchmarks.run import tiny_lines, tiny_targets_lines, tuning_lines
+
+    section = "\n".join(tiny_lines(tiny_result()))
+    assert "| Spark SQL executions | 512 |" in section and "| Spark jobs | 700 |" in section
+    assert "| Delta commits (all tables) | 41 to 30 tables |" in section and "| of which MERGE | 17 |" in section
+    assert "| stage silver | 74.0 s |" in section and "| after the Spark session was up | 163 s |" in section
+    assert "MERGEs by table: silver/customers 2." in section
+
+    targets = "\n".join(tiny_targets_lines([tiny_result()]))
+    assert "| tiny day: at most 30 s after the Spark session is up | tiny day | 163 s | 5.4× over |" in targets
+    assert "| tiny day: at most 40 s for the whole process | tiny day | 170 s | 4.2× over |" in targets
+    met = "\n".join(tiny_targets_lines([tiny_result(wall_s=39.0, after_session_s=29.5)]))
+    assert met.count("| met |") == 2
+    assert "not run yet" in "\n".join(tiny_targets_lines([]))
+
+    tuning = "\n".join(tuning_lines({"tiny-0-before": [tiny_result()]}))
+    assert "#### Tiny day" in tuning
+    assert ("| tiny-0-before (profile `dev`): before | 170 s | 163 s | 49.0 s / 74.0 s / 26.0 s / 19.0 s | 512 | "
+            "700 | 41 | 17 | 2.5 / 3.1 |") in tuning

@@ -23,6 +23,7 @@ recorded and archived, not read again). That makes every step safe to repeat.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -34,7 +35,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from etl.bronze import manifest
-from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
+from etl.bronze.csv_feed import CsvLineScan
+from etl.bronze.feeds import HEAD_LIMIT, Accepted, CsvFeed, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
 from etl.log import RunContextThreadPool
 from etl.spark import job_description
@@ -99,13 +101,29 @@ def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
     return {r.file_checksum for r in rows}
 
 
+def fingerprint(landing: ObjectStore, key: str, head_limit: int, scan_lines: bool) -> tuple[str, bytes, bool]:
+    """One streamed read of a file: its sha256, its first ``head_limit`` bytes and, with ``scan_lines``
+    (CSV), whether every record is one line (``CsvLineScan``: Spark may then split the file)."""
+    digest = hashlib.sha256()
+    head = b""
+    lines = CsvLineScan() if scan_lines else None
+    for chunk in landing.open_chunks(key):
+        digest.update(chunk)
+        if len(head) < head_limit:
+            head += chunk[:head_limit - len(head)]
+        if lines is not None:
+            lines.update(chunk)
+    return digest.hexdigest(), head, lines is not None and lines.splittable()
+
+
 def fingerprint_and_check(landing: ObjectStore, staging: ObjectStore, feed: Feed, stored: StoredFile,
                           known: set[str]) -> tuple[str, tuple[str | None, Accepted | None] | None]:
     """One read of the file: its sha256 and, when the content is new, the feed's verdict on its first bytes."""
-    checksum, head = landing.fingerprint(stored.key, HEAD_LIMIT)
+    scan_lines = isinstance(feed, CsvFeed) and not stored.key.lower().endswith(".xlsx")
+    checksum, head, splittable = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines)
     if checksum in known:
         return checksum, None
-    return checksum, feed.check(landing, stored, checksum, head, staging)
+    return checksum, feed.check(landing, stored, checksum, head, staging, splittable=splittable)
 
 
 def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, reason: str, run_id: str) -> None:

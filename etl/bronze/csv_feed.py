@@ -41,63 +41,6 @@ from etl.contracts import normalise_column_name
 CORRUPT = "_corrupt_record"
 RECORD_NUMBER = "_record_number"     # set by the line-by-line reader; the whole-file path numbers in conform
 
-# A line whose quotes all open and close within it: fields unquoted (no quote at all) or wholly quoted
-# ("" an escaped quote inside). Spark's two CSV parsers read such a line alike.
-_SELF_CONTAINED_LINE = re.compile(rb'(?:"(?:[^"]|"")*"|[^,"]*)(?:,(?:"(?:[^"]|"")*"|[^,"]*))*')
-_LINE_WITH_QUOTE = re.compile(rb'[^\n]*"[^\n]*')
-# Non-empty, only characters Java's trim removes: the line parser drops such a line, multiLine keeps it.
-_BLANKISH_LINE = re.compile(rb'(?m)^[\x00-\x09\x0b-\x20]+$')
-_MAX_PENDING = 16 * 1024 * 1024      # a "line" longer than this is not worth splitting for
-
-
-class CsvLineScan:
-    """Whether a CSV file can be read line by line, judged on its bytes as they stream past once.
-
-    ``update`` takes the file's chunks in order (the ingest stage feeds it the
-    chunks it hashes), ``splittable()`` gives the verdict at the end. A file is
-    splittable when Spark's line parser and its ``multiLine`` parser must give the
-    same records: every line with a quote is self-contained (each field unquoted
-    or wholly quoted), so no quoted field spans a newline; line ends are all
-    ``\\n`` or all ``\\r\\n``; and no line holds only spaces or control characters
-    (the line parser drops one, ``multiLine`` reads it as a record). Anything else,
-    including a field like ``ab"c`` that the parsers would read alike, keeps the
-    file on the ``multiLine`` path: the check may be too careful, never too bold.
-    """
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._ok = True
-        self._lf = self._cr = self._crlf = 0
-
-    def update(self, chunk: bytes) -> None:
-        if not self._ok:
-            return
-        data = self._pending + chunk
-        cut = data.rfind(b"\n") + 1
-        self._pending = data[cut:]
-        if cut:
-            self._check(data[:cut])
-        if len(self._pending) > _MAX_PENDING:
-            self._ok = False
-
-    def splittable(self) -> bool:
-        if self._ok and self._pending:
-            self._check(self._pending)
-            self._pending = b""
-        return self._ok and self._cr == self._crlf and (self._cr == 0 or self._crlf == self._lf)
-
-    def _check(self, block: bytes) -> None:
-        self._lf += block.count(b"\n")
-        if b"\r" in block:
-            self._cr += block.count(b"\r")
-            self._crlf += block.count(b"\r\n")
-        if _BLANKISH_LINE.search(block):
-            self._ok = False
-        elif b'"' in block:
-            self._ok = all(_SELF_CONTAINED_LINE.fullmatch(m.group().rstrip(b"\r"))
-                           for m in _LINE_WITH_QUOTE.finditer(block))
-
-
 @dataclass(frozen=True)
 class CsvHeader:
     """A file's header: the names as they landed, and as the contract knows them."""
@@ -125,6 +68,89 @@ def header_problem(header: CsvHeader, mandatory: tuple[str, ...]) -> str | None:
     if duplicated:
         return f"duplicated column(s): {', '.join(duplicated)}"
     return None
+
+
+# A line whose quotes all open and close within it: fields unquoted (no quote at all) or wholly quoted
+# ("" an escaped quote inside). Spark's two CSV parsers read such a line alike. The pattern starts with
+# the newline before a line (one is put before the first) so that ``re`` jumps from newline to newline.
+_FIELD = rb'(?:"(?:[^"\n]|"")*"|[^,"\n]*)'
+_QUOTED_LINE_NOT_SELF_CONTAINED = re.compile(
+    rb'\n(?=[^\n]*")(?!' + _FIELD + rb'(?:,' + _FIELD + rb')*\r?(?:\n|\Z))')
+# Blank-ish lines (non-empty, only characters Java's trim removes: the line parser drops such a line,
+# multiLine keeps it) are found on a copy where those characters are spaces and all others "x".
+_SPACES = bytes(b if b == 0x0A else (0x20 if b <= 0x20 else 0x78) for b in range(256))
+_MAX_PENDING = 16 * 1024 * 1024      # a "line" longer than this is not worth splitting for
+
+
+class CsvLineScan:
+    """Whether a CSV file can be read line by line, judged on its bytes as they stream past once.
+
+    ``update`` takes the file's chunks in order (the ingest stage feeds it the
+    chunks it hashes), ``splittable()`` gives the verdict at the end. A file is
+    splittable when Spark's line parser and its ``multiLine`` parser must give the
+    same records: every line with a quote is self-contained (each field unquoted
+    or wholly quoted), so no quoted field spans a newline; line ends are all
+    ``\\n`` or all ``\\r\\n``; and no line holds only spaces or control characters
+    (the line parser drops one, ``multiLine`` reads it as a record). Anything else,
+    including a field like ``ab"c`` that the parsers would read alike, keeps the
+    file on the ``multiLine`` path: the check may be too careful, never too bold.
+    Each chunk is looked at in place, a few C-speed passes (find, count, translate),
+    the line cut between two chunks on its own.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._ok = True
+        self._crlf_seen = self._lf_seen = False
+
+    def update(self, chunk: bytes) -> None:
+        if not self._ok or not chunk:
+            return
+        first = chunk.find(b"\n")
+        if first < 0:
+            self._pending += chunk
+            self._ok = len(self._pending) <= _MAX_PENDING
+            return
+        head = self._pending + chunk[:first + 1]          # the line cut by the previous chunk
+        self._check(head, 0, len(head))
+        last = chunk.rfind(b"\n")
+        if last > first:
+            self._check(chunk, first + 1, last + 1)
+        self._pending = chunk[last + 1:]
+
+    def splittable(self) -> bool:
+        if self._ok and self._pending:
+            self._check(self._pending, 0, len(self._pending))
+            self._pending = b""
+        return self._ok and not (self._crlf_seen and self._lf_seen)
+
+    def _check(self, data: bytes, start: int, end: int) -> None:
+        """Whole lines ``data[start:end]`` (the last one may lack its newline only at the end of the file)."""
+        if not self._ok:
+            return
+        if data.find(b"\r", start, end) >= 0:
+            cr, crlf = data.count(b"\r", start, end), data.count(b"\r\n", start, end)
+            if cr != crlf or crlf != data.count(b"\n", start, end):
+                self._ok = False                           # a CR alone, or LF and CRLF mixed in the range
+                return
+            self._crlf_seen = True
+        elif data.find(b"\n", start, end) >= 0:
+            self._lf_seen = True
+        if _has_blankish_line(data[start:end].translate(_SPACES)) or (
+                data.find(b'"', start, end) >= 0
+                and _QUOTED_LINE_NOT_SELF_CONTAINED.search(b"\n" + data[start:end])):
+            self._ok = False
+
+
+def _has_blankish_line(spaces: bytes) -> bool:
+    """``spaces``: whole lines with the characters Java's trim removes as spaces, the others as "x"."""
+    at = 0 if spaces[:1] == b" " else spaces.find(b"\n ")
+    while at >= 0:                       # a line starting with a trimmed character: has it any other?
+        end = spaces.find(b"\n", at + 1)
+        if spaces.find(b"x", at, len(spaces) if end < 0 else end) < 0:
+            return True
+        at = spaces.find(b"\n ", at + 1)
+    return False
 
 
 def _csv_reader(spark: SparkSession, header: CsvHeader, multiline: bool):

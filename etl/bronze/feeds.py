@@ -2,10 +2,12 @@
 
 Each feed is one object with two methods the ingest stage calls:
 
-* ``check(landing, stored, checksum, head, staging)`` judges one file on its
-  first bytes ``head``, read while the file was hashed (and, for CSV, its header line) and returns ``(problem, accepted)``: a reason to
-  reject the file whole, or what the reader needs (the header; for an XLSX
-  delivery, the CSV it was converted to);
+* ``check(landing, stored, checksum, head, staging, splittable=...)`` judges one
+  file on its first bytes ``head``, read while the file was hashed (and, for CSV,
+  its header line) and returns ``(problem, accepted)``: a reason to reject the
+  file whole, or what the reader needs (the header; for an XLSX delivery, the CSV
+  it was converted to; for a CSV file, whether the same pass found every record on
+  one line, ``splittable``, so that Spark may split it);
 * ``read(spark, accepted, run_id, ingested_at)`` reads a batch of accepted files
   with the feed's explicit schema into its bronze table's shape, lazily.
 
@@ -28,7 +30,8 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
-from etl.bronze.csv_feed import CsvHeader, conform_to_bronze, header_problem, parse_header, read_csv_group
+from etl.bronze.csv_feed import (CsvHeader, conform_to_bronze, header_problem, parse_header, read_csv_group,
+                                 read_csv_group_by_lines)
 from etl.bronze.json_feed import conform_jsonl_to_bronze, jsonl_file_problem, read_jsonl_files
 from etl.bronze.xlsx import xlsx_problem, xlsx_to_csv
 from etl.bronze.xml_feed import conform_xml_to_bronze, read_xml_files, xml_file_problem
@@ -52,6 +55,7 @@ class Accepted:
     read_uri: str            # the landing file, or its staged CSV conversion
     read_root: str           # the area root ``read_uri`` is under (lineage keys are relative to it)
     header: CsvHeader | None = None
+    splittable: bool = False  # CSV: every record on one line (``CsvLineScan``), so Spark may split the file
 
 
 def text_file_problem(head: bytes, size: int) -> str | None:
@@ -90,6 +94,13 @@ def _files_frame(spark: SparkSession, accepted: list[Accepted]) -> DataFrame:
                                  "source_file string, file_checksum string")
 
 
+def _smallest_split(spark: SparkSession) -> int:
+    """The size below which Spark never cuts a file: ``maxSplitBytes`` is at least the smaller of
+    ``spark.sql.files.maxPartitionBytes`` and ``spark.sql.files.openCostInBytes``."""
+    conf = spark._jsparkSession.sessionState().conf()
+    return min(int(conf.filesMaxPartitionBytes()), int(conf.filesOpenCostInBytes()))
+
+
 @dataclass(frozen=True)
 class CsvFeed:
     """A CSV feed: header checked per file, files grouped by header, read with an all-string schema."""
@@ -103,7 +114,7 @@ class CsvFeed:
         return self.mandatory(header.canonical) if callable(self.mandatory) else self.mandatory
 
     def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
-              staging: ObjectStore) -> tuple[str | None, Accepted | None]:
+              staging: ObjectStore, splittable: bool = False) -> tuple[str | None, Accepted | None]:
         problem = text_file_problem(head[:HEAD_BYTES], stored.size) or csv_format_problem(head[:HEAD_BYTES])
         if problem:
             return problem, None
@@ -113,15 +124,20 @@ class CsvFeed:
         problem = header_problem(header, self.mandatory_for(header))
         if problem:
             return problem, None
-        return None, Accepted(stored, checksum, stored.uri, landing.root, header)
+        return None, Accepted(stored, checksum, stored.uri, landing.root, header, splittable)
 
     def read(self, spark: SparkSession, accepted: list[Accepted], run_id: str, ingested_at: datetime) -> DataFrame:
-        groups: dict[tuple[str, CsvHeader], list[Accepted]] = defaultdict(list)
+        # Line by line only where Spark may cut a file: a file no larger than both the split size and the
+        # open cost is one split whatever the batch, and reading it whole costs a small window instead of
+        # the line read's extra counting job (measured: the whole read is the quicker for a few KB).
+        may_split = _smallest_split(spark)
+        groups: dict[tuple[str, CsvHeader, bool], list[Accepted]] = defaultdict(list)
         for item in accepted:
-            groups[(item.read_root, item.header)].append(item)
+            groups[(item.read_root, item.header, item.splittable and item.stored.size > may_split)].append(item)
         frames = []
-        for (root, header), members in groups.items():
-            raw = read_csv_group(spark, [m.read_uri for m in members], header)
+        for (root, header, by_lines), members in groups.items():
+            reader = read_csv_group_by_lines if by_lines else read_csv_group
+            raw = reader(spark, [m.read_uri for m in members], header)
             frames.append(conform_to_bronze(raw, header, self.known_columns, _files_frame(spark, members), root,
                                             run_id, ingested_at))
         return _union(frames)
@@ -136,9 +152,10 @@ class CustomersFeed(CsvFeed):
     """
 
     def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
-              staging: ObjectStore) -> tuple[str | None, Accepted | None]:
+              staging: ObjectStore, splittable: bool = False) -> tuple[str | None, Accepted | None]:
         if not stored.key.lower().endswith(".xlsx"):
-            return super().check(landing, stored, checksum, head, staging)
+            return super().check(landing, stored, checksum, head, staging, splittable)
+        # A workbook's staged CSV is read whole (multiLine): a cell may hold a newline.
         with tempfile.TemporaryDirectory(prefix="etl-xlsx-") as tmp:
             workbook = Path(tmp) / "delivery.xlsx"
             with open(workbook, "wb") as out:
@@ -164,7 +181,7 @@ class XmlFeed:
     name: str
 
     def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
-              staging: ObjectStore) -> tuple[str | None, Accepted | None]:
+              staging: ObjectStore, splittable: bool = False) -> tuple[str | None, Accepted | None]:
         problem = xml_file_problem(head[:HEAD_BYTES])
         return (problem, None) if problem else (None, Accepted(stored, checksum, stored.uri, landing.root))
 
@@ -178,7 +195,7 @@ class JsonLinesFeed:
     name: str
 
     def check(self, landing: ObjectStore, stored: StoredFile, checksum: str, head: bytes,
-              staging: ObjectStore) -> tuple[str | None, Accepted | None]:
+              staging: ObjectStore, splittable: bool = False) -> tuple[str | None, Accepted | None]:
         problem = jsonl_file_problem(head[:HEAD_BYTES])
         return (problem, None) if problem else (None, Accepted(stored, checksum, stored.uri, landing.root))
 

@@ -15,14 +15,32 @@ format is checked and read):
 Then one manifest MERGE records every ingested and duplicate file of every
 feed, and only then are the files moved to ``archive/<key>``.
 
-Bronze is the source of truth for "already ingested": a run that stopped after
-a bronze commit but before its manifest rows or its archive moves is
-completed by the next run (the file's checksum is in bronze, so it is
-recorded and archived, not read again). That makes every step safe to repeat.
+What is "already ingested" is bronze's content, known without reading it:
+the manifest lists every ingested file with the bronze version that holds it,
+and the only bronze rows it can miss are those of a run that stopped after a
+bronze commit but before its manifest MERGE. Such a commit is newer than the
+newest version the manifest records for the feed and carries its run's id in
+``userMetadata``; the stage reads the bronze log's latest commit (and, only
+when it is newer than the manifest knows, the commits since), and reads bronze
+rows only for the run ids of unrecorded appends (``unrecorded_commits``,
+``unrecorded_checksums``). So a run that stopped after a bronze commit but
+before its manifest rows or its archive moves is completed by the next run
+(the file's checksum is found, so it is recorded, with that bronze version,
+and archived, not read again), and every step is safe to repeat. On a run with
+nothing to recover no bronze data is read at all.
+
+Bounds of that check: only appends newer than the manifest's newest recorded
+version are looked for. A stopped run's append is recorded by the next run
+that finds its files in landing; if its files had also left landing by hand,
+the next successful run records a newer version and that older append's
+checksums are no longer known (a later copy of the same content would be
+ingested again). An append written before ingest put run ids in its commits
+is read in full (every bronze row of the table, as every run once did).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -32,9 +50,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from etl import faults
+from etl import delta_io, faults
 from etl.bronze import manifest
-from etl.bronze.feeds import HEAD_LIMIT, Accepted, Feed, all_feeds
+from etl.bronze.csv_feed import CsvLineScan
+from etl.bronze.feeds import HEAD_LIMIT, Accepted, CsvFeed, Feed, all_feeds
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
 from etl.log import RunContextThreadPool
 from etl.spark import job_description
@@ -72,21 +91,61 @@ class _FeedPlan:
     to_archive: list[str] = field(default_factory=list)
 
 
-def known_checksums(spark: SparkSession, table_uri: str) -> set[str]:
-    """Checksums already in a bronze table: one row per file, small."""
+def unrecorded_commits(spark: SparkSession, table_uri: str, seen: list[ManifestEntry]) -> list[tuple[int, str | None]]:
+    """(version, run id) of each bronze append the manifest does not know: newer than the newest bronze
+    version it records for the feed, and not recorded itself. Reads the Delta log only, never the data:
+    the latest commit, and only when there are newer ones than the manifest's, those few."""
     if not DeltaTable.isDeltaTable(spark, table_uri):
-        return set()
-    rows = spark.read.format("delta").load(table_uri).select("file_checksum").distinct().collect()
-    return {r.file_checksum for r in rows}
+        return []
+    latest = delta_io.current_version(spark, table_uri)       # a log listing, no Spark job
+    recorded = {e.bronze_version for e in seen if e.bronze_version is not None}
+    newest = max(recorded, default=-1)
+    if latest <= newest:
+        return []
+    commits = DeltaTable.forPath(spark, table_uri).history(latest - newest).select("version", "operation", "userMetadata").collect()
+    return [(c.version, c.userMetadata) for c in commits
+            if c.operation == "WRITE" and c.version > newest and c.version not in recorded]
+
+
+def unrecorded_checksums(spark: SparkSession, table_uri: str,
+                         commits: list[tuple[int, str | None]]) -> dict[str, int | None]:
+    """File checksum -> bronze version of the rows those commits appended (their run ids select them).
+
+    A commit without its run id in ``userMetadata`` (written before ingest recorded it) cannot be
+    told from the others: then every bronze row is looked at, as every run once did."""
+    if not commits:
+        return {}
+    version_of = {run: version for version, run in commits if run}
+    bronze = spark.read.format("delta").load(table_uri)
+    if len(version_of) == len(commits):
+        bronze = bronze.filter(F.col("run_id").isin(sorted(version_of)))
+    rows = bronze.select("file_checksum", "run_id").distinct().collect()
+    return {r.file_checksum: version_of.get(r.run_id) for r in rows}
+
+
+def fingerprint(landing: ObjectStore, key: str, head_limit: int, scan_lines: bool) -> tuple[str, bytes, bool]:
+    """One streamed read of a file: its sha256, its first ``head_limit`` bytes and, with ``scan_lines``
+    (CSV), whether every record is one line (``CsvLineScan``: Spark may then split the file)."""
+    digest = hashlib.sha256()
+    head = b""
+    lines = CsvLineScan() if scan_lines else None
+    for chunk in landing.open_chunks(key):
+        digest.update(chunk)
+        if len(head) < head_limit:
+            head += chunk[:head_limit - len(head)]
+        if lines is not None:
+            lines.update(chunk)
+    return digest.hexdigest(), head, lines is not None and lines.splittable()
 
 
 def fingerprint_and_check(landing: ObjectStore, staging: ObjectStore, feed: Feed, stored: StoredFile,
                           known: set[str]) -> tuple[str, tuple[str | None, Accepted | None] | None]:
     """One read of the file: its sha256 and, when the content is new, the feed's verdict on its first bytes."""
-    checksum, head = landing.fingerprint(stored.key, HEAD_LIMIT)
+    scan_lines = isinstance(feed, CsvFeed) and not stored.key.lower().endswith(".xlsx")
+    checksum, head, splittable = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines)
     if checksum in known:
         return checksum, None
-    return checksum, feed.check(landing, stored, checksum, head, staging)
+    return checksum, feed.check(landing, stored, checksum, head, staging, splittable=splittable)
 
 
 def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, reason: str, run_id: str) -> None:
@@ -107,7 +166,11 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
     plan = _FeedPlan(feed, table_uri, FeedIngestResult(feed.name))
     seen_keys = {(e.path, e.checksum) for e in seen}
     first_path = {e.checksum: e.path for e in seen if e.status == INGESTED}
-    in_bronze = known_checksums(spark, table_uri) if files else set()
+    # In bronze: what the manifest records as ingested, and what appends it has not recorded yet hold
+    # (a run stopped between its bronze commit and its manifest MERGE): found from the Delta log.
+    commits = unrecorded_commits(spark, table_uri, seen) if files else []
+    unrecorded = unrecorded_checksums(spark, table_uri, commits)
+    in_bronze = set(first_path) | set(unrecorded)
     in_batch: set[str] = set()
     recovered: set[str] = set()
 
@@ -145,19 +208,25 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
                 plan.accepted.append(accepted)
             # A second copy of rejected content in the same batch is judged (and rejected) the same way.
 
-    if recovered_files:
-        counts = _rows_per_checksum(spark, table_uri, F.col("file_checksum").isin(sorted(recovered)))
-        for stored, checksum in recovered_files:
-            if (stored.key, checksum) not in seen_keys:
-                plan.entries.append(entry(stored, checksum, INGESTED, rows_read=counts.get(checksum, 0)))
-            plan.result.recovered.append(stored.key)
+    unrecorded_files = [(s, c) for s, c in recovered_files if (s.key, c) not in seen_keys]
+    if unrecorded_files:
+        condition = F.col("file_checksum").isin(sorted({c for _, c in unrecorded_files}))
+        versions = {unrecorded.get(c) for _, c in unrecorded_files}
+        if None not in versions:     # rows of the unrecorded commits only (their run ids)
+            runs = [run for version, run in commits if version in versions]
+            condition = condition & F.col("run_id").isin(sorted(runs))
+        counts = _rows_per_checksum(spark, table_uri, condition)
+        for stored, checksum in unrecorded_files:
+            plan.entries.append(entry(stored, checksum, INGESTED, rows_read=counts.get(checksum, 0),
+                                      bronze_version=unrecorded.get(checksum)))
+    plan.result.recovered.extend(stored.key for stored, _ in recovered_files)
     return plan
 
 
 def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at: datetime) -> None:
-    plan.feed.read(spark, plan.accepted, run_id, ingested_at).write.format("delta").mode("append") \
-        .save(plan.table_uri)
-    version = DeltaTable.forPath(spark, plan.table_uri).history(1).first().version
+    # The run id in the commit lets the next run find this append in the log if the manifest never hears of it.
+    version = delta_io.append(spark, plan.feed.read(spark, plan.accepted, run_id, ingested_at), plan.table_uri,
+                              name=f"bronze {plan.feed.name}", metadata=run_id).version
     faults.point("after_bronze_commit")
     counts = _rows_per_checksum(spark, plan.table_uri, F.col("run_id") == run_id)
     for item in plan.accepted:

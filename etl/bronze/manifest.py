@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+from etl import delta_io
 
 INGESTED = "ingested"
 REJECTED = "rejected"
@@ -51,7 +52,7 @@ class ManifestEntry:
 
 def read_entries(spark: SparkSession, uri: str, feed: str | None = None) -> list[ManifestEntry]:
     """The manifest rows of one feed, or of all (one row per file ever seen: small next to the data)."""
-    if not DeltaTable.isDeltaTable(spark, uri):
+    if not delta_io.is_table(spark, uri):
         return []
     table = spark.read.format("delta").load(uri)
     if feed is not None:
@@ -67,10 +68,6 @@ def record(spark: SparkSession, uri: str, entries: list[ManifestEntry], recorded
     frame = spark.createDataFrame(
         [(e.feed, e.path, e.size, e.checksum, e.run_id, e.status, e.reason, e.rows_read, e.bronze_version,
           recorded_at) for e in entries], SCHEMA)
-    if not DeltaTable.isDeltaTable(spark, uri):
-        frame.write.format("delta").save(uri)
-        return
-    (DeltaTable.forPath(spark, uri).alias("t")
-     .merge(frame.alias("s"), "t.feed = s.feed AND t.path = s.path AND t.checksum = s.checksum AND t.status = s.status")
-     .whenNotMatchedInsertAll()
-     .execute())
+    # Insert-only: the rows whose key is not recorded yet are appended (no MERGE; nothing new, no commit).
+    delta_io.upsert(spark, frame.coalesce(1), uri, ["feed", "path", "checksum", "status"], name="file_manifest",
+                    changed_when=None)

@@ -8,7 +8,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from etl.bronze.csv_feed import (CORRUPT, CsvHeader, conform_to_bronze, header_problem, parse_header,
+from etl.bronze.csv_feed import (CORRUPT, CsvHeader, CsvLineScan, conform_to_bronze, header_problem, parse_header,
+                                 read_csv_group_by_lines,
                                  path_without_scheme, read_csv_group)
 from etl.contracts import normalise_column_name
 from etl.contracts import sales as contract
@@ -181,3 +182,84 @@ def test_local_landing_file_with_a_space_in_its_name_can_be_read(spark, tmp_path
     stored = LocalStore(str(tmp_path)).list("sales/")
     raw = read_csv_group(spark, [f.uri for f in stored], parse_header(SALES_HEADER, {}))
     assert raw.count() == 1
+
+
+# -- line by line (splittable) or whole files (multiLine) -----------------------------------------
+
+def _scan(data: bytes, chunk: int) -> bool:
+    scan = CsvLineScan()
+    for at in range(0, len(data), chunk):
+        scan.update(data[at:at + chunk])
+    return scan.splittable()
+
+
+@pytest.mark.parametrize("data, splittable", [
+    (b"a,b\n1,2\n3,4\n", True),
+    (b"a,b\n1,2\n3,4", True),                                   # no newline at the end
+    (b"a,b\r\n1,2\r\n3,4\r\n", True),                           # CRLF throughout
+    (b'a,b\n"x,y",2\n"say ""hi""",3\n,""\n', True),            # quoted fields, each closed on its line
+    (b"a,b\n1,2\n\n3,4\n", True),                               # an empty line is no record in either parser
+    (b"a,b\n1\n3,4,5\n", True),                                 # short and long rows: corrupt alike
+    (b'a,b\n"x\ny",2\n', False),                                # a quoted newline
+    (b'a,b\n"x\r\ny",2\n', False),
+    (b'a,b\n1,"unclosed\n', False),
+    (b'a,b\nab"c,2\n', False),                                  # a quote inside an unquoted field: not judged
+    (b'a,b\n "x",2\n', False),
+    (b"a,b\n1,2\n   \n3,4\n", False),                           # only spaces: the line parser drops it
+    (b"a,b\n1,2\n\t\n", False),
+    (b"a,b\r1,2\r", False),                                     # CR alone ends lines
+    (b"a,b\r\n1,2\n", False),                                   # mixed line ends
+])
+def test_the_line_scan_says_whether_every_record_is_one_line(data, splittable):
+    for chunk in (1, 2, 3, 5, 4096):                            # wherever the chunks cut the bytes
+        assert _scan(data, chunk) is splittable, chunk
+
+
+def _sales_line(file: int, i: int) -> str:
+    name = f'"Ice, cream {i}"' if i % 7 == 0 else ('"say ""hi"""' if i % 11 == 0 else f"Tea{i}")
+    if i % 13 == 0:
+        return f"{file}-{i},1,2"                                # a corrupt (short) row keeps its number
+    return f"{file}-{i},{i},2,{name},2026-02-14,3,1.00,{i},{i}.00"
+
+
+def test_a_line_by_line_read_numbers_records_as_the_whole_file_read(spark, tmp_path):
+    # Several files, each cut into many splits (a 512-byte split size), packed several to a partition:
+    # the numbers taken from the splits equal the whole-file read's, record for record.
+    root = tmp_path / "landing"
+    (root / "sales").mkdir(parents=True)
+    header_line = "sale_id," + SALES_HEADER
+    bodies = {
+        "a.csv": "\n".join([header_line] + [_sales_line(1, i) for i in range(1, 300)]) + "\n",
+        "b c.csv": "\r\n".join([header_line] + [_sales_line(2, i) for i in range(1, 120)]),
+        "d.csv": "\n".join([header_line] + [_sales_line(3, i) if i % 10 else "" for i in range(1, 200)]) + "\n",
+        "e.csv": f"{header_line}\n{_sales_line(4, 1)}\n",
+    }
+    for name, body in bodies.items():
+        (root / "sales" / name).write_bytes(body.encode())
+        assert _scan(body.encode(), 4096), name
+    uris = [f"file://{root}/sales/{name}" for name in bodies]
+    header = parse_header(header_line, {})
+    files = spark.createDataFrame([(f"sales/{n}", f"sum-{n}") for n in bodies], "source_file string, file_checksum string")
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
+    try:
+        raw = read_csv_group_by_lines(spark, uris, header)
+        by_lines = conform_to_bronze(raw, header, KNOWN, files, str(root), "run-1", INGESTED_AT)
+        plan = by_lines._jdf.queryExecution().executedPlan().toString()
+        by_lines_rows = sorted(tuple(r) for r in by_lines.drop("additional_columns").collect())
+        starts = (spark.read.text(uris).select(F.col("_metadata.file_path"), F.col("_metadata.file_block_start"))
+                  .distinct().groupBy("file_path").count().collect())
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    whole = conform_to_bronze(read_csv_group(spark, uris, header), header, KNOWN, files, str(root), "run-1",
+                              INGESTED_AT)
+    whole_rows = sorted(tuple(r) for r in whole.drop("additional_columns").collect())
+
+    assert max(r["count"] for r in starts) >= 10                # the big files really were cut in many splits
+    assert "Window" not in plan and "hashpartitioning" not in plan   # no window, no shuffle of the records
+    assert len(by_lines_rows) == 299 + 119 + 180 + 1
+    assert by_lines_rows == whole_rows
+    numbers = {}
+    for row in by_lines_rows:
+        numbers.setdefault(row[-5], []).append(row[-4])         # source_file -> record numbers
+    assert all(sorted(n) == list(range(1, len(n) + 1)) for n in numbers.values())

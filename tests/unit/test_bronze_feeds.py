@@ -8,6 +8,7 @@ is read from (an XLSX delivery from its staged CSV, under the landing key).
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 from openpyxl import Workbook
 
@@ -89,3 +90,42 @@ def test_a_header_longer_than_the_kept_head_is_read_from_the_file(tmp_path):
     header = f"customer_id,store_id,product_name,sales_date,sales_person_id,price,quantity,total_cost,{long_extra}\n"
     (problem, accepted), _, _ = _check(tmp_path, "sales", "sales/wide.csv", header.encode() + b"1,2,3\n")
     assert problem is None and accepted.header.canonical[-1] == long_extra
+
+
+def test_the_ingest_pass_decides_which_csv_files_spark_may_split_and_read_line_by_line(spark, tmp_path,
+                                                                                        monkeypatch):
+    from etl.bronze import feeds
+    from etl.bronze.ingest import fingerprint
+
+    header = b"customer_id,store_id,product_name,sales_date,sales_person_id,price,quantity,total_cost\n"
+    row = b'1,2,"Milk, large",2026-02-14,3,10.00,2,20.00\n'
+    landing = _store(tmp_path, "landing", {
+        "sales/big.csv": header + row * 40,                                # one record a line, larger than a split
+        "sales/small.csv": header + row,                                   # one record a line, never cut
+        "sales/quoted.csv": header + row * 20 + b'1,2,"Milk\nlarge",2026-02-14,3,10.00,2,20.00\n',
+    })
+    staging = _store(tmp_path, "staging", {})
+    accepted = {}
+    for stored in landing.list("sales/"):
+        checksum, head, splittable = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines=True)
+        problem, accepted[stored.key] = FEEDS["sales"].check(landing, stored, checksum, head, staging,
+                                                            splittable=splittable)
+        assert problem is None
+    assert {k: a.splittable for k, a in accepted.items()} == {
+        "sales/big.csv": True, "sales/small.csv": True, "sales/quoted.csv": False}
+
+    calls = []
+    for name in ("read_csv_group", "read_csv_group_by_lines"):
+        real = getattr(feeds, name)
+        monkeypatch.setattr(feeds, name, lambda s, uris, h, real=real, name=name: calls.append(
+            (name, sorted(u.rsplit("/", 1)[1] for u in uris))) or real(s, uris, h))
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
+    try:
+        bronze = FEEDS["sales"].read(spark, list(accepted.values()), "run-1", datetime(2026, 2, 15))
+        numbers = sorted((r.source_file, r.record_number) for r in bronze.collect())
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert sorted(calls) == [("read_csv_group", ["quoted.csv", "small.csv"]), ("read_csv_group_by_lines", ["big.csv"])]
+    assert numbers == sorted([("sales/big.csv", n) for n in range(1, 41)] + [("sales/small.csv", 1)]
+                             + [("sales/quoted.csv", n) for n in range(1, 22)])

@@ -20,7 +20,7 @@ METRICS.md), on clean data:
   the phone, and the other ids do not appear; a sale whose customer is not in the
   reference keeps its id, with name ``Unknown``;
 * the customer's current record is the full base delivered on the first day
-  (``customers/customers_<first date>.csv``). Later deliveries are re-sent unchanged
+  (``customers/<first date>/customers_<first date>.csv``). Later deliveries are re-sent unchanged
   records when the generator runs without defects (some as XLSX or with aliased
   headers), so the peers do not read them: they would have to implement the
   pipeline's SCD2 merge and header aliasing to use them;
@@ -78,7 +78,7 @@ def sales_files(folder: Path) -> list[Path]:
 
 def customer_base_file(folder: Path) -> Path | None:
     """The first day's customers delivery: the full base (later ones are unchanged re-sends)."""
-    files = sorted(Path(folder).glob("customers/customers_*.csv"))
+    files = sorted(Path(folder).glob("customers/*/customers_*.csv"))
     return files[0] if files else None
 
 

@@ -391,7 +391,7 @@ def bench_size(args, sales: int, profile: str) -> dict:
     started = time.monotonic()
     generate(opts, everything, progress=False)
     generate_s = time.monotonic() - started
-    day_keys = (f"sales/{day_date.isoformat()}/", f"customers/customers_{day_date.isoformat()}")
+    day_keys = (f"sales/{day_date.isoformat()}/", f"customers/{day_date.isoformat()}/")
     day_files, history_files = [], []
     for path in generated_files(everything):
         key = path.relative_to(everything).as_posix()

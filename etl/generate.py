@@ -6,10 +6,12 @@
 * ``orders/<date>/orders_<date>.xml``: online orders, mobile numbers in varied formats;
 * ``order_events/<date>/events_<date>.jsonl``: POS / aggregator order events, several
   versions per order (increasing ``stream_id``), totals that reconcile;
-* ``customers/customers_<date>.csv`` (some deliveries ``.xlsx``): day one is the full
-  customer base, later days re-send a few unchanged records and (with defects) changed
-  versions carrying ``updated_at``; some deliveries use the aliased headers
-  ``customer_name`` / ``mobile_number``;
+* ``customers/<date>/customers_<date>.csv`` (some deliveries ``.xlsx``): day one is the
+  full customer base, later days re-send a few unchanged records and (with defects)
+  changed versions carrying ``updated_at``; some deliveries use the aliased headers
+  ``customer_name`` / ``mobile_number``. Each day's delivery sits in its date's folder,
+  as the contract lands it: a record without ``updated_at`` is dated by that folder, so
+  one run over several days dates the versions as the daily runs do;
 * ``stores/stores.csv``, ``products/products.csv``, ``sales_team/sales_team.csv``.
 
 Only the feeds named in ``opts.feeds`` are written (default: the original four).
@@ -483,7 +485,7 @@ class _CustomersFeed:
     def write_day(self, index: int, day: date) -> list[Path]:
         opts, people = self.opts, self.people
         if index == 0:
-            key = f"customers/customers_{day.isoformat()}.csv"
+            key = f"customers/{day.isoformat()}/customers_{day.isoformat()}.csv"
             with _csv_file(self.out / key, CUSTOMERS_HEADER) as writer:
                 for customer_id in range(1, opts.customers + 1):
                     writer.writerow(self._row(people.current(customer_id), False, "")[:-1])
@@ -514,7 +516,7 @@ class _CustomersFeed:
             anonymous[0] = None if as_xlsx else ""
             rows.insert(self.bad.randint(0, len(rows)), (0, anonymous, ("malformed_rows",)))
         header = (CUSTOMERS_ALIASED if aliased else CUSTOMERS_HEADER) + ["updated_at"]
-        name = f"customers_{day.isoformat()}"
+        name = f"{day.isoformat()}/customers_{day.isoformat()}"
         if as_xlsx:
             key = f"customers/{name}.xlsx"
             stamp = datetime.combine(day, time(6, 0))

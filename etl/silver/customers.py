@@ -8,7 +8,7 @@ lowest id is canonical and the dimension holds canonical ids only.
 
 Flow::
 
-    typed = typed_customers(bronze, run_date)              # run_date: of the run that ingested the rows
+    typed = typed_customers(bronze, run_date)              # run_date: only for files outside a date folder
     checked = apply_rules(typed, rules["customers"], run_date, observation=obs)
     versions = customer_versions(passed(checked))
     id_map = customer_id_map(versions_of_all_runs)         # every valid version delivered so far
@@ -16,7 +16,12 @@ Flow::
 
 History choices (the contract is silent on these):
 
-* A version holds from its ``updated_at``; the first version of a customer from
+* A version's date (``updated_at``, ``version_date``) is the delivered
+  ``updated_at``; without one, the date of the landing folder the file arrived
+  in (``customers/YYYY-MM-DD/...``, read from ``source_file``); the run date
+  only for a file outside such a folder. So a history load that ingests many
+  days' deliveries in one run dates every version as the daily runs did.
+* A version holds from that date; the first version of a customer from
   BEGINNING_OF_TIME, the current one until END_OF_TIME (``valid_to`` exclusive).
 * Out of order: a version is placed in the history at its own date, whatever
   order it arrives in. One dated before the current version becomes the version
@@ -56,6 +61,30 @@ from etl.silver.conform import blank, normalise_phone, require_columns, strip, t
 ATTRIBUTES = ("first_name", "last_name", "address", "pincode", "phone_number", "region", "customer_joining_date")
 LINEAGE = ("run_id", "source_file", "record_number")
 RAW_COLUMNS = (*contract.MANDATORY, *contract.OPTIONAL)
+# The last YYYY-MM-DD folder of a landing key (greedy prefix: the last one; the trailing "/": a folder,
+# not the file name), as etl.bronze.ingest.folder_date reads it to decide which run a file is due for.
+DATE_FOLDER = r"^(?:.*/)?(\d{4}-\d{2}-\d{2})/"
+
+
+def landing_folder_date(source_file: Column | str) -> Column:
+    """The date of the landing folder a file arrived in (``customers/2024-11-01/x.csv`` -> 2024-11-01).
+
+    Null for a key outside a ``YYYY-MM-DD`` folder, or whose folder name is no real date.
+    """
+    key = F.col(source_file) if isinstance(source_file, str) else source_file
+    return F.try_to_date(F.nullif(F.regexp_extract(key, DATE_FOLDER, 1), F.lit("")), contract.DATE_FORMAT)
+
+
+def version_date(updated_at: Column | str, source_file: Column | str, run_date: date) -> Column:
+    """The date a customer version holds from (DATA_CONTRACT customers; docs/silver.md).
+
+    The delivered ``updated_at`` (null when it does not parse: an error rule); when the row has
+    none, the date of its file's landing folder; ``run_date`` only for a file outside such a folder.
+    """
+    delivered = F.col(updated_at) if isinstance(updated_at, str) else updated_at
+    return F.when(strip(delivered).isNull(),
+                  F.coalesce(landing_folder_date(source_file), F.lit(run_date))) \
+        .otherwise(F.try_to_date(strip(delivered), contract.DATE_FORMAT))
 
 
 def typed_customers(bronze: DataFrame, run_date: date) -> DataFrame:
@@ -65,16 +94,17 @@ def typed_customers(bronze: DataFrame, run_date: date) -> DataFrame:
     * ``first_name`` / ``last_name`` from ``customer_name`` (split at the first
       space) when the row has neither; trimmed, blank as null, like every text;
     * ``phone_number`` normalised (10 digits or null), the delivered text in ``_raw_phone_number``;
-    * ``customer_joining_date`` date; ``updated_at`` the delivered date, ``run_date``
-      when the row has none, null when it does not parse (an error rule);
+    * ``customer_joining_date`` date; ``updated_at`` the version's date (``version_date``):
+      the delivered date, else the file's landing folder date, else ``run_date`` (the
+      ingesting run's date, for a file outside a date folder); null when the delivered
+      date does not parse (an error rule);
     * ``copies_in_file``: rows with this customer_id in the same file (null without an id);
     * ``raw_record``, lineage and ``_bronze`` (the bronze row, for the quarantine).
     """
     require_columns(bronze, contract.BRONZE_SCHEMA.fieldNames(), "bronze customers")
     split_first, split_last = split_customer_name(F.col(contract.COMBINED_NAME))
     names_absent = blank("first_name") & blank("last_name")
-    updated_at = F.when(blank("updated_at"), F.lit(run_date)).otherwise(
-        F.try_to_date(strip("updated_at"), contract.DATE_FORMAT))
+    updated_at = version_date("updated_at", "source_file", run_date)
     typed = bronze.select(
         F.expr("try_cast(trim(customer_id) AS INT)").alias("customer_id"),
         F.when(names_absent, split_first).otherwise(strip("first_name")).alias("first_name"),

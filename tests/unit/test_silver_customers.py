@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 
 from etl.contracts.customers import BRONZE_SCHEMA
 from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
-from etl.quality.rules import default_rules, apply_rules
-from etl.silver.customers import customer_id_map, merged_into_another, region_on, scd2_merge, typed_customers
+from etl.quality.rules import default_rules, apply_rules, passed
+from etl.silver.customers import (customer_id_map, customer_versions, merged_into_another, region_on, scd2_merge,
+                                  typed_customers)
 
 RUN_DATE = date(2026, 2, 15)
 PHONE = "9811000017"
@@ -90,13 +91,88 @@ def test_typed_customer_has_normalised_phone_and_names_split_when_first_and_last
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_updated_at_defaults_to_the_run_date(spark):
+def test_a_file_outside_a_date_folder_takes_the_run_date(spark):
     rows = [bronze_row(1, updated_at=None), bronze_row(2, customer_id="2", updated_at=" "),
             bronze_row(3, customer_id="3", updated_at="2026-01-31")]
     actual = typed_customers(bronze(spark, *rows), RUN_DATE).select("record_number", "updated_at")
     expected = spark.createDataFrame([(1, RUN_DATE), (2, RUN_DATE), (3, date(2026, 1, 31))],
                                      "record_number bigint, updated_at date")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_without_updated_at_a_version_is_dated_by_its_landing_folder(spark):
+    rows = [bronze_row(1, updated_at=None, source_file="customers/2024-11-01/base.csv"),
+            bronze_row(2, customer_id="2", updated_at="", source_file="customers/2025-01-02/x/2025-01-03/b.xlsx"),
+            bronze_row(3, customer_id="3", updated_at=None, source_file="customers/2024-13-01/c.csv"),
+            bronze_row(4, customer_id="4", updated_at=None, source_file="customers/2024-11-01.csv"),
+            bronze_row(5, customer_id="5", updated_at="2026-01-31", source_file="customers/2024-11-01/d.csv")]
+    actual = typed_customers(bronze(spark, *rows), RUN_DATE).select("record_number", "updated_at")
+    expected = spark.createDataFrame([
+        (1, date(2024, 11, 1)),
+        (2, date(2025, 1, 3)),      # the innermost date folder
+        (3, RUN_DATE),              # no real date in the folder name
+        (4, RUN_DATE),              # a date in the file name is no folder
+        (5, date(2026, 1, 31)),     # a delivered updated_at wins over the folder
+    ], "record_number bigint, updated_at date")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_text_fields_are_trimmed(spark):
+    row = bronze_row(1, first_name=" Asha\t", last_name="  Rao ", address=" Sector 66 ", region=" North\n",
+                     pincode=" 122018 ")
+    actual = typed_customers(bronze(spark, row), RUN_DATE).select(
+        "first_name", "last_name", "address", "pincode", "region")
+    expected = spark.createDataFrame([("Asha", "Rao", "Sector 66", "122018", "North")],
+                                     "first_name string, last_name string, address string, pincode string, "
+                                     "region string")
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+# A base file (no updated_at) in an older date folder, and a dated XLSX update in a newer one (issue 20).
+BASE = bronze_row(1, updated_at=None, region="North", source_file="customers/2024-11-01/customers.csv")
+UPDATE = bronze_row(1, updated_at="2026-02-14", region="South", source_file="customers/2026-02-14/update.xlsx",
+                    file_checksum="bbb")
+
+
+def delivered_versions(spark, run_date: date, run_id: str, *rows: dict):
+    """Bronze rows of one ingest run -> the versions silver stores (typing, the error rules, versions)."""
+    typed = typed_customers(bronze(spark, *[{**r, "run_id": run_id} for r in rows]), run_date)
+    return customer_versions(passed(apply_rules(typed, default_rules()["customers"], run_date)))
+
+
+def test_a_history_load_dates_the_base_first_and_the_update_current(spark):
+    history = delivered_versions(spark, date(2026, 3, 15), "r1", BASE, UPDATE)
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 14)), dim_row(1, "South", date(2026, 2, 14), EOT))
+    assert_df_equality(scd2_merge(dim(spark), history, no_aliases(spark)), expected, ignore_row_order=True)
+
+
+def test_a_history_load_gives_the_same_dim_customer_as_daily_runs(spark):
+    one_run = scd2_merge(dim(spark), delivered_versions(spark, date(2026, 3, 15), "r3", BASE, UPDATE),
+                         no_aliases(spark))
+    first = delivered_versions(spark, date(2024, 11, 1), "r1", BASE)
+    second = delivered_versions(spark, date(2026, 2, 14), "r2", UPDATE)
+    # Day by day: the merge of each day's versions into the dimension, and the rebuild from every version
+    # delivered so far (what the silver stage does).
+    incremental = scd2_merge(scd2_merge(dim(spark), first, no_aliases(spark)), second, no_aliases(spark))
+    rebuilt = scd2_merge(dim(spark), first.unionByName(second), no_aliases(spark))
+    assert_df_equality(incremental, one_run, ignore_row_order=True)
+    assert_df_equality(rebuilt, one_run, ignore_row_order=True)
+
+
+def test_versions_are_ordered_by_their_date_not_by_the_order_they_were_ingested(spark):
+    # The update ingested by an earlier run than the base file: still the base first, the update current.
+    update_first = delivered_versions(spark, date(2026, 3, 15), "r1", UPDATE)
+    base_later = delivered_versions(spark, date(2026, 3, 16), "r2", BASE)
+    expected = dim(spark, dim_row(1, "North", BOT, date(2026, 2, 14)), dim_row(1, "South", date(2026, 2, 14), EOT))
+    actual = scd2_merge(dim(spark), update_first.unionByName(base_later), no_aliases(spark))
+    assert_df_equality(actual, expected, ignore_row_order=True)
+
+
+def test_a_resend_differing_only_in_surrounding_spaces_is_no_new_version(spark):
+    resend = bronze_row(1, updated_at=None, first_name=" Asha ", address="Sector 66  ", region=" North",
+                        source_file="customers/2025-06-01/resend.csv", file_checksum="ccc")
+    history = delivered_versions(spark, date(2026, 3, 15), "r1", BASE, resend)
+    assert_df_equality(scd2_merge(dim(spark), history, no_aliases(spark)), dim(spark, dim_row(1, "North", BOT, EOT)))
 
 
 # -- rules --------------------------------------------------------------------------------------

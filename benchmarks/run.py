@@ -448,12 +448,17 @@ def bench_size(args, sales: int, profile: str) -> dict:
             run["agrees_with_gold"] = not problems
             run["differences"] = problems[:12]
             ok = ok and not problems
+    return finished(result, ok, target, args.keep)
+
+
+def finished(result: dict, ok: bool, target: "Target", keep: bool) -> dict:
+    """A scenario's result closed: its verdict, the load at its end, and its roots removed (or kept)."""
     result["ok"] = ok
     result["load_average_end"] = load_average()
-    if not args.keep:
+    if not keep:
         target.remove()
     else:
-        result["kept"] = {"work": str(work), **target.roots}
+        result["kept"] = {"work": str(target.local_root), **target.roots}
     return result
 
 
@@ -497,13 +502,7 @@ def bench_tiny(args, profile: str) -> dict:
     else:
         result["pipeline"] = {}
         result["generate_error"] = generated["stderr"][-3000:]
-    result["ok"] = ok
-    result["load_average_end"] = load_average()
-    if not args.keep:
-        target.remove()
-    else:
-        result["kept"] = {"work": str(work), **target.roots}
-    return result
+    return finished(result, ok, target, args.keep)
 
 
 # ----------------------------------------------------------------------------- report and chart

@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 
 from etl.contracts.silver import END_OF_TIME
 from etl.generate import GenerateOptions, generate
-from etl.pipeline import Run
+from etl.run.run import Run
+from etl.run.stages import named
 from tests.integration.conftest import etl_in_process, in_process, isolated_env, landing_store
 from tests.integration.test_recovery import assert_same_silver_and_gold
 
@@ -44,7 +45,7 @@ def test_one_run_over_several_days_of_deliveries_equals_daily_runs(stack, s3_spa
     assert done.returncode == 0, done.stderr[-3000:]
     with in_process(stack, s3_spark, daily_env) as daily_cfg:
         for day in DATES:
-            Run(daily_cfg, day).execute(STAGES)
+            Run(daily_cfg, day).execute(named(STAGES))
 
     once_cfg = stack.config(**once_env)
     # The history load dated the base by its folder (day one): the updates are the current versions.

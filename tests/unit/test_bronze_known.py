@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from etl.bronze.ingest import unrecorded_checksums, unrecorded_commits
 from etl.bronze.manifest import INGESTED, ManifestEntry
-from etl.runs import USER_METADATA_CONF
+from etl.run.records import USER_METADATA_CONF
 
 
 def _append(spark, uri, run_id, checksum):

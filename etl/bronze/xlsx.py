@@ -117,6 +117,10 @@ def _open_first_sheet(source: Source):
     _rewind(source)
     workbook = load_workbook(source, read_only=True, data_only=True)
     sheet = workbook.worksheets[0] if workbook.worksheets else None
+    if sheet is not None:
+        # The extent a sheet declares (<dimension>) is the writer's word: openpyxl stops at its last row, so a
+        # sheet that understates it would lose rows silently. Read every row there is (limits count them).
+        sheet.reset_dimensions()
     return workbook, sheet
 
 

@@ -149,12 +149,14 @@ class Utf8Scan:
     def update(self, chunk: bytes, final: bool = False) -> None:
         if self.error is not None:
             return
-        view = memoryview(chunk)
-        for start in range(0, max(len(view), 1), self._SLICE):
-            piece = view[start:start + self._SLICE]
+        for start in range(0, max(len(chunk), 1), self._SLICE):
+            piece = chunk[start:start + self._SLICE]
             pending = len(self._decoder.getstate()[0])     # bytes of a character cut by the previous piece
+            if not pending and piece.isascii():            # most files: ASCII is UTF-8, no decoding needed
+                self._offset += len(piece)
+                continue
             try:
-                self._decoder.decode(piece, final and start + self._SLICE >= len(view))
+                self._decoder.decode(piece, final and start + self._SLICE >= len(chunk))
             except UnicodeDecodeError as exc:
                 self.error = self._offset - pending + exc.start
                 return

@@ -454,16 +454,24 @@ def _secrets_check(cfg, store) -> int:
 
 
 def cmd_maintain(args) -> int:
-    from etl.ops.maintain import maintain_lake
+    from etl.log import current_run_id
+    from etl.ops.lock import lock_for
+    from etl.ops.maintain import maintain_lake, maintenance_id
     from etl.secrets import SecretStore
     from etl.spark import build_session
 
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
-    spark = build_session(cfg, store.get, identity="transform")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
-    report = maintain_lake(spark, cfg, only)
+    token = current_run_id.set(maintenance_id())
+    try:
+        # OPTIMIZE and VACUUM commit to the tables a run writes: the run lock first (exit 5 while a run
+        # holds it), before Spark starts; as the transform identity (the lake only, docs/security.md).
+        with lock_for(cfg, current_run_id.get(), store.get, "transform").held() as lock:
+            spark = build_session(cfg, store.get, identity="transform")
+            report = maintain_lake(spark, cfg, only, lock)
+    finally:
+        current_run_id.reset(token)
     print("\n".join(report.lines()))
     missing = sorted(set(only) - {t.name for t in report.tables})
     if missing:

@@ -394,15 +394,9 @@ class SecretStore:
     def set(self, name: str, value: str) -> None:
         """Store one value; a format-1 file is rewritten bound (every value re-encrypted) on the way."""
         validate_name(name)
-        doc = self._document()
-        profile = self._profile_to_write(doc)
-        if doc["format"] == FORMAT_UNBOUND:
-            plain = self._decrypt_all()
-            key = self.key()
-            secrets = {n: self._encrypt(n, v, key, profile) for n, v in plain.items()}
-        else:
-            secrets, key, _ = self._checked()
-            secrets = dict(secrets)
+        self.upgrade()
+        secrets, key, profile = self._checked()
+        secrets = dict(secrets)
         secrets[name] = self._encrypt(name, value, key, profile)
         self._write(secrets, key, profile)
 

@@ -29,7 +29,7 @@ def yesterday_utc() -> date:
     return datetime.now(timezone.utc).date() - timedelta(days=1)
 
 
-SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check")
+SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check", "upgrade")
 
 
 def _with_profile(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="init: new master key (if none) and an empty file; set NAME: store a value read from a "
                     "no-echo prompt or standard input, never from the command line; list: names only; "
                     "rotate: new master key, every value re-encrypted, the old key stops working; "
-                    "check: every secret the profile's config refers to is present and decrypts.")
+                    "check: every secret the profile's config refers to is present and decrypts; "
+                    "upgrade: rewrite a format-1 file with every value bound to the profile "
+                    "(docs/security.md, \"Secrets bound to their file\").")
     _with_profile(sec)
     sec.add_argument("action", choices=list(SECRETS_ACTIONS))
     sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
@@ -373,6 +375,11 @@ def cmd_secrets(args) -> int:
         print("\n".join(store.names()))
     elif args.action == "rotate":
         return _secrets_rotate(cfg, store)
+    elif args.action == "upgrade":
+        count = store.upgrade()
+        print(f"{store.path} is already bound to profile '{cfg.profile}' (format 2)" if count is None else
+              f"rewrote {store.path}: {count} secret(s) now bound to profile '{cfg.profile}' and their names "
+              f"(format 2); copies of the old file still open with the same key until `etl secrets rotate`")
     else:
         return _secrets_check(cfg, store)
     return EXIT_OK
@@ -414,13 +421,14 @@ def _secrets_rotate(cfg, store) -> int:
     from etl.config import available_profiles, load_config
     from etl.secrets import rotate_master_key
 
-    others = []
+    others = {}
     for profile in available_profiles():
         try:
-            others.append(load_config(profile).secrets_file)
+            others.setdefault(load_config(profile).secrets_file, profile)
         except ConfigError:
             continue
-    done = rotate_master_key(store.path, [p for p in others if p != store.path])
+    profiles = {**others, store.path: cfg.profile}
+    done = rotate_master_key(store.path, [p for p in others if p != store.path], profiles)
     for path, count in done.rotated.items():
         print(f"re-encrypted {path} ({count} secret(s)) under the new master key")
     for path in done.already:
@@ -461,16 +469,24 @@ def _secrets_check(cfg, store) -> int:
 
 
 def cmd_maintain(args) -> int:
-    from etl.ops.maintain import maintain_lake
+    from etl.log import current_run_id
+    from etl.ops.lock import lock_for
+    from etl.ops.maintain import maintain_lake, maintenance_id
     from etl.secrets import SecretStore
     from etl.spark import build_session
 
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
-    spark = build_session(cfg, store.get, identity="transform")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
-    report = maintain_lake(spark, cfg, only)
+    token = current_run_id.set(maintenance_id())
+    try:
+        # OPTIMIZE and VACUUM commit to the tables a run writes: the run lock first (exit 5 while a run
+        # holds it), before Spark starts; as the transform identity (the lake only, docs/security.md).
+        with lock_for(cfg, current_run_id.get(), store.get, "transform").held() as lock:
+            spark = build_session(cfg, store.get, identity="transform")
+            report = maintain_lake(spark, cfg, only, lock)
+    finally:
+        current_run_id.reset(token)
     print("\n".join(report.lines()))
     missing = sorted(set(only) - {t.name for t in report.tables})
     if missing:

@@ -20,6 +20,7 @@ from etl.bronze.ingest import rejected_key
 from etl.generate import ALL_FEEDS, GenerateOptions, generate
 from tests import hostile_files as hostile
 from tests.integration.conftest import etl_in_process, isolated_env, landing_store
+from tests.integration.test_no_leaks import secret_leaks
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +120,15 @@ def test_a_rerun_does_not_judge_a_rejected_file_again(hostile_run, s3_spark):
     for feed in ALL_FEEDS:
         assert f"  bronze {feed:<11} files ingested 0, rejected 0, duplicate 0, rows 0" in again.stdout, again.stdout
     assert s3_spark.read.format("delta").load(f"s3a://lake/{prefix}/ops/file_manifest").count() == manifest_after_first
+
+
+def test_no_secret_in_the_reject_sidecars_or_the_run_records(hostile_run, stack, s3_spark):
+    """What readers of rejected files see (each sidecar) and the run's record hold no secret of the stack
+    (the leak test, tests/integration/test_no_leaks.py, searches everything else a run leaves)."""
+    landing, prefix, _, _, _, _ = hostile_run
+    sidecars = {f.key: b"".join(landing.open_chunks(f.key)).decode("utf-8", errors="replace")
+                for f in landing.list("rejected/") if f.key.endswith(".reason.json")}
+    assert len(sidecars) >= len(HOSTILE), sorted(sidecars)      # the search can fail: every reject has its sidecar
+    runs = "\n".join(s3_spark.read.format("delta").load(f"s3a://lake/{prefix}/ops/runs").toJSON().collect())
+    assert runs
+    assert secret_leaks(stack, {**sidecars, "ops/runs": runs}) == []

@@ -24,6 +24,7 @@ from pathlib import Path
 from secrets import token_urlsafe
 
 import pytest
+from pyspark.sql import functions as F
 
 from etl.errors import EXIT_CONFIG, EXIT_FAILURE
 from etl.export.excel import report_file_name
@@ -69,7 +70,8 @@ def _workbook_parts(path: Path) -> dict[str, str]:
 def _what_readers_see(stack, s3_spark, cfg) -> dict[str, str]:
     """The slice run's Excel report, and the run records in ops/runs and in MySQL's etl_run_records."""
     parts = _workbook_parts(cfg.path(cfg.excel.output_dir) / report_file_name(SLICE_RUN_DATE))
-    runs = "\n".join(s3_spark.read.format("delta").load(runs_uri(cfg)).toJSON().collect())   # a few runs
+    runs = "\n".join(r[0] for r in s3_spark.read.format("delta").load(runs_uri(cfg))
+                     .select(F.to_json(F.struct("*"))).collect())   # a few runs
     with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
         mysql = "\n".join(repr(row) for row in conn.query("SELECT * FROM etl_run_records"))
     # The search can fail: each of them holds what the slice run put there.

@@ -390,6 +390,3 @@ class SilverStage:
         self.conformed.append((transactions, lines))
         return [("orders", replace_children)]
 
-
-def build_silver(spark: SparkSession, cfg: Config, run_date: date, run_id: str) -> SilverResult:
-    return SilverStage(spark, cfg, run_date, run_id).run()

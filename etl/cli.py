@@ -299,6 +299,7 @@ def cmd_upload(args) -> int:
     from tqdm import tqdm
 
     from etl.bronze.feeds import FEED_NAMES
+    from etl.bronze.keys import key_problem, shown
     from etl.run.run import Run
     from etl.storage import store_for
 
@@ -314,10 +315,16 @@ def cmd_upload(args) -> int:
         raise ConfigError(f"{source} is neither a file nor a folder")
     if not files:
         raise ConfigError(f"{source} holds no file to upload")
-    cfg = _config(args)
-    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret)
     base = "/".join(p.strip("/") for p in (args.feed, args.folder) if p.strip("/"))
     keys = [f"{base}/{name}" for name in names]
+    # The names a run would reject unread (etl/bronze/keys.py): refused here, before anything is uploaded.
+    unsafe = [(key, problem) for key in keys if (problem := key_problem(key))]
+    if unsafe:
+        key, problem = unsafe[0]
+        raise ConfigError(f"refusing to upload '{shown(key)}': {problem}; rename the file or choose another --folder "
+                          f"({len(unsafe)} such name(s), nothing was uploaded)")
+    cfg = _config(args)
+    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret)
     waiting = [k for k in keys if landing.exists(k)]
     if waiting:
         raise ConfigError(f"{waiting[0]} is already in landing, waiting for the next run: "

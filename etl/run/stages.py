@@ -24,7 +24,9 @@ import time
 from typing import TYPE_CHECKING, Iterable
 
 from etl import catalog, delta_io
+from etl.bronze.feeds import all_feeds
 from etl.bronze.ingest import due_files, ingest_feeds
+from etl.bronze.keys import shown
 from etl.catalog import Table
 from etl.errors import ConfigError, ExportError
 from etl.export.excel import report_file_name
@@ -88,7 +90,8 @@ class Ingest(Stage):
         bronze = {t.name: t.uri(run.cfg) for t in self.writes() if t.layer == "bronze"}
         run.summary.ingest = ingest_feeds(
             run.spark, landing, lake, bronze, catalog.table("ops", "file_manifest").uri(run.cfg), run.run_id,
-            run.started_at.replace(tzinfo=None), not_after=run.run_date)
+            run.started_at.replace(tzinfo=None), feeds=all_feeds(run.cfg.ingest.xlsx_limits()),
+            not_after=run.run_date)
 
     def plan(self, run: "Run") -> list[str]:
         cfg = run.cfg
@@ -112,8 +115,9 @@ class Ingest(Stage):
         lines = []
         for feed, (files, later) in listed.items():
             size = sum(f.size for f in files)
-            shown = ", ".join(f.key for f in files[:3]) + (f", ... {len(files) - 3} more" if len(files) > 3 else "")
-            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {shown}" if files else "")
+            names = (", ".join(shown(f.key) for f in files[:3])
+                     + (f", ... {len(files) - 3} more" if len(files) > 3 else ""))
+            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {names}" if files else "")
                          + (f" ({len(later)} more in folders dated after {run.run_date} wait)" if later else ""))
         return lines
 

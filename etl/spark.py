@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from etl.config import Config
 from etl.jars import jars_csv
@@ -79,6 +79,16 @@ TUNGSTEN_PAGE_BYTES = 4 * 1024 * 1024 - 64
 # out that way (OutOfMemoryError in ColumnBuilder.ensureFreeSpace under MemoryStore.putIteratorAsBytes,
 # docs/benchmarks.md). A disk-only block is streamed to its file batch by batch.
 CACHE_LEVEL = StorageLevel.DISK_ONLY
+
+
+def materialize(frame: DataFrame) -> DataFrame:
+    """``frame`` computed once, with its lineage cut (a local checkpoint, on disk).
+
+    For a frame several writes or reads use: each of them would otherwise plan the whole lineage
+    again and scan its Delta sources again (for a Delta source that is also a Spark job of Delta's
+    own to pick the files), which on a small day costs far more than the rows. The blocks live as
+    long as the frame is referenced (Spark's context cleaner drops them after)."""
+    return frame.localCheckpoint(eager=True, storageLevel=CACHE_LEVEL)
 
 
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:

@@ -85,7 +85,6 @@ class FeedIngestResult:
     duplicates: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     rows: int = 0
-    table_version: int | None = None
 
 
 @dataclass
@@ -342,7 +341,6 @@ def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at
         plan.result.ingested.append(item.stored.key)
         plan.result.rows += rows
         plan.to_archive.append(item.stored.key)
-    plan.result.table_version = version
 
 
 def folder_date(key: str) -> date | None:

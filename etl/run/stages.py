@@ -148,8 +148,18 @@ class Gold(Stage):
         run.summary.gold = build_gold(run.spark, run.cfg, run.run_date, rebuild=run.rebuild_gold)
 
 
+def built_gold(run: "Run") -> dict:
+    """The gold frames this run's gold stage wrote, materialized (empty when gold ran in another process)."""
+    return run.summary.gold.frames if run.summary.gold is not None else {}
+
+
 def gold_frames(run: "Run", tables: Iterable[str]) -> dict:
-    """The gold Delta tables by name; ExportError naming the first one missing (gold never ran)."""
+    """The gold tables by name: those this process's gold stage just wrote (the same content, without
+    reading Delta again), else the Delta tables; ExportError naming the first one missing (gold never ran)."""
+    tables = list(tables)
+    built = built_gold(run)
+    if all(t in built for t in tables):
+        return {t: built[t] for t in tables}
     uris = {t: table_uri(run.cfg, "gold", t) for t in tables}
     missing = [uri for uri in uris.values() if not delta_io.is_table(run.spark, uri)]
     if missing:
@@ -196,8 +206,12 @@ class ExportExcel(Stage):
         gold_frames(run, catalog.GOLD_MARTS)       # one clear error when gold never ran
         local = cfg.path(cfg.excel.output_dir) / report_file_name(run.run_date)
         began = time.monotonic()
-        report = build_report(run.spark, lake_table_reader(run.spark, cfg), run.run_date, local,
-                              cfg.excel.max_rows_per_sheet)
+        read_lake, built = lake_table_reader(run.spark, cfg), built_gold(run)
+
+        def read(layer: str, name: str):
+            return built[name] if layer == "gold" and name in built else read_lake(layer, name)
+
+        report = build_report(run.spark, read, run.run_date, local, cfg.excel.max_rows_per_sheet)
         run.summary.excel_local = str(report.path)
         run.summary.excel_sheets = report.row_counts
         log.info("excel: %s holds %d row(s) on %d sheet(s), written in %.2f s", report.path.name,

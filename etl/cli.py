@@ -38,8 +38,7 @@ def _with_profile(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etl", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-format", choices=["text", "json"], help="log line format (default from config)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _with_log_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline for one run date, or a backfill over several",
@@ -138,7 +137,40 @@ def build_parser() -> argparse.ArgumentParser:
                           help="comma-separated <layer>/<table> names to maintain (default: every table)")
 
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
+    for command in commands.choices.values():
+        # Also after the subcommand: spark-submit jobs/daily_etl.py --log-format json ... puts `run` first.
+        _with_log_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _with_log_options(parser: argparse.ArgumentParser, default) -> None:
+    """--log-format and --log-level; a subcommand's copy has no default (SUPPRESS), so that it leaves the
+    value given before the subcommand alone when it is not given itself."""
+    parser.add_argument("--log-format", choices=["text", "json"], default=default,
+                        help="log line format (default: $ETL_LOG_FORMAT, else the profile's log_format, else text)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default,
+                        help="lowest level logged (default: $ETL_LOG_LEVEL, else INFO)")
+
+
+def log_settings(args, environ=None) -> tuple[str, str]:
+    """(format, level) of the logs: the option, else ETL_LOG_FORMAT / ETL_LOG_LEVEL, else the profile's
+    ``log_format`` (which ETL__LOG_FORMAT also sets), else text and INFO. A profile that cannot be read
+    leaves text: the command itself reports it."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    fmt = args.log_format or environ.get("ETL_LOG_FORMAT", "").strip().lower() or None
+    level = args.log_level or environ.get("ETL_LOG_LEVEL", "").strip().upper() or "INFO"
+    if fmt is None:
+        try:
+            fmt = _config(args).log_format
+        except EtlError:
+            fmt = "text"
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"ETL_LOG_FORMAT={fmt!r}: use text or json")
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"ETL_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return fmt, level
 
 
 def _config(args):
@@ -520,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"and type the value at the prompt, or pipe it on standard input", file=sys.stderr)
             return EXIT_CONFIG
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    setup_logging(args.log_format or "text", args.log_level)
+    try:
+        setup_logging(*log_settings(args))
+    except EtlError as exc:
+        print(f"etl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         return COMMANDS[args.command](args)
     except EtlError as exc:
@@ -532,11 +568,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:       # noqa: BLE001 - only a dead Spark JVM is turned into one line; the rest re-raises
         if not spark_jvm_stopped(exc):
             raise
-        print("etl: error: the Spark JVM stopped in the middle of the run: a java.lang.OutOfMemoryError above "
-              "means the driver's heap ran out (raise spark.driver_memory, e.g. ETL__SPARK__DRIVER_MEMORY=4g; "
-              "docs/operations.md, \"Driver memory\"), else it was killed; the same command again is safe",
-              file=sys.stderr)
+        print(jvm_stopped_message(), file=sys.stderr)
         return EXIT_FAILURE
+
+
+def jvm_stopped_message() -> str:
+    """The one line for a dead Spark JVM. Under spark-submit the JVM was started before the profile was
+    read, so its heap is spark-submit's --driver-memory, never spark.driver_memory."""
+    from etl.spark import running_under_spark_submit
+
+    how = ("spark-submit --driver-memory, e.g. --driver-memory 4g" if running_under_spark_submit() else
+           "spark.driver_memory, e.g. ETL__SPARK__DRIVER_MEMORY=4g")
+    return ("etl: error: the Spark JVM stopped in the middle of the run: a java.lang.OutOfMemoryError above "
+            f"means the driver's heap ran out (raise {how}; docs/operations.md, \"Driver memory\"), else it "
+            "was killed; the same command again is safe")
 
 
 def spark_jvm_stopped(exc: BaseException) -> bool:

@@ -119,6 +119,7 @@ class SilverStage:
         self.result = SilverResult()
         self._persisted: list[DataFrame] = []
         self.files: dict[str, list[str]] = {}      # feed -> the bronze files this run checks
+        self._processed: DataFrame | None = None
 
     def uri(self, layer: str, table: str) -> str:
         return table_uri(self.cfg, layer, table)
@@ -141,12 +142,22 @@ class SilverStage:
         if not delta_io.is_table(self.spark, bronze_uri):
             return None, []
         bronze = self.spark.read.format("delta").load(bronze_uri)
-        done = read_table(self.spark, self.uri("ops", "silver_progress"), SILVER_PROGRESS).filter(F.col("feed") == feed)
+        done = self.processed_runs().filter(F.col("feed") == feed)
         pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
                          .collect())
         if not pending:
             return None, []
         return bronze.filter(F.col("run_id").isin(pending)), pending
+
+    def processed_runs(self) -> DataFrame:
+        """``ops/silver_progress`` (feed, run id), read once per stage: every feed's pending runs are
+        checked against it, and each read of the Delta table would be a scan (and a Spark job of Delta's
+        own to pick its files) of its own."""
+        if self._processed is None:
+            uri = self.uri("ops", "silver_progress")
+            self._processed = (materialize(self.spark.read.format("delta").load(uri))
+                               if delta_io.is_table(self.spark, uri) else self.spark.createDataFrame([], SILVER_PROGRESS))
+        return self._processed
 
     # -- checks -------------------------------------------------------------------------------
     def check(self, feed: str, frame: DataFrame, rules: FeedRules | None = None) -> tuple[DataFrame, FeedQuality]:
@@ -237,10 +248,15 @@ class SilverStage:
         for feed in REFERENCE_FEEDS:
             new, runs = self.new_bronze(feed)
             if new is not None:
-                typed = typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)), feed)
+                # computed once: compared with the stored table, written if it differs, and used as the
+                # table's content by the feeds that look it up (the same rows either way)
+                typed = materialize(typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)),
+                                                    feed))
                 delta_io.replace_if_changed(self.spark, typed, self.uri("silver", feed), name=feed)
                 progress.extend((feed, r) for r in runs)
-            frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
+                frames[feed] = typed
+            else:
+                frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
         return frames
 
     def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:

@@ -11,8 +11,12 @@
 -- Each changed table is rebuilt beside the live one (<table>__v005, the rows copied with the date of
 -- the content MySQL recorded for it), then every table is switched in one atomic RENAME TABLE, so a
 -- reader never sees a table missing or empty. The RENAME is the point of no return: a V005 stopped
--- before it runs again from the start; one stopped after it needs only its last statements (views,
--- history tables: all IF NOT EXISTS / OR REPLACE). The export after a migration reloads every table.
+-- before it runs again from the start (the first statement drops what it had built); one stopped
+-- after it needs only its statements after the RENAME (all IF EXISTS / IF NOT EXISTS / OR REPLACE).
+-- The export after a migration reloads every table.
+
+DROP TABLE IF EXISTS kpi_regional_revenue__v005, kpi_repeat_customers__v005, kpi_top_customers_30d__v005,
+  kpi_product_sales_30d__v005, kpi_daily_sales__v005, alerts__v005;
 
 CREATE TABLE IF NOT EXISTS kpi_regional_revenue__v005 (
   as_of_date  DATE          NOT NULL COMMENT 'the run date of this snapshot (the month of this date)',

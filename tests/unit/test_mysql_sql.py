@@ -80,6 +80,7 @@ APPLIED_MIGRATIONS = {
     "V002__gold_tables.sql": "8f482ec1",
     "V003__etl_run_records.sql": "3e404788",
     "V004__etl_gold_loaded.sql": "5e7c474a",
+    "V005__served_names_and_history.sql": "976a9174",
 }
 # Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
 RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",

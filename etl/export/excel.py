@@ -172,7 +172,8 @@ def as_fraction(value):
 
 
 def table_name(title: str) -> str:
-    """An Excel table name for a sheet title: letters, digits and ``_`` (``Customers (2)`` -> ``Customers_2``)."""
+    """An Excel table name for a sheet title: ``T_`` and its letters, digits and ``_`` (``Customers (2)`` ->
+    ``T_Customers_2``); unique in the workbook as the titles are."""
     return "T_" + re.sub(r"[^A-Za-z0-9]+", "_", title).strip("_")
 
 

@@ -46,7 +46,7 @@ HOST = "127.0.0.1"
 BUCKETS = ("landing", "lake", "exports")
 APP_USER_PREFIX = "etl_"      # + 8 random hex: the user name is a secret too (mysql.user_secret)
 # What the export's MySQL user may do, on the gold schema only (docs/security.md).
-MYSQL_APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
+MYSQL_APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE VIEW"
 MINIO_MODULE = "github.com/minio/minio@latest"
 BIN_DIR = ".local/bin"
 READY_TIMEOUT = 60.0

@@ -5,8 +5,15 @@ Spark's columnar collect, instead of ``toLocalIterator()`` row by row), cut firs
 at what one sheet holds (``max_rows``, header included): the driver never holds
 more than one sheet's rows. openpyxl's write-only mode appends them, Arrow record
 batch by record batch. Column kinds come from the Spark schema: money as
-``#,##0.00``, percentages as ``0.00"%"`` (values are already ×100), dates as
-dates. Widths are fitted from one small aggregate (max length per column).
+``#,##0.00``, day counts as ``0.00 "days"``, dates as dates, and percentages as
+fractions with Excel's own ``0.00%`` format: the lake holds them ×100 (47.19 for
+47.19 %), the cell holds 0.4719, so ``=B2*C2`` in Excel means what it says.
+Headers are words (``Total sales``, :func:`header_text`); an id column of text
+whose value is a plain number (``transaction_id`` 100234) stores it as a number,
+so Excel neither flags "number stored as text" nor sorts 10 before 9. Each
+sheet's rows are an Excel table (``Table``, its own filter buttons and banded
+rows; openpyxl's write-only writer writes tables when their columns are given).
+Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
 (titles are kept within Excel's 31 characters). The full daily report, with
 its Summary sheet and charts, is assembled by ``etl/export/report.py``.
@@ -33,8 +40,10 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Iterator, Mapping
 
 from openpyxl import Workbook
@@ -42,12 +51,23 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, DecimalType, TimestampType
+from pyspark.sql.types import DateType, DecimalType, StringType, TimestampType
 
 MONEY_FORMAT = "#,##0.00"
-PERCENT_FORMAT = '0.00"%"'
+PERCENT_FORMAT = "0.00%"        # Excel's percent: the cell holds the fraction (0.4719 shows 47.19%)
+DAYS_FORMAT = '0.00 "days"'
+HUNDRED = Decimal(100)
+PERCENT_SUFFIXES = ("_percentage", "_pct", "_rate")
+# A text id that is a plain number (no sign, no leading zero, at most 15 digits: Excel keeps 15
+# significant digits) is stored as a number.
+NUMERIC_ID = re.compile(r"0|[1-9][0-9]{0,14}")
+TABLE_STYLE = "TableStyleMedium2"
+# Words of a column name shown otherwise in a header (``share_pct`` -> ``Share %``).
+HEADER_WORDS = {"id": "ID", "ids": "IDs", "utc": "(UTC)", "pct": "%", "avg": "Average", "7d": "7 days",
+                "30d": "30 days", "mtd": "month to date"}
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_TITLE = 31          # Excel's limit on a sheet name
@@ -113,9 +133,23 @@ def report_file_name(run_date: date) -> str:
     return f"Daily_Report_{run_date:%Y%m%d}.xlsx"
 
 
+def header_text(column: str) -> str:
+    """A column name in words for a header: ``total_sales`` -> ``Total sales``, ``customer_id`` ->
+    ``Customer ID``, ``share_pct`` -> ``Share %``, ``transaction_time_utc`` -> ``Transaction time (UTC)``."""
+    words = [HEADER_WORDS.get(word, word) for word in column.split("_") if word]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def is_day_count(column: str) -> bool:
+    return column.endswith("_days") or "_time_between_" in column
+
+
 def number_format(column: str, dtype) -> str | None:
     if isinstance(dtype, DecimalType):
-        return PERCENT_FORMAT if column.endswith(("_percentage", "_pct", "_rate")) else MONEY_FORMAT
+        if column.endswith(PERCENT_SUFFIXES):
+            return PERCENT_FORMAT
+        return DAYS_FORMAT if is_day_count(column) else MONEY_FORMAT
     if isinstance(dtype, (DateType, TimestampType)):
         return DATE_FORMAT
     return None
@@ -130,6 +164,19 @@ def continuation_title(name: str, number: int) -> str:
     return name[:MAX_TITLE - len(suffix)].rstrip(" _") + suffix
 
 
+def as_fraction(value):
+    """A percentage as the lake holds it (×100) as the fraction a ``0.00%`` cell holds (exact for Decimal)."""
+    if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
+        return value / HUNDRED if isinstance(value, (Decimal, int)) else value / 100
+    return value
+
+
+def table_name(title: str) -> str:
+    """An Excel table name for a sheet title: ``T_`` and its letters, digits and ``_`` (``Customers (2)`` ->
+    ``T_Customers_2``); unique in the workbook as the titles are."""
+    return "T_" + re.sub(r"[^A-Za-z0-9]+", "_", title).strip("_")
+
+
 def column_widths(frame: DataFrame) -> list[int]:
     """Characters per column: the longest value (plus room for thousands separators on money) or the
     header (plus room for the autofilter button), capped at 60. One small aggregate over the frame."""
@@ -139,7 +186,7 @@ def column_widths(frame: DataFrame) -> list[int]:
         longest = lengths[field.name] or 0
         if isinstance(field.dataType, DecimalType):
             longest += longest // 3
-        widths.append(min(60, max(len(field.name) + 4, longest + 2)))
+        widths.append(min(60, max(len(header_text(field.name)) + 4, longest + 2)))
     return widths
 
 
@@ -151,7 +198,7 @@ def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[
     sheet.print_title_rows = "1:1"      # the header repeats on every printed page
     header = []
     for name in frame.columns:
-        cell = WriteOnlyCell(sheet, value=name)
+        cell = WriteOnlyCell(sheet, value=header_text(name))
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
         header.append(cell)
@@ -159,8 +206,17 @@ def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[
     return sheet
 
 
-def _finish_sheet(sheet, columns: int, rows: int) -> None:
-    sheet.auto_filter.ref = f"A1:{get_column_letter(columns)}{rows + 1}"
+def _finish_sheet(sheet, headers: list[str], rows: int) -> None:
+    """The sheet's range as an Excel table (filter buttons, banded rows, structured references). A
+    table holds at least one row under its header: an empty sheet's table is its header and one empty
+    row. openpyxl's write-only mode cannot read the header back, so the table's columns are given."""
+    ref = f"A1:{get_column_letter(len(headers))}{max(rows, 1) + 1}"
+    table = Table(displayName=table_name(sheet.title), ref=ref,
+                  tableColumns=[TableColumn(id=i, name=h) for i, h in enumerate(headers, start=1)],
+                  tableStyleInfo=TableStyleInfo(name=TABLE_STYLE, showRowStripes=True))
+    with warnings.catch_warnings():     # "in write-only mode you must add table columns manually": done above
+        warnings.simplefilter("ignore", UserWarning)
+        sheet.add_table(table)
 
 
 def _styled_cells(sheet, formats: list[str | None]) -> list[tuple[int, WriteOnlyCell]]:
@@ -215,6 +271,10 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     if max_rows < 2:
         raise ValueError(f"max_rows must leave room for the header and one row, got {max_rows}")
     formats = [(overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in frame.schema.fields]
+    percents = [index for index, fmt in enumerate(formats) if fmt == PERCENT_FORMAT]
+    ids = [index for index, f in enumerate(frame.schema.fields)
+           if f.name.endswith("_id") and isinstance(f.dataType, StringType) and not formats[index]]
+    headers = [header_text(name) for name in frame.columns]
     widths = column_widths(frame)
     titles: list[str] = []
     total = replaced = 0
@@ -225,6 +285,12 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
         plain = [index for index in range(len(formats)) if not formats[index]]
         for row in rows:
             values = list(row)
+            for index in percents:
+                values[index] = as_fraction(values[index])
+            for index in ids:
+                value = values[index]
+                if type(value) is str and NUMERIC_ID.fullmatch(value):
+                    values[index] = int(value)
             for index in plain:       # ordinary text is left to openpyxl, which stores it as text
                 value = values[index]
                 if type(value) is str and (value.startswith(FORMULA_TRIGGERS) or value in ERROR_CODES
@@ -243,7 +309,7 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
                     cell.value = value
                     values[index] = cell
             sheet.append(values)
-        _finish_sheet(sheet, len(widths), len(rows))
+        _finish_sheet(sheet, headers, len(rows))
         total += len(rows)
     if replaced:
         log.warning("excel sheet %s: %d text value(s) held control characters a workbook cannot store; "

@@ -14,6 +14,11 @@ never a mix, a partial or an empty table. A load that stops before the swap (an
 error, a killed process) leaves the live tables as they were; the next load
 drops the leftovers and starts over.
 
+MySQL serves gold under a few names of its own (resources/sql/V005, :func:`served_frame`): the
+snapshot tables (``SNAPSHOT_TABLES``) carry their ``as_of_date`` and keep every run date's rows in
+``<table>_history``; ``rank`` and ``date``, reserved words, are ``spend_rank``, ``sales_date`` and
+``alert_date`` (``SERVED_RENAMES``). Gold itself keeps the names of the metric definitions.
+
 Statements go through MySQL Connector/J in Spark's own JVM (no second driver to
 install); credentials travel only as JDBC connection properties, never in the
 URL, and no error message carries the password.
@@ -474,13 +479,71 @@ def drop_staging(conn: Connection, tables: Iterable[str]) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {_checked_name(table)}{STAGING_SUFFIX}")
 
 
+# -- served names, snapshots and their history (resources/sql/V005__served_names_and_history.sql) ---------
+
+# Gold columns MySQL serves under another name: reserved words there (gold keeps the metric names).
+SERVED_RENAMES: dict[str, dict[str, str]] = {
+    "kpi_top_customers_30d": {"rank": "spend_rank"},
+    "kpi_daily_sales": {"date": "sales_date"},
+    "alerts": {"date": "alert_date"},
+}
+# Tables holding one run date's figures: served with ``as_of_date`` first, every date kept in <table>_history.
+SNAPSHOT_TABLES = ("kpi_regional_revenue", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_repeat_customers")
+HISTORY_SUFFIX = "_history"
+AS_OF = "as_of_date"
+
+
+def served_columns(table: str, columns: Sequence[str]) -> list[str]:
+    """The MySQL columns of gold ``table`` whose gold columns are ``columns``, in order."""
+    renames = SERVED_RENAMES.get(table, {})
+    return [*([AS_OF] if table in SNAPSHOT_TABLES else []), *(renames.get(c, c) for c in columns)]
+
+
+def served_frame(table: str, frame: DataFrame, run_date: date) -> DataFrame:
+    """Gold ``frame`` as MySQL serves ``table``: renamed columns, and a snapshot's ``as_of_date``."""
+    renames = SERVED_RENAMES.get(table, {})
+    columns = [F.col(f"`{c}`").alias(renames.get(c, c)) for c in frame.columns]
+    if table in SNAPSHOT_TABLES:
+        columns.insert(0, F.lit(run_date).cast("date").alias(AS_OF))
+    return frame.select(*columns)
+
+
+def record_history(conn: Connection, run_date: date, tables: Iterable[str],
+                   columns: Mapping[str, Sequence[str]]) -> None:
+    """Copy the live rows of each snapshot table of ``tables`` (those dated ``run_date``) into its
+    ``<table>_history``, replacing what that date held there, all tables in one transaction: a rerun of
+    a date leaves one set of rows for it. ``columns``: the served columns of each table."""
+    snapshots = [t for t in tables if t in SNAPSHOT_TABLES]
+    if not snapshots:
+        return
+    day = run_date.isoformat()
+    conn.execute("START TRANSACTION")
+    try:
+        for table in snapshots:
+            history = _checked_name(table + HISTORY_SUFFIX)
+            names = ", ".join(f"`{c}`" for c in columns[table])
+            conn.execute(f"DELETE FROM {history} WHERE {AS_OF} = '{day}'")
+            conn.execute(f"INSERT INTO {history} ({names}) SELECT {names} FROM {table} WHERE {AS_OF} = '{day}'")
+        conn.execute("COMMIT")
+    except ExportError:
+        try:
+            conn.execute("ROLLBACK")
+        except ExportError:
+            pass
+        raise
+
+
+LOADS_TABLE = "etl_table_loads"       # V005: etl_runs renamed; etl_runs is a view over it for a release
+
+
 def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[str, int], loaded_at: datetime) -> None:
-    """One ``etl_runs`` row per table, in one statement (all or none); a rerun of the same run id replaces them."""
+    """One ``etl_table_loads`` row per table loaded, in one statement (all or none); a rerun of the same
+    run id replaces them."""
     stamp = loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     rows = ", ".join(f"('{run_id}', '{run_date.isoformat()}', '{_checked_name(t)}', {int(n)}, '{stamp}')"
                      for t, n in counts.items())
     if rows:
-        conn.execute(f"REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
+        conn.execute(f"REPLACE INTO {LOADS_TABLE} (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
 
 
 # etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/run/records.py mysql_run_row.
@@ -510,6 +573,7 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
     target = target_for(cfg, get_secret)
     if not re.fullmatch(r"[0-9A-Za-z_.:-]+", run_id):
         raise ValueError(f"run id {run_id!r} has characters a run id never has")
+    tables = {name: served_frame(name, frame, run_date) for name, frame in tables.items()}
     counts: dict[str, int] = {}
     with Connection(spark, target) as conn:
         applied = apply_migrations(conn)
@@ -545,6 +609,8 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
         loaded_at = datetime.now(timezone.utc)
         record_runs(conn, run_id, run_date, counts, loaded_at)
         record_loaded(conn, run_id, run_date, contents, counts, kept, loaded_at)
+        # Every snapshot table, loaded or kept: a history interrupted after a swap is completed by the rerun.
+        record_history(conn, run_date, tables, {t: frame.columns for t, frame in tables.items()})
         log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s; "
                  "%d unchanged table(s) kept%s", len(counts), target.describe(), switch_seconds, len(kept),
                  f" ({', '.join(kept)})" if kept else "")

@@ -58,13 +58,14 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from etl.export.excel import (DATE_FORMAT, DATETIME_FORMAT, HEADER_FILL, HEADER_FONT, MONEY_FORMAT,
-                              PERCENT_FORMAT, SheetResult, report_file_name, set_text, write_sheet)
+                              PERCENT_FORMAT, SheetResult, as_fraction, report_file_name, set_text, write_sheet)
 from etl.gold.common import UNKNOWN, customers_as_of, full_name
 from etl.gold.marts import GOLD_TABLES
 
@@ -92,6 +93,8 @@ TRANSACTION_FORMATS = {"transaction_time_utc": DATETIME_FORMAT}
 COUNT_FORMAT = "#,##0"
 
 TITLE_FONT = Font(bold=True, size=16, color="1F4E78")
+LINK_FONT = Font(color="0563C1", underline="single")       # Excel's own Hyperlink style
+AUTHOR = "Retail lakehouse ETL"                               # the workbook's author (File > Info)
 BOLD = Font(bold=True)
 NOTE_FONT = Font(italic=True, color="9C0006")
 TOP = Alignment(vertical="top")
@@ -320,7 +323,7 @@ def _summary_text(grid: _Grid, headline: Headline, sheets: list[SheetResult], no
     grid.line("Customers on record", headline.customers_on_record, formats=(None, COUNT_FORMAT))
     grid.line("Top region, month to date", headline.top_region or "n/a")
     grid.line("Top region revenue, month to date", headline.top_region_revenue, formats=(None, MONEY_FORMAT))
-    grid.line("Top region share of revenue", headline.top_region_share_pct, formats=(None, PERCENT_FORMAT))
+    grid.line("Top region share of revenue", as_fraction(headline.top_region_share_pct), formats=(None, PERCENT_FORMAT))
     grid.line("Sales-drop alerts on the run date", len(headline.alerts), formats=(None, COUNT_FORMAT))
     grid.skip()
 
@@ -338,13 +341,19 @@ def _summary_text(grid: _Grid, headline: Headline, sheets: list[SheetResult], no
 
     grid.header("Sheet", "Rows", "Sheets used", "", "Continued on")
     for sheet in sheets:
-        grid.line(sheet.name, sheet.rows, len(sheet.sheets), None, ", ".join(sheet.sheets[1:]) or None,
-                  formats=(None, COUNT_FORMAT, COUNT_FORMAT))
+        row = grid.line(None, sheet.rows, len(sheet.sheets), None, ", ".join(sheet.sheets[1:]) or None,
+                        formats=(None, COUNT_FORMAT, COUNT_FORMAT))
+        grid.put(row, 1, sheet.name, hyperlink=sheet_link(sheet.sheets[0]), font=LINK_FONT)
     if notes:
         grid.skip()
         grid.header("Notes")
         for note in notes:
             grid.line(note, font=NOTE_FONT)
+
+
+def sheet_link(title: str) -> Hyperlink:
+    """An internal link to cell A1 of sheet ``title`` (a location, no relationship, no external target)."""
+    return Hyperlink(ref="", location=f"'{title}'!A1", display=title)
 
 
 def _chart_data(grid: _Grid, sheet, regions: list, months: list, top: list) -> dict[str, tuple[int, int, int]]:
@@ -456,6 +465,15 @@ def _notes(sheets: list[SheetResult], max_rows: int, scope: str, run_date: date)
     return notes
 
 
+def describe(workbook: Workbook, run_date: date) -> None:
+    """The document's properties (File > Info, and what a document library indexes)."""
+    props = workbook.properties
+    props.title = f"Daily report for {run_date.isoformat()}"
+    props.subject = "Retail sales: revenue, orders, customers and sales team"
+    props.creator = props.lastModifiedBy = AUTHOR
+    props.keywords = f"daily report, {run_date.isoformat()}"
+
+
 # -- entry point ----------------------------------------------------------------------------------------
 
 def build_report(spark: SparkSession | None, read_table: ReadTable, run_date: date, path: Path,
@@ -493,6 +511,7 @@ def build_report(spark: SparkSession | None, read_table: ReadTable, run_date: da
     }
 
     workbook = Workbook(write_only=True)
+    describe(workbook, run_date)
     written = []
     try:
         for name, frame in frames.items():

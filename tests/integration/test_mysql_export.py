@@ -22,8 +22,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from etl.config import PROJECT_ROOT
-from etl.export.mysql import (Connection, collect_small, drop_staging, export_to_mysql, fill_staging,
-                              fill_staging_rows, swap_in, target_for)
+from etl.export.mysql import (AS_OF, Connection, collect_small, drop_staging, export_to_mysql, fill_staging,
+                              fill_staging_rows, served_columns, served_frame, swap_in, target_for)
 from etl.gold.marts import GOLD_TABLES
 from etl.run.ids import new_run_id
 from etl.secrets import SecretStore
@@ -84,8 +84,18 @@ def _sorted(rows):
     return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))
 
 
+def gold_columns_in_mysql(name):
+    """The MySQL columns holding gold's columns, in gold's order (served names; no as_of_date)."""
+    return [c for c in served_columns(name, GOLD_TABLES[name].columns) if c != AS_OF]
+
+
+def served(name, frame):
+    """A gold frame as the loader hands it to a staging table (etl/export/mysql.py served_frame)."""
+    return served_frame(name, frame, RUN_DATE)
+
+
 def mysql_rows(conn, name):
-    columns = ", ".join(_q(c) for c in GOLD_TABLES[name].columns)
+    columns = ", ".join(_q(c) for c in gold_columns_in_mysql(name))
     return _sorted(conn.query(f"SELECT {columns} FROM {name}"))
 
 
@@ -214,13 +224,14 @@ def test_the_batched_path_gives_the_rows_and_types_of_the_jdbc_path(slice_export
     cases = {**{name: (name, table.frame) for name, table in gold.items()}, "nasty": ("kpi_regional_revenue", nasty)}
 
     def staged(conn, name):
-        columns = ", ".join(_q(c) for c in GOLD_TABLES[name].columns)
+        columns = ", ".join(_q(c) for c in gold_columns_in_mysql(name))
         return (_sorted(conn.query(f"SELECT {columns} FROM {name}__staging")),
                 conn.query("SELECT column_name, column_type, is_nullable FROM information_schema.columns "
                            f"WHERE table_schema = DATABASE() AND table_name = '{name}__staging' ORDER BY 1"))
 
     with Connection(s3_spark, target) as conn:
         for case, (name, frame) in cases.items():
+            frame = served(name, frame)
             jdbc_count = fill_staging(cfg, target, conn, name, frame)
             jdbc = staged(conn, name)
             rows = collect_small({name: frame}, 1000)[name]
@@ -290,7 +301,7 @@ def test_a_reader_during_loads_sees_the_old_or_the_new_content_never_a_partial_o
         loading.set()
         for content in (new, old, new, old):
             for name, frame in content.items():
-                fill_staging(cfg, target, conn, name, frame)
+                fill_staging(cfg, target, conn, name, served(name, frame))
             swap_in(conn, content)
         loading.clear()
         time.sleep(0.5)
@@ -322,7 +333,7 @@ def test_a_load_killed_before_its_swap_leaves_the_previous_content_and_the_next_
                 for name, table in gold.items()}
     with Connection(s3_spark, target) as conn, Connection(s3_spark, target) as holder:
         for name, frame in previous.items():
-            fill_staging(cfg, target, conn, name, frame)
+            fill_staging(cfg, target, conn, name, served(name, frame))
         swap_in(conn, previous)
         before = mysql_snapshot(conn)
         assert before["customers_data_mart"] != gold["customers_data_mart"].text_rows()

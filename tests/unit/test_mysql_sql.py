@@ -13,9 +13,9 @@ import pytest
 from pyspark.sql import types as T
 from pyspark.sql.types import _parse_datatype_string
 
-from etl.export.mysql import (MIGRATIONS_DIR, Content, MySQLTarget, _java_message, collect_small, content_of,
-                              insert_statements, migrations, record_loaded, record_runs, sql_literal,
-                              unchanged_tables,
+from etl.export.mysql import (MIGRATIONS_DIR, SNAPSHOT_TABLES, Content, MySQLTarget, _java_message, collect_small,
+                              content_of, insert_statements, migrations, record_history, record_loaded, record_runs,
+                              served_columns, served_frame, sql_literal, unchanged_tables,
                               split_statements, swap_in)
 from etl.gold.marts import GOLD_TABLES
 
@@ -80,6 +80,7 @@ APPLIED_MIGRATIONS = {
     "V002__gold_tables.sql": "8f482ec1",
     "V003__etl_run_records.sql": "3e404788",
     "V004__etl_gold_loaded.sql": "5e7c474a",
+    "V005__served_names_and_history.sql": "976a9174",
 }
 # Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
 RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",
@@ -179,14 +180,27 @@ def _parse_create(statement: str) -> Table:
 
 
 def ddl_tables() -> dict[str, Table]:
+    """Every table as the migrations leave it: CREATE TABLE, then RENAME TABLE (pairs in order, as
+    MySQL applies them) and DROP TABLE of later migrations."""
     tables: dict[str, Table] = {}
     for version, sql in migrations():
         for statement in split_statements(sql):
-            if statement.upper().startswith("CREATE TABLE"):
+            upper = statement.upper()
+            if upper.startswith("CREATE TABLE"):
                 table = _parse_create(statement)
                 assert table.name not in tables, f"{table.name} is created twice ({version})"
                 tables[table.name] = table
+            elif upper.startswith("RENAME TABLE"):
+                for pair in statement[len("RENAME TABLE"):].split(","):
+                    old, new = (n.strip().strip("`") for n in re.split(r"\s+TO\s+", pair.strip(), flags=re.I))
+                    assert old in tables and new not in tables, f"{version}: RENAME {old} TO {new}"
+                    tables[new] = tables.pop(old)
+                    tables[new].name = new
+            elif upper.startswith("DROP TABLE"):
+                for name in re.sub(r"^DROP TABLE( IF EXISTS)?", "", statement, flags=re.I).split(","):
+                    tables.pop(name.strip().strip("`"), None)
     return tables
+
 
 
 def expected_sql_types(name: str, dtype: T.DataType) -> set[str] | str:
@@ -215,20 +229,39 @@ def gold_schemas(spark):
 def test_every_gold_table_has_ddl_in_a_migration():
     tables = ddl_tables()
     assert set(GOLD_TABLES) <= set(tables), f"no DDL for {sorted(set(GOLD_TABLES) - set(tables))}"
-    assert set(tables) - set(GOLD_TABLES) == {"etl_runs", "etl_run_records", "etl_gold_loaded"}
+    assert set(tables) - set(GOLD_TABLES) == {"etl_table_loads", "etl_run_records", "etl_gold_loaded",
+                                              *(f"{t}_history" for t in SNAPSHOT_TABLES)}
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
-def test_ddl_columns_are_the_gold_columns_in_order(gold_schemas, name):
+def test_ddl_columns_are_the_served_gold_columns_in_order(gold_schemas, name):
     table = ddl_tables()[name]
-    assert [c.name for c in table.visible] == [f.name for f in gold_schemas[name].fields]
+    assert [c.name for c in table.visible] == served_columns(name, [f.name for f in gold_schemas[name].fields])
+
+
+@pytest.mark.parametrize("name", SNAPSHOT_TABLES)
+def test_a_snapshot_history_has_the_live_columns_keyed_by_date_and_the_grain(name):
+    tables = ddl_tables()
+    live, history = tables[name], tables[f"{name}_history"]
+    assert [(c.name, c.sql_type) for c in history.visible] == [(c.name, c.sql_type) for c in live.visible]
+    assert live.visible[0].name == "as_of_date" and live.visible[0].sql_type == "DATE"
+    grain = live.primary_key if name != "kpi_product_sales_30d" else live.unique_keys[0]
+    assert ["as_of_date", *grain] in [history.primary_key, *history.unique_keys], name
+
+
+def test_reserved_gold_names_are_renamed_in_mysql():
+    served = {name: served_columns(name, table.columns) for name, table in GOLD_TABLES.items()}
+    assert not {c for columns in served.values() for c in columns} & {"rank", "date"}
+    assert "spend_rank" in served["kpi_top_customers_30d"] and "sales_date" in served["kpi_daily_sales"]
+    assert "alert_date" in served["alerts"]
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
 def test_each_spark_type_maps_to_the_declared_sql_type(gold_schemas, name):
     columns = {c.name: c for c in ddl_tables()[name].visible}
-    for spark_field in gold_schemas[name].fields:
-        declared = columns[spark_field.name].sql_type
+    served = served_columns(name, [f.name for f in gold_schemas[name].fields])
+    for column, spark_field in zip(served[-len(gold_schemas[name].fields):], gold_schemas[name].fields):
+        declared = columns[column].sql_type
         expected = expected_sql_types(spark_field.name, spark_field.dataType)
         if isinstance(expected, str):
             assert re.fullmatch(expected, declared), f"{name}.{spark_field.name}: {declared} is not text ({expected})"
@@ -246,7 +279,8 @@ def test_money_is_decimal_18_2_and_percentages_decimal_9_2(gold_schemas):
                 assert column.sql_type == "DECIMAL(9,2)", f"{name}.{column.name}"
 
 
-@pytest.mark.parametrize("name", [*GOLD_TABLES, "etl_runs", "etl_run_records", "etl_gold_loaded"])
+@pytest.mark.parametrize("name", [*GOLD_TABLES, "etl_table_loads", "etl_run_records", "etl_gold_loaded",
+                                  *(f"{t}_history" for t in SNAPSHOT_TABLES)])
 def test_table_is_innodb_utf8mb4_with_a_primary_key_and_comments(name):
     table = ddl_tables()[name]
     assert re.search(r"ENGINE=InnoDB", table.options) and re.search(r"CHARSET=utf8mb4\b", table.options), name
@@ -281,8 +315,8 @@ def test_every_gold_grain_is_a_unique_key():
         "kpi_monthly_order_trends": ["sales_month"],
         "kpi_top_customers_30d": ["customer_id"],
         "kpi_product_sales_30d": ["product_key"],
-        "kpi_daily_sales": ["date"],
-        "alerts": ["date"],
+        "kpi_daily_sales": ["sales_date"],
+        "alerts": ["alert_date"],
     }
     tables = ddl_tables()
     assert set(grains) == set(GOLD_TABLES)
@@ -300,9 +334,10 @@ def test_consumer_query_indexes_exist():
     assert ("customer_id",) in leading["customers_data_mart"]       # by customer
     assert ("store_id",) in leading["sales_team_data_mart"]         # by store
     assert ("sales_month",) in leading["sales_team_data_mart"]
-    assert ("date",) in leading["kpi_daily_sales"] and ("date",) in leading["alerts"]   # by date
+    assert ("sales_date",) in leading["kpi_daily_sales"] and ("alert_date",) in leading["alerts"]   # by date
     assert ("product_id",) in leading["kpi_product_sales_30d"]
-    assert ("rank",) in leading["kpi_top_customers_30d"]
+    assert ("spend_rank",) in leading["kpi_top_customers_30d"]
+    assert all(("as_of_date",) in leading[f"{t}_history"] for t in SNAPSHOT_TABLES)      # a trend by date
 
 
 def test_reserved_words_are_quoted():
@@ -356,9 +391,30 @@ def test_etl_runs_gets_one_row_per_table_in_one_statement():
     record_runs(conn, "20261123T010203Z-abc123", date(2026, 11, 22), {"alerts": 0, "kpi_daily_sales": 3},
                 datetime(2026, 11, 23, 1, 2, 5, 678000))
     assert conn.statements == [
-        "REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES "
+        "REPLACE INTO etl_table_loads (run_id, run_date, table_name, row_count, loaded_at) VALUES "
         "('20261123T010203Z-abc123', '2026-11-22', 'alerts', 0, '2026-11-23 01:02:05.678'), "
         "('20261123T010203Z-abc123', '2026-11-22', 'kpi_daily_sales', 3, '2026-11-23 01:02:05.678')"]
+
+
+def test_served_frame_renames_reserved_columns_and_dates_a_snapshot(spark):
+    top = spark.createDataFrame([(1, 7, "A", Decimal("9.00"), 2)], GOLD_TABLES["kpi_top_customers_30d"].schema)
+    served = served_frame("kpi_top_customers_30d", top, date(2026, 11, 22))
+    assert served.columns == ["as_of_date", "spend_rank", "customer_id", "customer_name", "total_spend", "order_count"]
+    assert served.first()["as_of_date"] == date(2026, 11, 22) and dict(served.dtypes)["as_of_date"] == "date"
+    daily = spark.createDataFrame([], GOLD_TABLES["alerts"].schema)
+    assert served_frame("alerts", daily, date(2026, 11, 22)).columns == ["alert_date", "revenue", "expected", "reason"]
+
+
+def test_history_replaces_the_rows_of_the_run_date_of_every_snapshot_in_one_transaction():
+    conn = RecordingConnection()
+    columns = {"kpi_regional_revenue": ["as_of_date", "region", "revenue"], "alerts": ["alert_date"]}
+    record_history(conn, date(2026, 11, 22), ["alerts", "kpi_regional_revenue"], columns)
+    assert conn.statements == [
+        "START TRANSACTION",
+        "DELETE FROM kpi_regional_revenue_history WHERE as_of_date = '2026-11-22'",
+        "INSERT INTO kpi_regional_revenue_history (`as_of_date`, `region`, `revenue`) "
+        "SELECT `as_of_date`, `region`, `revenue` FROM kpi_regional_revenue WHERE as_of_date = '2026-11-22'",
+        "COMMIT"]
 
 
 def test_error_text_masks_the_password_and_the_user_name():

@@ -244,11 +244,11 @@ def test_status_of_an_empty_lake_and_a_wrong_key_are_one_line_each(two_runs, etl
     code, _, err = etl_here("status", ETL__STORAGE__S3__STAGE_CREDENTIALS__EXPORT__ACCESS_KEY_SECRET="no_such_secret")
     assert code == 3 and err.startswith("etl: error: ") and "no_such_secret" in err and len(err.splitlines()) == 1
     # A key of another identity: MinIO refuses the signature; one line, without the key.
-    code, _, err = etl_here("status",
-                            ETL__STORAGE__S3__STAGE_CREDENTIALS__EXPORT__SECRET_KEY_SECRET="minio_ingest_secret_key")
+    other = two_runs["cfg"].storage.s3.identity("ingest").secret_key_secret     # the name, not the value
+    code, _, err = etl_here("status", **{"ETL__STORAGE__S3__STAGE_CREDENTIALS__EXPORT__SECRET_KEY_SECRET": other})
     assert code == 1 and err.startswith("etl: error: cannot read the run records in s3a://lake/") and \
         len(err.splitlines()) == 1, err
-    assert two_runs["stack"].secret("minio_ingest_secret_key") not in err
+    assert two_runs["stack"].secret(other) not in err
 
 
 def test_rollback_of_the_second_run_restores_gold_and_mysql(two_runs, failed_run, etl_here, s3_spark):

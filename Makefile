@@ -11,11 +11,24 @@ BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 
-.PHONY: demo test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
+.PHONY: demo demo-next-steps test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
 	$(BIN)/etl run --profile $(PROFILE) --date $(DEMO_DATE)
+	@$(MAKE) --no-print-directory -s demo-next-steps
+
+# What to type next, as printed at the end of `make demo`: the profile set once for the shell (every etl
+# command reads ETL_PROFILE; --profile overrides it), then the README's commands work as written.
+demo-next-steps:
+	@echo
+	@echo "Next steps (the $(PROFILE) profile for every etl command of this shell, as in the README):"
+	@echo "  export ETL_PROFILE=$(PROFILE)"
+	@echo "  $(BIN)/etl status                               # the run just made, from ops/runs"
+	@echo "  $(BIN)/etl status --run RUN_ID                  # one run in detail"
+	@echo "  $(BIN)/etl check-freshness --max-age 26h        # exit 6 when no run succeeded in 26 h"
+	@echo "  $(BIN)/etl run --date $(DEMO_DATE) --stages gold,export   # part of the pipeline again"
+	@echo "  $(BIN)/etl --help                               # every command; make services-stop stops the servers"
 
 # Two pytest workers (pytest-xdist), one test file per worker at a time (module fixtures run once); each
 # worker has its own Spark session and, for integration tests, its own MinIO and MariaDB. tests/conftest.py

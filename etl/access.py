@@ -90,9 +90,10 @@ if __name__ == "__main__":
 
     from etl.config import load_config
 
-    parser = argparse.ArgumentParser(description="write the per-stage MinIO/S3 policy files for a profile")
-    parser.add_argument("--profile", required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = argparse.ArgumentParser(description="write the per-stage MinIO/S3 policy files for a profile",
+                                     allow_abbrev=False)
+    parser.add_argument("--profile", required=True, help="config profile in conf/")
+    parser.add_argument("--out", type=Path, required=True, help="folder the policy files are written to")
     args = parser.parse_args()
     for written in write_policy_files(load_config(args.profile), args.out):
         print(written)

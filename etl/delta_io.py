@@ -33,8 +33,11 @@ the event log say which table a job wrote.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -69,6 +72,35 @@ class Commit:
     def rows_written(self) -> int:
         m = self.metrics
         return m.get("numOutputRows", 0) or (m.get("numTargetRowsInserted", 0) + m.get("numTargetRowsUpdated", 0))
+
+
+# Inside a logged write: the writes it makes through another (upsert's append, replace_if_changed's
+# overwrite) are part of it and log nothing of their own, so each table write is one log line.
+_in_write: contextvars.ContextVar[bool] = contextvars.ContextVar("delta_io_in_write", default=False)
+
+
+def logged(write):
+    """One INFO line per table write, after it: the table's name, what was done, the rows and the
+    seconds (a long stage is no longer silent, and a slow table stands out in the log)."""
+    @functools.wraps(write)
+    def wrapper(*args, **kwargs):
+        if _in_write.get():
+            return write(*args, **kwargs)
+        token = _in_write.set(True)
+        started = time.monotonic()
+        try:
+            commit = write(*args, **kwargs)
+        finally:
+            _in_write.reset(token)
+        seconds = time.monotonic() - started
+        table = "/".join(commit.uri.rstrip("/").split("/")[-2:])      # <layer>/<table>
+        if commit.version is None:
+            log.info("table %s (%s): unchanged, no commit, 0 rows in %.1f s", table, write.__name__, seconds)
+        else:
+            log.info("table %s (%s): %s %d rows in %.1f s (%s, version %d)", table, write.__name__,
+                     commit.outcome, commit.rows_written, seconds, commit.operation or "-", commit.version)
+        return commit
+    return wrapper
 
 
 def sql_strings(values) -> str:
@@ -137,6 +169,7 @@ def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
     return last_commit(spark, uri, before)
 
 
+@logged
 def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
            txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
     """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
@@ -151,6 +184,7 @@ def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
     return _committed(spark, uri, before)
 
 
+@logged
 def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
                scope: str | None = None) -> Commit:
     """Append the rows of ``frame`` whose ``keys`` are not stored yet; ``scope`` (SQL on the target's
@@ -164,6 +198,7 @@ def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
     return append(spark, todo, uri, name=name)
 
 
+@logged
 def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
            changed_when: str | None) -> Commit:
     """MERGE ``frame`` on ``keys`` (null-safe): new keys inserted; a matched row updated when ``changed_when``
@@ -193,6 +228,7 @@ def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, 
     return _committed(spark, uri, before)
 
 
+@logged
 def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, assignments: dict[str, str], *,
                     name: str) -> Commit:
     """Set ``assignments`` on the target rows that match a row of the (small, broadcast) ``source``."""
@@ -205,6 +241,7 @@ def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, a
     return _committed(spark, uri, before)
 
 
+@logged
 def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: str, *, name: str,
                   metadata: str | None = None) -> Commit:
     """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
@@ -218,6 +255,7 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
     return _committed(spark, uri, before)
 
 
+@logged
 def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str], *, name: str) -> Commit:
     """Delete the target rows whose ``on`` columns match a row of ``keys``."""
     if not is_table(spark, uri):
@@ -234,6 +272,7 @@ def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str
     return _committed(spark, uri, before)
 
 
+@logged
 def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
               metadata: str | None = None) -> Commit:
     """Replace the table's content (and schema) whole."""
@@ -247,6 +286,7 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
     return _committed(spark, uri, before)
 
 
+@logged
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name: str) -> Commit:
     """Overwrite a small table only when its content differs, so a rerun adds no version."""
     if is_table(spark, uri):
@@ -258,6 +298,7 @@ def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name:
     return overwrite(spark, frame, uri, name=name)
 
 
+@logged
 def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
                         version_columns: list[str], *, name: str, parent_keys: list[str] | None = None,
                         broadcast_keys: bool = False) -> Commit:
@@ -310,6 +351,7 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
         stored.unpersist()
 
 
+@logged
 def restore(spark: SparkSession, uri: str, version: int, *, name: str) -> Commit:
     """The table back to ``version`` (a new version with that content); no commit when it is already there."""
     before = current_version(spark, uri)

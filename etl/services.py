@@ -674,9 +674,11 @@ def run_services(cfg: Config, action: str, say: Say = _print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m etl.services start|stop|status [--profile dev]``."""
-    parser = argparse.ArgumentParser(prog="etl services", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=ACTIONS)
-    parser.add_argument("--profile", default=os.environ.get("ETL_PROFILE", "dev"))
+    parser = argparse.ArgumentParser(prog="etl services", description=__doc__.splitlines()[0].replace("``", ""),
+                                     allow_abbrev=False)
+    parser.add_argument("action", choices=ACTIONS, help="start, stop, or status (exit 1 when a server is down)")
+    parser.add_argument("--profile", default=os.environ.get("ETL_PROFILE") or "dev",
+                        help="config profile in conf/ (default: $ETL_PROFILE, else dev)")
     args = parser.parse_args(argv)
     try:
         return run_services(load_config(args.profile), args.action)

@@ -169,18 +169,6 @@ def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
     return last_commit(spark, uri, before)
 
 
-
-def _save(spark: SparkSession, writer, uri: str, before: int | None, *, name: str,
-          metadata: str | None = None) -> Commit:
-    """Save through ``writer`` as the Spark job ``write <name>`` (with ``metadata`` as the commit's
-    userMetadata) and return what it committed."""
-    if metadata is not None:
-        writer = writer.option("userMetadata", metadata)
-    with job_description(spark, f"write {name}"):
-        writer.save(uri)
-    return _committed(spark, uri, before)
-
-
 @logged
 def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
            txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
@@ -189,7 +177,11 @@ def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    return _save(spark, writer, uri, before, name=name, metadata=metadata)
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
 
 
 @logged
@@ -256,7 +248,11 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
     before = _version_or_none(spark, uri)
     writer = frame.write.format("delta")
     writer = writer.mode("overwrite").option("replaceWhere", predicate) if before is not None else writer
-    return _save(spark, writer, uri, before, name=name, metadata=metadata)
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
 
 
 @logged
@@ -283,7 +279,11 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
     before = _version_or_none(spark, uri)
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite") \
         .option("overwriteSchema", "true")
-    return _save(spark, writer, uri, before, name=name, metadata=metadata)
+    if metadata is not None:
+        writer = writer.option("userMetadata", metadata)
+    with job_description(spark, f"write {name}"):
+        writer.save(uri)
+    return _committed(spark, uri, before)
 
 
 @logged

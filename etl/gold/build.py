@@ -195,9 +195,11 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
     }
     frames["daily"] = facts["daily"].filter(F.col("date") <= F.lit(run_date))
     lines = _read(spark, table_uri(cfg, "silver", "sales_lines"), contract.SALES_LINES)
-    frames["sales_lines"] = lines.filter(F.col("transaction_date").between(F.lit(last_30_days(run_date)[0]),
+    frames["sales_lines"] = lines.filter(F.col("transaction_date").between(F.lit(run_date - timedelta(days=89)),
                                                                            F.lit(run_date)))
     frames["transactions"] = recent
+    frames["transactions_365d"] = transactions.filter(
+        F.col("transaction_date").between(F.lit(run_date - timedelta(days=364)), F.lit(run_date)))
     for name in ("dim_customer", "sales_team", "products"):
         frames[name] = _read(spark, table_uri(cfg, "silver", name), empty_schema("silver", name))
     return frames, refreshed
@@ -208,10 +210,12 @@ def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool =
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
     with job_description(spark, "gold inputs"):
         frames = {name: materialize(frame) for name, frame in frames.items()}
-    for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate).items():
-        uri = table_uri(cfg, "gold", name)
+    def computed(name: str, frame: DataFrame) -> DataFrame:
         with job_description(spark, f"gold {name}"):
-            frame = materialize(frame.coalesce(1))
+            return materialize(frame.coalesce(1))
+
+    for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate, prepare=computed).items():
+        uri = table_uri(cfg, "gold", name)
         commit = delta_io.overwrite(spark, frame, uri, name=name)
         result.frames[name] = frame
         result.locations[name] = uri

@@ -19,7 +19,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etl.gold import customer_analytics, customers, forecast, kpis, order_analytics, sales_team
-from etl.gold.common import revenue_up_to
 from etl.gold.facts import FACTS, all_facts
 
 # Inputs by name: the silver tables of etl/contracts/silver.py, two reference tables, and the facts of
@@ -140,26 +139,26 @@ _TABLES = [
         kpis.ALERTS_SORT),
     # -- Order analytics: channels, order mix, peak hours, menu (etl/gold/order_analytics.py) --
     GoldTable(
-        "kpi_channel_daily", order_analytics.kpi_channel_daily, ("transactions",),
+        "kpi_channel_daily", order_analytics.kpi_channel_daily, ("channel_daily",),
         "date date, channel string, order_count int, revenue decimal(18,2), avg_order_value decimal(18,2), "
         "cancelled_orders int, revenue_28d decimal(18,2), order_count_28d int, avg_order_value_28d decimal(18,2)",
-        ("date", "channel")),
+        order_analytics.CHANNEL_DAILY_SORT),
     GoldTable(
-        "kpi_order_mix", order_analytics.kpi_order_mix, ("transactions",),
+        "kpi_order_mix", order_analytics.kpi_order_mix, ("pos_mix_month",),
         "sales_month string, dimension string, value string, order_count int, revenue decimal(18,2), "
         "order_share_pct decimal(9,2), revenue_share_pct decimal(9,2)",
-        ("sales_month", "dimension", "value")),
+        order_analytics.ORDER_MIX_SORT),
     GoldTable(
         "kpi_peak_hours", order_analytics.kpi_peak_hours, ("transactions",),
         "day_of_week int, hour int, order_count int, revenue decimal(18,2), avg_orders_per_day decimal(9,2), "
         "busiest_rank int",
-        ("day_of_week", "hour")),
+        order_analytics.PEAK_HOURS_SORT),
     GoldTable(
         "kpi_menu_performance_30d", order_analytics.kpi_menu_performance_30d, ("sales_lines", "products"),
         "product_id int, product_name string, category string, quantity_30d int, revenue_30d decimal(18,2), "
         "quantity_prev_30d int, revenue_prev_30d decimal(18,2), revenue_change_pct decimal(9,2), "
         "revenue_rank int, underperforming boolean",
-        ("revenue_rank", "product_id")),
+        order_analytics.MENU_SORT),
     # -- Order analytics: customers and baskets (etl/gold/customer_analytics.py) --
     GoldTable(
         "customer_rfm", customer_analytics.customer_rfm, ("transactions_365d", "dim_customer"),
@@ -193,13 +192,13 @@ GOLD_TABLES: dict[str, GoldTable] = {table.name: table for table in _TABLES}
 
 
 def with_facts(frames: Mapping[str, DataFrame], run_date: date) -> Mapping[str, DataFrame]:
-    """``frames`` plus what can be derived from ``transactions`` where not given: the facts of the revenue
+    """``frames`` plus what can be derived from ``transactions`` where not given: the facts of the
     transactions up to ``run_date``, and ``transactions_365d`` (each table cuts its own window)."""
     derived: dict[str, DataFrame] = {}
     if "transactions_365d" not in frames and "transactions" in frames:
         derived["transactions_365d"] = frames["transactions"]
     if not all(name in frames for name in FACT_INPUTS):
-        derived.update(all_facts(revenue_up_to(frames["transactions"], run_date)))
+        derived.update(all_facts(frames["transactions"].filter(F.col("transaction_date") <= F.lit(run_date))))
     return {**derived, **frames}
 
 

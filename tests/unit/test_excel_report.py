@@ -42,7 +42,7 @@ UTC = timezone.utc
 
 def tx(tid, channel, customer, day, amount, ts=None, revenue=True, store=None, person=None, warnings=()):
     return (channel, tid, customer, store, person, day, ts, D(amount), 1, "Success" if revenue else "Cancelled",
-            revenue, list(warnings), "f.csv", 1, "r1")
+            revenue, list(warnings), "f.csv", 1, "r1", None, None, None)
 
 
 TRANSACTION_ROWS = [

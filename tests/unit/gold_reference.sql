@@ -258,3 +258,121 @@ SELECT date, from_cents(r7_c) AS revenue, from_cents(idiv_half_up(median2, 2)) A
 FROM daily_reference
 WHERE is_anomaly
 ORDER BY date;
+
+-- table: kpi_channel_daily
+-- Every (date, channel) from the first revenue transaction through run_date; the 28-day sums are a
+-- self-join on the day number over the complete calendar.
+WITH per_day AS (
+    SELECT transaction_date AS date, CASE channel WHEN 'store' THEN 'in_store' ELSE channel END AS channel,
+           count(*) FILTER (WHERE is_revenue) AS orders,
+           coalesce(cents(sum(amount) FILTER (WHERE is_revenue)), 0) AS revenue_c,
+           count(*) FILTER (WHERE channel = 'pos' AND status <> 'Success') AS cancelled
+    FROM transactions WHERE transaction_date <= getvariable('run_date')
+    GROUP BY ALL
+),
+calendar AS (
+    SELECT CAST(d AS DATE) AS date
+    FROM range((SELECT min(transaction_date) FROM counted), getvariable('run_date') + INTERVAL 1 DAY,
+               INTERVAL 1 DAY) AS t(d)
+),
+grid AS (
+    SELECT c.date, ch.channel, date_diff('day', DATE '2000-01-01', c.date) AS k,
+           coalesce(p.orders, 0) AS orders, coalesce(p.revenue_c, 0) AS revenue_c,
+           coalesce(p.cancelled, 0) AS cancelled
+    FROM calendar c
+    CROSS JOIN (VALUES ('in_store'), ('online'), ('pos')) AS ch(channel)
+    LEFT JOIN per_day p ON p.date = c.date AND p.channel = ch.channel
+),
+rolled AS (
+    SELECT a.date, a.channel, a.orders, a.revenue_c, a.cancelled, sum(b.revenue_c) AS r28_c, sum(b.orders) AS o28
+    FROM grid a JOIN grid b ON b.channel = a.channel AND b.k BETWEEN a.k - 27 AND a.k
+    GROUP BY a.date, a.channel, a.orders, a.revenue_c, a.cancelled
+)
+SELECT date, channel, CAST(orders AS INTEGER) AS order_count, from_cents(revenue_c) AS revenue,
+       CASE WHEN orders > 0 THEN from_cents(idiv_half_up(revenue_c, orders)) END AS avg_order_value,
+       CAST(cancelled AS INTEGER) AS cancelled_orders, from_cents(r28_c) AS revenue_28d,
+       CAST(o28 AS INTEGER) AS order_count_28d,
+       CASE WHEN o28 > 0 THEN from_cents(idiv_half_up(r28_c, o28)) END AS avg_order_value_28d
+FROM rolled
+ORDER BY date, channel;
+
+-- table: kpi_order_mix
+-- Each POS revenue order once per dimension; shares in hundredths of a percent by integer division.
+WITH pos AS (
+    SELECT month_text(transaction_date) AS sales_month, cents(amount) AS amount_c, order_type, order_from,
+           payment_type
+    FROM counted WHERE channel = 'pos'
+),
+long AS (
+    SELECT sales_month, amount_c, 'order_type' AS dimension, order_type AS raw FROM pos
+    UNION ALL SELECT sales_month, amount_c, 'order_from', order_from FROM pos
+    UNION ALL SELECT sales_month, amount_c, 'payment_type', payment_type FROM pos
+),
+cells AS (
+    SELECT sales_month, dimension, coalesce(nullif(trim(raw), ''), 'Unknown') AS value, count(*) AS orders,
+           sum(amount_c) AS revenue_c
+    FROM long GROUP BY ALL
+),
+months AS (SELECT sales_month, count(*) AS orders, sum(amount_c) AS revenue_c FROM pos GROUP BY sales_month)
+SELECT c.sales_month, c.dimension, c.value, CAST(c.orders AS INTEGER) AS order_count,
+       from_cents(c.revenue_c) AS revenue,
+       CAST(from_cents(idiv_half_up(c.orders * 10000, m.orders)) AS DECIMAL(9, 2)) AS order_share_pct,
+       TRY_CAST(from_cents(idiv_half_up(c.revenue_c * 10000, m.revenue_c)) AS DECIMAL(9, 2)) AS revenue_share_pct
+FROM cells c JOIN months m USING (sales_month)
+ORDER BY c.sales_month, c.dimension, c.value;
+
+-- table: kpi_peak_hours
+-- The 7 x 24 grid left-joined with the online and POS orders of the 28 days by their UTC time;
+-- order_count / 4 is order_count x 25 cents.
+WITH o AS (
+    SELECT isodow(timezone('UTC', transaction_ts)) AS dow, hour(timezone('UTC', transaction_ts)) AS hr,
+           cents(amount) AS amount_c
+    FROM counted
+    WHERE channel IN ('online', 'pos') AND transaction_ts IS NOT NULL
+      AND transaction_date >= getvariable('run_date') - 27
+),
+grid AS (SELECT d AS day_of_week, h AS hour FROM range(1, 8) AS a(d), range(0, 24) AS b(h)),
+cells AS (
+    SELECT g.day_of_week, g.hour, count(o.dow) AS orders, coalesce(sum(o.amount_c), 0) AS revenue_c
+    FROM grid g LEFT JOIN o ON o.dow = g.day_of_week AND o.hr = g.hour
+    GROUP BY g.day_of_week, g.hour
+)
+SELECT CAST(day_of_week AS INTEGER) AS day_of_week, CAST(hour AS INTEGER) AS hour,
+       CAST(orders AS INTEGER) AS order_count, from_cents(revenue_c) AS revenue,
+       CAST(from_cents(orders * 25) AS DECIMAL(9, 2)) AS avg_orders_per_day,
+       CAST(1 + (SELECT count(*) FROM cells x WHERE x.orders > c.orders) AS INTEGER) AS busiest_rank
+FROM cells c
+ORDER BY day_of_week, hour;
+
+-- table: kpi_menu_performance_30d
+-- Every catalogue product; PERCENT_RANK < 0.2 as 5 x (products with less revenue) < n - 1.
+WITH sums AS (
+    SELECT product_id,
+           sum(quantity) FILTER (WHERE transaction_date >= getvariable('run_date') - 29) AS q30,
+           cents(sum(amount) FILTER (WHERE transaction_date >= getvariable('run_date') - 29)) AS r30,
+           sum(quantity) FILTER (WHERE transaction_date < getvariable('run_date') - 29) AS qp,
+           cents(sum(amount) FILTER (WHERE transaction_date < getvariable('run_date') - 29)) AS rp
+    FROM sales_lines
+    WHERE is_revenue AND product_id IS NOT NULL
+      AND transaction_date BETWEEN getvariable('run_date') - 59 AND getvariable('run_date')
+    GROUP BY product_id
+),
+menu AS (
+    SELECT p.id AS product_id, p.name AS product_name, p.category, coalesce(s.q30, 0) AS q30,
+           coalesce(s.r30, 0) AS r30, coalesce(s.qp, 0) AS qp, coalesce(s.rp, 0) AS rp
+    FROM products p LEFT JOIN sums s ON s.product_id = p.id
+),
+total AS (SELECT count(*) AS n FROM menu),
+ranked AS (
+    SELECT m.*, 1 + (SELECT count(*) FROM menu o WHERE o.r30 > m.r30) AS rank_desc,
+           (SELECT count(*) FROM menu o WHERE o.r30 < m.r30) AS below
+    FROM menu m
+)
+SELECT product_id, product_name, category, CAST(q30 AS INTEGER) AS quantity_30d, from_cents(r30) AS revenue_30d,
+       CAST(qp AS INTEGER) AS quantity_prev_30d, from_cents(rp) AS revenue_prev_30d,
+       CASE WHEN rp <> 0 THEN TRY_CAST(from_cents(idiv_half_up((r30 - rp) * 10000, rp)) AS DECIMAL(9, 2)) END
+           AS revenue_change_pct,
+       CAST(rank_desc AS INTEGER) AS revenue_rank,
+       (r30 = 0 OR total.n = 1 OR 5 * below < total.n - 1) AS underperforming
+FROM ranked, total
+ORDER BY revenue_rank, product_id;

@@ -129,8 +129,9 @@ def kpi_basket_pairs_90d(sales_lines: DataFrame, transactions: DataFrame, produc
         return frame.filter((F.col("channel") == POS) & F.col("is_revenue")
                             & F.col("transaction_date").between(F.lit(first), F.lit(run_date)))
 
-    catalogue = products.select(F.col("id").alias("product_id"),
-                                F.coalesce(F.col("name"), F.lit(UNKNOWN)).alias("_name")).dropDuplicates(["product_id"])
+    catalogue = (products.filter(F.col("id").isNotNull())       # one name per id, the same every run
+                 .groupBy(F.col("id").alias("product_id"))
+                 .agg(F.coalesce(F.min("name"), F.lit(UNKNOWN)).alias("_name")))
     bought = (in_window(sales_lines)
               .join(F.broadcast(catalogue.select("product_id")), "product_id", "left_semi")
               .select("transaction_id", "product_id")

@@ -153,7 +153,8 @@ def kpi_basket_pairs_90d(sales_lines: DataFrame, transactions: DataFrame, produc
     exact_lift = (both * n).cast("decimal(18,0)") / (with_a * with_b).cast("decimal(18,0)")
     by_lift = Window.orderBy(F.col("_lift").desc())
     return (pairs.join(counts_a, "product_id_a").join(counts_b, "product_id_b")
-            .join(F.broadcast(names_a), "product_id_a").join(F.broadcast(names_b), "product_id_b")
+            # left joins: the catalogue rule is the semi join above, in one place
+            .join(F.broadcast(names_a), "product_id_a", "left").join(F.broadcast(names_b), "product_id_b", "left")
             .crossJoin(orders)
             .withColumn("_lift", exact_lift)
             .select(F.col("product_id_a").cast(COUNT).alias("product_id_a"), "product_name_a",

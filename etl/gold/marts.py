@@ -166,7 +166,8 @@ _TABLES = [
         "monetary decimal(18,2), r_score int, f_score int, m_score int, rfm_segment string",
         ("customer_id",)),
     GoldTable(
-        "kpi_basket_pairs_90d", customer_analytics.kpi_basket_pairs_90d, ("sales_lines", "products"),
+        "kpi_basket_pairs_90d", customer_analytics.kpi_basket_pairs_90d,
+        ("sales_lines", "transactions_365d", "products"),
         "product_id_a int, product_name_a string, product_id_b int, product_name_b string, orders_with_both int, "
         "support decimal(9,4), confidence_a_to_b decimal(9,4), confidence_b_to_a decimal(9,4), lift decimal(9,4), "
         "lift_rank int",

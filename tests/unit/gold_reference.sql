@@ -376,3 +376,110 @@ SELECT product_id, product_name, category, CAST(q30 AS INTEGER) AS quantity_30d,
        (r30 = 0 OR total.n = 1 OR 5 * below < total.n - 1) AS underperforming
 FROM ranked, total
 ORDER BY revenue_rank, product_id;
+
+-- table: customer_rfm
+-- Ranks are "1 + number of strictly smaller (or larger) values"; recency desc = an earlier last date.
+WITH bought AS (
+    SELECT customer_id, transaction_date, amount FROM counted
+    WHERE customer_id IS NOT NULL AND transaction_date >= getvariable('run_date') - 364
+),
+customers AS (
+    SELECT customer_id, max(transaction_date) AS last_day, count(*) AS frequency, cents(sum(amount)) AS monetary_c
+    FROM bought GROUP BY customer_id
+),
+ranked AS (
+    SELECT c.*, (SELECT count(*) FROM customers) AS n,
+           1 + (SELECT count(*) FROM customers o WHERE o.last_day < c.last_day) AS r,
+           1 + (SELECT count(*) FROM customers o WHERE o.frequency < c.frequency) AS f,
+           1 + (SELECT count(*) FROM customers o WHERE o.monetary_c < c.monetary_c) AS m
+    FROM customers c
+),
+scored AS (
+    SELECT customer_id, last_day, frequency, monetary_c,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (r - 1)) // (n - 1)) END AS r_score,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (f - 1)) // (n - 1)) END AS f_score,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (m - 1)) // (n - 1)) END AS m_score
+    FROM ranked
+)
+SELECT s.customer_id, coalesce(r.full_name, 'Unknown') AS customer_name, s.last_day AS last_purchase_date,
+       CAST(date_diff('day', s.last_day, getvariable('run_date')) AS INTEGER) AS recency_days,
+       CAST(s.frequency AS INTEGER) AS frequency, from_cents(s.monetary_c) AS monetary,
+       CAST(s.r_score AS INTEGER) AS r_score, CAST(s.f_score AS INTEGER) AS f_score,
+       CAST(s.m_score AS INTEGER) AS m_score,
+       CASE WHEN s.r_score >= 4 AND s.f_score >= 4 THEN 'Champions'
+            WHEN s.r_score >= 3 AND s.f_score >= 3 THEN 'Loyal'
+            WHEN s.r_score = 5 AND s.f_score = 1 THEN 'New'
+            WHEN s.r_score >= 4 AND s.f_score <= 2 THEN 'Promising'
+            WHEN s.r_score = 3 AND s.f_score <= 2 THEN 'Needs Attention'
+            WHEN s.r_score <= 2 AND s.f_score >= 3 THEN 'At Risk'
+            ELSE 'Lost' END AS rfm_segment
+FROM scored s LEFT JOIN customer_record r USING (customer_id)
+ORDER BY s.customer_id;
+
+-- table: kpi_basket_pairs_90d
+-- Ratios in ten-thousandths by integer division rounded half-up; the lift rank compares
+-- both x orders_a' x orders_b' with both' x orders_a x orders_b (N is common), in HUGEINT.
+WITH pos_orders AS (
+    SELECT DISTINCT transaction_id FROM transactions
+    WHERE channel = 'pos' AND is_revenue
+      AND transaction_date BETWEEN getvariable('run_date') - 89 AND getvariable('run_date')
+),
+total AS (SELECT count(*) AS n FROM pos_orders),
+items AS (
+    SELECT DISTINCT l.transaction_id, l.product_id
+    FROM sales_lines l
+    WHERE l.channel = 'pos' AND l.is_revenue
+      AND l.transaction_date BETWEEN getvariable('run_date') - 89 AND getvariable('run_date')
+      AND l.product_id IN (SELECT id FROM products)
+),
+per_product AS (SELECT product_id, count(*) AS orders FROM items GROUP BY product_id),
+pairs AS (
+    SELECT a.product_id AS pa, b.product_id AS pb, count(*) AS both_orders
+    FROM items a JOIN items b ON a.transaction_id = b.transaction_id AND a.product_id < b.product_id
+    GROUP BY a.product_id, b.product_id
+    HAVING count(*) >= 3
+),
+figures AS (
+    SELECT p.pa, p.pb, CAST(p.both_orders AS HUGEINT) AS both_orders, CAST(x.orders AS HUGEINT) AS orders_a,
+           CAST(y.orders AS HUGEINT) AS orders_b, CAST(t.n AS HUGEINT) AS n
+    FROM pairs p JOIN per_product x ON x.product_id = p.pa JOIN per_product y ON y.product_id = p.pb, total t
+),
+names AS (SELECT id, coalesce(min(name), 'Unknown') AS name FROM products GROUP BY id)
+SELECT CAST(f.pa AS INTEGER) AS product_id_a, na.name AS product_name_a,
+       CAST(f.pb AS INTEGER) AS product_id_b, nb.name AS product_name_b,
+       CAST(f.both_orders AS INTEGER) AS orders_with_both,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.n) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4)) AS support,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.orders_a) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4))
+           AS confidence_a_to_b,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.orders_b) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4))
+           AS confidence_b_to_a,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * f.n * 10000, f.orders_a * f.orders_b) AS DECIMAL(18, 0)) * 0.0001
+                AS DECIMAL(9, 4)) AS lift,
+       CAST(1 + (SELECT count(*) FROM figures o
+                 WHERE o.both_orders * f.orders_a * f.orders_b > f.both_orders * o.orders_a * o.orders_b)
+            AS INTEGER) AS lift_rank
+FROM figures f JOIN names na ON na.id = f.pa JOIN names nb ON nb.id = f.pb
+ORDER BY lift_rank, product_id_a, product_id_b;
+
+-- table: kpi_cohort_retention
+-- Months as integer indexes (year x 12 + month); every month of a cohort's range from a range().
+WITH bought AS (
+    SELECT DISTINCT customer_id, month_index(transaction_date) AS mi FROM counted WHERE customer_id IS NOT NULL
+),
+cohort AS (SELECT customer_id, min(mi) AS cohort_mi FROM bought GROUP BY customer_id),
+sizes AS (SELECT cohort_mi, count(*) AS size FROM cohort GROUP BY cohort_mi),
+months AS (
+    SELECT mi FROM range((SELECT min(cohort_mi) FROM sizes), month_index(getvariable('run_date')) + 1) AS t(mi)
+),
+active AS (
+    SELECT c.cohort_mi, b.mi, count(*) AS active FROM bought b JOIN cohort c USING (customer_id)
+    GROUP BY c.cohort_mi, b.mi
+)
+SELECT printf('%04d-%02d', (s.cohort_mi - 1) // 12, (s.cohort_mi - 1) % 12 + 1) AS cohort_month,
+       CAST(m.mi - s.cohort_mi AS INTEGER) AS month_offset,
+       printf('%04d-%02d', (m.mi - 1) // 12, (m.mi - 1) % 12 + 1) AS sales_month,
+       CAST(s.size AS INTEGER) AS cohort_size, CAST(coalesce(a.active, 0) AS INTEGER) AS active_customers,
+       TRY_CAST(from_cents(idiv_half_up(coalesce(a.active, 0) * 10000, s.size)) AS DECIMAL(9, 2)) AS retention_pct
+FROM sizes s JOIN months m ON m.mi >= s.cohort_mi
+LEFT JOIN active a ON a.cohort_mi = s.cohort_mi AND a.mi = m.mi
+ORDER BY cohort_month, month_offset;

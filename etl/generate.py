@@ -504,10 +504,11 @@ class CustomerBase:
 
     def span(self, customer_id: int) -> tuple[int, int]:
         """The days ``[joins, leaves)`` (indexes from ``opts.start``) in which a non-regular customer shops:
-        60% join during the first 80% of the period, 70% stop 30 .. 209 days after joining (they churn)."""
+        60% join during the first 80% of the period, 70% stop 14 days to half the period after joining
+        (they churn)."""
         h = _mix(self.opts.seed, 303, customer_id)
         joins = (h >> 8) % max(1, int(self.opts.days * 0.8)) if h % 10 < 6 else 0
-        leaves = joins + 30 + (h >> 32) % 180 if (h >> 4) % 10 < 7 else 1 << 30
+        leaves = joins + 14 + (h >> 32) % max(1, self.opts.days // 2) if (h >> 4) % 10 < 7 else 1 << 30
         return joins, leaves
 
     def shopper(self, rng: random.Random, index: int) -> int:

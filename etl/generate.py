@@ -42,6 +42,13 @@ handle (empty phones, restaurants no store matches, items without ``itemcode``,
 re-sent unchanged customers, aliased headers, XLSX deliveries). ``opts.drop_days``
 cut that day's sales, online orders and order-event orders to ``DROP_FACTOR``.
 
+POS order events and online orders carry planted patterns for the order analytics (see
+docs/design.md, "Sample data"): lunch and dinner peaks in the order times, a weekly season and a
+trend in the basket quantities (``day_factor``), a mix of order types, platforms and payments
+(``ORDER_MIX``), item pairs that sell together (``PLANTED_PAIRS``), regulars and churning customers
+(``CustomerBase.shopper``). The in-store sales feed keeps the original draw and every feed keeps its
+number of records a day.
+
 Defective records are added to a file, never put in place of good ones: a file holds
 ``sales_per_day`` (``orders_per_day``, ``events_orders_per_day``) good records plus the
 injected ones, so expectations stay simple to state.

@@ -231,3 +231,15 @@ def test_channel_daily_without_revenue_is_named(spark):
     frame = spark.createDataFrame([], "date date, channel string, order_count int")
     with pytest.raises(ValueError, match="kpi_channel_daily lacks column.*revenue"):
         kpi_revenue_forecast(frame, RUN_DATE)
+
+
+def test_a_constant_series_is_its_own_forecast_without_fitting(caplog):
+    # ETS on a constant series fails to converge (a warning per fit); there is nothing to estimate.
+    days = [RUN_DATE - timedelta(days=k) for k in range(30)]
+    rows = pd.DataFrame({"date": days, "revenue": [D("100.00")] * 30})
+    with caplog.at_level("INFO", logger="etl.gold.forecast"):
+        forecast = forecast_series("online", daily_series(rows, RUN_DATE), RUN_DATE)
+    assert set(forecast["forecast"]) == set(forecast["lower_80"]) == set(forecast["upper_80"]) == {D("100.00")}
+    assert len(forecast) == HORIZON
+    assert not [r for r in caplog.records if "statsmodels warning" in r.getMessage()]
+

@@ -30,7 +30,7 @@ COHORT_DDL = ("cohort_month string, month_offset int, sales_month string, cohort
 
 def transaction(tid, customer, day, amount="10.00", revenue=True, channel="store"):
     return (channel, tid, customer, 1, None, day, None, D(amount), 1,
-            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None, None, None, None)
 
 
 def version(customer, first, last, valid_from=BEGINNING_OF_TIME, valid_to=END_OF_TIME):

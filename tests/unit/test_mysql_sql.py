@@ -85,6 +85,7 @@ APPLIED_MIGRATIONS = {
     "V003__etl_run_records.sql": "3e404788",
     "V004__etl_gold_loaded.sql": "5e7c474a",
     "V005__served_names_and_history.sql": "976a9174",
+    "V006__order_analytics.sql": "eeec3f88",
 }
 # Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
 RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",

@@ -15,7 +15,9 @@ sheet's rows are an Excel table (``Table``, its own filter buttons and banded
 rows; openpyxl's write-only writer writes tables when their columns are given).
 Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
-(titles are kept within Excel's 31 characters). The full daily report, with
+(titles are kept within Excel's 31 characters). Small bounded tables (a :class:`Block`: the
+RFM segment counts, the forecast and its backtest) are written whole, as their own Excel tables,
+above a sheet's main table or alone. Ratios (``decimal(9,4)``) keep four decimals (``0.0000``). The full daily report, with
 its Summary sheet and charts, is assembled by ``etl/export/report.py``.
 
 **Text from the data is written as text, never as a formula.** openpyxl stores a

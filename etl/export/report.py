@@ -283,7 +283,12 @@ def segment_block(customer_rfm: DataFrame, run_date: date) -> Block:
 
 
 def _header_cell(sheet, value) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+    """A grid's header cell (an hour, a weekday, a cohort month): text always as text."""
+    cell = WriteOnlyCell(sheet)
+    if isinstance(value, str):
+        set_text(cell, value)
+    else:
+        cell.value = value
     cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     cell.alignment = Alignment(horizontal="center")
     return cell

@@ -10,8 +10,9 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
+CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -48,11 +49,34 @@ unit: setup
 
 setup: $(VENV)/.installed jars
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@scripts/check-prerequisites.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
+
+# The whole dependency tree, pinned: a fresh environment with the newest versions pyproject.toml allows,
+# frozen into resources/constraints.txt (review the diff, run the tests, commit).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench]'
+	{ sed -n '1,3p' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
+
+# The unit tests on every supported Python (3.11 to 3.13), each in its own .venv-<version> with the same
+# pins: make unit-pythons PYTHONS="python3.11 $$(pyenv prefix 3.12.1)/bin/python3.12 ..."
+PYTHONS ?= python3.11 python3.12 python3.13
+unit-pythons: jars
+	@set -e; for py in $(PYTHONS); do \
+	  version=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  venv=.venv-$$version; echo "== unit tests on Python $$version ($$py) in $$venv"; \
+	  test -x $$venv/bin/python || $$py -m venv $$venv; \
+	  $$venv/bin/python -m pip install --quiet --upgrade pip; \
+	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'; \
+	  $$venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not integration and not cluster"; \
+	done
 
 # Jars declared once in resources/jars/pom.xml, copied (no transitive deps) into .jars/.
 jars: .jars/.fetched
@@ -96,7 +120,7 @@ BENCH_ARGS ?=
 BENCH      := $(BIN)/python benchmarks/run.py --services
 
 bench-deps: setup
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
 
 bench: bench-deps
 	$(BENCH) --tiny --sales 1000000 10000000 $(BENCH_ARGS)

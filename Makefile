@@ -12,7 +12,7 @@ DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -142,3 +142,18 @@ bench-all: bench bench-100m
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated
+
+# The Airflow example DAG loaded by Airflow's own DagBag on Airflow 2 and 3, each in a virtual
+# environment of its own (created once, a few minutes each; Airflow is no dependency of the project).
+AIRFLOW2 := apache-airflow==2.11.0 apache-airflow-providers-apache-spark==5.3.2
+AIRFLOW3 := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
+check-airflow-dag:
+	@set -e; for major in 2 3; do \
+	  venv=.venv-airflow$$major; \
+	  if [ ! -x $$venv/bin/airflow ]; then \
+	    $(PYTHON) -m venv $$venv && $$venv/bin/python -m pip install --quiet --upgrade pip; \
+	    if [ $$major = 2 ]; then $$venv/bin/python -m pip install --quiet $(AIRFLOW2); \
+	    else $$venv/bin/python -m pip install --quiet $(AIRFLOW3); fi; \
+	  fi; \
+	  $$venv/bin/python scripts/check_airflow_dag.py; \
+	done

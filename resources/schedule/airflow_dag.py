@@ -26,14 +26,15 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-try:                                   # Airflow 3: the DAG class of the task SDK
+try:                                   # Airflow 3: the task SDK's DAG and exceptions
     from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:                    # Airflow 2
     from airflow import DAG
+    from airflow.exceptions import AirflowException, AirflowFailException
 
 ETL_HOME = "/opt/etl"
 PROFILE = "production"

@@ -145,7 +145,9 @@ clean:
 
 # The Airflow example DAG loaded by Airflow's own DagBag on Airflow 2 and 3, each in a virtual
 # environment of its own (created once, a few minutes each; Airflow is no dependency of the project).
-AIRFLOW2 := apache-airflow==2.11.0 apache-airflow-providers-apache-spark==5.3.2
+# Airflow 2's pins that let pip resolve it without Airflow's constraint files (else it backtracks for long).
+AIRFLOW2 := apache-airflow==2.11.0 apache-airflow-providers-apache-spark==5.3.2 'connexion[flask]==2.14.2' \
+            'flask<2.3' flask-appbuilder==4.5.3
 AIRFLOW3 := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
 check-airflow-dag:
 	@set -e; for major in 2 3; do \

@@ -131,7 +131,7 @@ def build(run_date: date, out: Path, max_rows: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 22))
     parser.add_argument("--out", type=Path, default=ROOT / ".local" / "exports" / "sample")
     parser.add_argument("--max-rows", type=int, default=1_048_576)

@@ -148,7 +148,11 @@ def test_every_gold_table_in_mysql_equals_the_delta_table(slice_export, s3_spark
         assert conn.query("SELECT COUNT(*), COUNT(DISTINCT product_key) FROM kpi_product_sales_30d")[0] == \
             (products, products)
     assert runs == {name: (RUN_DATE.isoformat(), str(gold[name].count)) for name in GOLD_TABLES}
-    assert all(gold[name].count > 0 for name in GOLD_TABLES if name != "alerts")
+    # The slice is three days of the generator's default feeds (sales and reference data: no POS order
+    # events), so it has no sales drop, too little history for a forecast (28 days) or its backtest (56),
+    # and no POS orders for the order mix or basket pairs: those are empty; every other table has rows.
+    may_be_empty = {"alerts", "kpi_revenue_forecast", "forecast_backtest", "kpi_basket_pairs_90d", "kpi_order_mix"}
+    assert [name for name in GOLD_TABLES if name not in may_be_empty and gold[name].count == 0] == []
     assert "(multi-row INSERTs)" in first.stderr       # the slice's gold tables are all small
     for name in GOLD_TABLES:
         assert f"  mysql {name}: {gold[name].count} row(s) at mysql://127.0.0.1:" in first.stdout

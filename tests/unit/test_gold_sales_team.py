@@ -68,7 +68,7 @@ STORE_SALES = [
 
 def transaction(tid, store, salesperson, day, amount, channel="store", revenue=True):
     return (channel, tid, 1, store, salesperson, day, None, D(amount), 1,
-            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None, None, None, None)
 
 
 TRANSACTION_ROWS = [

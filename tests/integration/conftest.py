@@ -251,3 +251,16 @@ def local_slice_run(stack, s3_spark, tmp_path_factory):
     assert first.returncode == 0, first.stderr[-3000:]
     first.observed = observed
     return stack, stack.config(**env), env, first
+
+def served_text(value):
+    """A Spark value as Connector/J's getString shows it (how a MySQL row reads back as text)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def sorted_rows(rows):
+    """Rows in a total order whatever their nulls (MySQL and Spark order nulls differently)."""
+    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))

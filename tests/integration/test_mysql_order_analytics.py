@@ -18,6 +18,7 @@ import pytest
 from etl.export.mysql import AS_OF, SNAPSHOT_TABLES, Connection, export_to_mysql, served_columns, target_for
 from etl.gold.marts import GOLD_TABLES
 from etl.run.ids import new_run_id
+from tests.integration.conftest import served_text, sorted_rows
 
 pytestmark = pytest.mark.integration
 D1, D2 = date(2026, 4, 14), date(2026, 4, 15)
@@ -76,27 +77,14 @@ def gold_frames(spark, day):
     return {name: spark.createDataFrame(rows, GOLD_TABLES[name].schema) for name, rows in gold_rows(day).items()}
 
 
-def _text(value):
-    """A Spark value as Connector/J's getString shows it."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _sorted(rows):
-    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))
-
-
 def mysql_rows(conn, name, table=None):
     """Gold's columns (served names, in gold's order) of ``table`` (default: the live ``name``)."""
     columns = ", ".join(f"`{c}`" for c in served_columns(name, GOLD_TABLES[name].columns) if c != AS_OF)
-    return _sorted(conn.query(f"SELECT {columns} FROM {table or name}"))
+    return sorted_rows(conn.query(f"SELECT {columns} FROM {table or name}"))
 
 
 def expected(rows):
-    return _sorted(tuple(_text(v) for v in row) for row in rows)
+    return sorted_rows(tuple(served_text(v) for v in row) for row in rows)
 
 
 def test_every_order_analytics_table_in_mysql_equals_gold_and_snapshots_keep_their_history(stack, spark):

@@ -301,10 +301,9 @@ def _run_records(cfg) -> list[dict]:
     """Every record of ops/runs, read with delta-rs (no Spark: a JVM costs 25-60 s for a small table),
     signed in as the export identity (it reads the lake)."""
     from etl.run import records as runs
-    from etl.secrets import SecretStore
+    from etl.secrets import open_secrets
 
-    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    return runs.read_records(cfg, store.get)
+    return runs.read_records(cfg, open_secrets(cfg).get)
 
 
 def cmd_status(args) -> int:
@@ -424,12 +423,23 @@ def load_config_for_services(args):
 
 
 def cmd_secrets(args) -> int:
-    from etl.secrets import SecretStore, key_configured, load_master_key, write_new_key_file
+    from etl.secrets import SecretStore, key_configured, load_master_key, open_secrets, write_new_key_file
 
     cfg = _config(args)
-    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
     if args.name and args.action != "set":
         raise ConfigError(f"etl secrets {args.action} takes no secret name")
+    if cfg.secrets.source == "folder":
+        # The platform (Docker secrets, docker/.env) owns these values: list and check them, never write.
+        if args.action not in ("list", "check"):
+            raise ConfigError(f"profile '{cfg.profile}' reads its secrets from the folder {cfg.secrets.folder} "
+                              f"(secrets.source: folder): set them where that folder is filled (docker/.env "
+                              f"for the compose stack); `etl secrets {args.action}` only works on a secrets file")
+        store = open_secrets(cfg)
+        if args.action == "list":
+            print("\n".join(store.names()))
+            return EXIT_OK
+        return _secrets_check(cfg, store)
+    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
     if args.action == "init":
         if store.path.exists():
             raise ConfigError(f"{store.path} already exists; remove it first to start over")
@@ -544,11 +554,11 @@ def cmd_maintain(args) -> int:
     from etl.log import current_run_id
     from etl.ops.lock import lock_for
     from etl.ops.maintain import maintain_lake, maintenance_id
-    from etl.secrets import SecretStore
+    from etl.secrets import open_secrets
     from etl.spark import build_session
 
     cfg = _config(args)
-    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
+    store = open_secrets(cfg)
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
     token = current_run_id.set(maintenance_id())
     try:

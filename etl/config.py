@@ -138,7 +138,12 @@ class ServicesSettings(_Section):
 
 
 class SecretsSettings(_Section):
+    # Where a profile's credentials come from: ``file``, the encrypted secrets file (the default
+    # everywhere), or ``folder``, one plain file per secret in a folder the platform fills (Docker or
+    # Kubernetes secrets, mounted at /run/secrets): the compose stack's choice (etl/secrets.py).
+    source: Literal["file", "folder"] = "file"
     file: str = "conf/secrets/{profile}.json"
+    folder: str = "/run/secrets"
 
 
 class OpsSettings(_Section):

@@ -26,8 +26,12 @@ secret) and what to do; no message ever holds a value.
 
 Built on ``cryptography``'s AESGCM; only the small file format is our own.
 Production may replace the file with a secrets manager: anything with
-``names()``, ``get(name)`` and ``verify(names)`` can stand in for
-``SecretStore`` (see docs/security.md).
+``names()``, ``get(name)``, ``verify(names)`` and ``problem(name, state)`` can
+stand in for ``SecretStore`` (see docs/security.md). ``FolderSecrets`` is one:
+the secrets a container platform mounts as files (``secrets.source: folder``,
+Docker's ``/run/secrets``), which the compose stack uses so that its
+credentials live once, in ``docker/.env``, and no host tool has to encrypt a
+second copy. ``open_secrets(cfg)`` gives the store a profile configures.
 """
 
 from __future__ import annotations
@@ -439,6 +443,65 @@ class SecretStore:
 
 
 # -- rotation ----------------------------------------------------------------------------
+class FolderSecrets:
+    """A profile's secrets as files of one folder, one per name, its content the value
+    (``secrets.source: folder``): Docker secrets (``/run/secrets/<name>``, from ``docker/.env``
+    in the compose stack) and Kubernetes secret volumes look like this. The platform encrypts and
+    delivers them; nothing here decrypts, and nothing here writes (``etl secrets set`` refuses).
+
+    One trailing newline is dropped, as from standard input in ``etl secrets set``: ``echo`` into a
+    file and editors add one. Names are checked like the file's (an identifier, never a path), so a
+    name from a config can never reach outside the folder.
+    """
+
+    def __init__(self, folder: Path | str, profile: str | None = None):
+        self.path = Path(folder)
+        self.profile = profile
+
+    def problem(self, name: str, state: str) -> str:
+        return (f"secret '{name}' is missing from the secrets folder {self.path} (secrets.source: folder); "
+                f"provide it there as a file named {name} (in the compose stack: its value in docker/.env)")
+
+    def _folder(self) -> Path:
+        if not self.path.is_dir():
+            raise SecretError(f"secrets folder {self.path} does not exist (secrets.source: folder); mount the "
+                              f"secrets there (the compose stack does, from docker/.env) or set secrets.folder")
+        return self.path
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self._folder().iterdir()
+                      if p.is_file() and NAME_PATTERN.fullmatch(p.name))
+
+    def _read(self, name: str) -> str | None:
+        validate_name(name)
+        path = self._folder() / name
+        try:
+            value = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretError(f"secret '{name}' in the secrets folder {self.path} cannot be read "
+                              f"({type(exc).__name__}); check the file's owner and mode") from None
+        return value[:-1] if value.endswith("\n") else value
+
+    def get(self, name: str) -> str:
+        value = self._read(name)
+        if value is None:
+            raise SecretError(self.problem(name, MISSING))
+        return value
+
+    def verify(self, names: Iterable[str]) -> dict[str, str]:
+        """Name -> ok or missing; values are read and dropped at once."""
+        return {name: OK if self._read(name) is not None else MISSING for name in names}
+
+
+def open_secrets(cfg: Config) -> SecretStore | FolderSecrets:
+    """The secrets store profile ``cfg`` configures: its encrypted file, or its secrets folder."""
+    if cfg.secrets.source == "folder":
+        return FolderSecrets(cfg.path(cfg.secrets.folder), profile=cfg.profile)
+    return SecretStore(cfg.secrets_file, profile=cfg.profile)
+
+
 @dataclass
 class Rotation:
     """What ``rotate_master_key`` did."""

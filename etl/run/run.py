@@ -32,7 +32,7 @@ from etl.run import records
 from etl.run.ids import new_run_id
 from etl.run.stages import PIPELINE, Stage
 from etl.run.summary import RunSummary
-from etl.secrets import OK, SecretStore, referenced_secrets
+from etl.secrets import OK, open_secrets, referenced_secrets
 from etl.spark import build_session, use_stage_credentials
 from etl.storage import store_for
 
@@ -82,7 +82,7 @@ class Run:
     def secret(self, name: str) -> str:
         """Decrypt one secret on first use; kept in memory for this run only."""
         if name not in self._secrets:
-            self._secrets[name] = SecretStore(self.cfg.secrets_file, profile=self.cfg.profile).get(name)
+            self._secrets[name] = open_secrets(self.cfg).get(name)
         return self._secrets[name]
 
     def preflight(self, stages: Sequence[Stage]) -> None:
@@ -95,7 +95,7 @@ class Run:
         needed = referenced_secrets(self.cfg, names)
         if not needed:
             return
-        store = SecretStore(self.cfg.secrets_file, profile=self.cfg.profile)
+        store = open_secrets(self.cfg)
         states = store.verify(needed)      # no key, wrong key, unreadable file: raises here
         bad = [name for name in needed if states[name] != OK]
         if bad:

@@ -1,26 +1,38 @@
 """Least privilege per stage: the object-store policy each credential group gets.
 
 The pipeline signs in to the object store with a different identity per stage
-(``storage.s3.stage_credentials``): what a stolen ingest key can do is bounded
-by the ingest policy, and so on. The policies are derived from the configured
-area roots so that ``etl services start`` (dev), the compose stack's
-``minio-init`` (``docker/minio/policies/*.json``, checked against this module by
-``tests/unit/test_access.py``) and a production IAM setup all grant the same:
+(``storage.s3.stage_credentials``): what a stolen key can do is bounded by its
+identity's policy. Each identity may write exactly the prefixes it writes, and
+those come from the table catalogue (etl/catalog.py: every table names the stage
+that owns it; each stage names its identity in etl/run/stages.py), so a table added
+to the catalogue is granted to its owner and to nobody else:
 
-=========  =============================================  ==========================
-group      may                                            may not
-=========  =============================================  ==========================
-ingest     read, move (copy + delete) and write landing   touch exports
-           (archive/, rejected/ live there); read and
-           write the lake (bronze, ops/file_manifest)
-transform  read and write the lake (silver, gold, ops)    touch landing or exports
-export     read the lake, write its ``ops/`` area (run    write or delete anything
-           records, the run lock); read and write         in landing, write bronze,
-           exports (the Excel report)                     silver or gold
-=========  =============================================  ==========================
+=========  ==============================================  ===================================
+identity   writes                                          why
+=========  ==============================================  ===================================
+ingest     landing (moves files to archive/, rejected/);   it parses untrusted files: bronze
+           the lake's ``bronze/``, ``ops/file_manifest/``  is all it may change in the lake
+           and ``_staging/`` (XLSX converted to CSV)
+transform  ``silver/``, ``gold/``, ``ops/dq_results/``,    silver and gold (and a rollback's
+           ``ops/silver_progress/``                        restore) derive from bronze
+export     the exports bucket only                         it publishes; reads the lake
+run        ``ops/runs/`` and the run lock                  the run's bookkeeping, whatever its
+           ``ops/_lock.json``                              stages: none of the data
+=========  ==============================================  ===================================
 
-Every group may write the lake's ``ops/`` area because run bookkeeping (the run
-lock, run records) happens in whatever stage a run is in.
+Every identity reads the whole lake (a stage reads the layers before its own, the run
+identity reads the versions a run left); only ingest reads landing, only export exports.
+
+The policies are derived from the configured area roots, so ``etl services start`` (dev),
+the compose stack's ``minio-init`` (``docker/minio/policies/*.json``, checked against this
+module by ``tests/unit/test_access.py``) and a production IAM setup grant the same.
+
+IAM's ``*`` also matches ``/``: ``lake/*/ops/*`` (what this module used to grant) matched
+``lake/bronze/x/ops/y``. So grants are exact prefixes of the configured root. Only with
+``storage.s3.prefixed_roots`` (the dev profile: the integration tests and benchmarks run
+side by side under ``s3a://lake/<name>``) an area may also sit one folder below the root;
+``<root>/*/<prefix>`` is then allowed and everything that would reach it through more than
+one folder (``<root>/*/*/<prefix>``) or through a folder named like a layer is denied.
 """
 
 from __future__ import annotations
@@ -34,8 +46,11 @@ POLICY_PREFIX = "etl-"
 OBJECT_READ = ["s3:GetObject"]
 OBJECT_WRITE = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                 "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+WRITE_ONLY = [a for a in OBJECT_WRITE if a != "s3:GetObject"]
 BUCKET_READ = ["s3:ListBucket", "s3:GetBucketLocation"]
 BUCKET_WRITE = [*BUCKET_READ, "s3:ListBucketMultipartUploads"]
+# The run's own bookkeeping: the run lock and ops/runs (catalogue stage "run").
+RUN_IDENTITY = "run"
 
 
 def _split(root: str) -> tuple[str, str]:
@@ -44,30 +59,85 @@ def _split(root: str) -> tuple[str, str]:
     return bucket, (prefix.strip("/") + "/") if prefix.strip("/") else ""
 
 
-def _grant(root: str, write: bool) -> list[dict]:
+def stage_identities() -> dict[str, str]:
+    """Catalogue owner (a stage name, or ``run``) -> the identity that writes its tables."""
+    from etl.run.stages import PIPELINE
+
+    return {**{s.name: s.identity for s in PIPELINE}, "run": RUN_IDENTITY}
+
+
+def lake_prefixes() -> dict[str, tuple[str, ...]]:
+    """Identity -> the prefixes (relative to the lake root) it may write, from the catalogue.
+
+    A layer whose tables all belong to one identity is granted whole (``bronze/``); otherwise
+    each table's folder (``ops/runs/``). The trailing ``/`` keeps ``ops/runs/`` from also
+    granting ``ops/runs_old``.
+    """
+    from etl import catalog
+    from etl.bronze.ingest import STAGING
+    from etl.ops.lock import LOCK_KEY
+
+    owner = stage_identities()
+    grants: dict[str, list[str]] = {identity: [] for identity in (*dict.fromkeys(owner.values()), "export")}
+    for layer in dict.fromkeys(t.layer for t in catalog.TABLES):
+        tables = catalog.tables(layer)
+        owners = {owner[t.stage] for t in tables}
+        if len(owners) == 1:
+            grants[owners.pop()].append(f"{layer}/")
+        else:
+            for t in tables:
+                grants[owner[t.stage]].append(f"{layer}/{t.name}/")
+    grants["ingest"].append(f"{STAGING}/")        # XLSX sheets converted to CSV, per run, deleted after
+    grants[RUN_IDENTITY].append(LOCK_KEY)         # one object, not a folder
+    return {identity: tuple(prefixes) for identity, prefixes in grants.items()}
+
+
+def _arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _read(root: str) -> list[dict]:
     bucket, prefix = _split(root)
-    return [
-        {"Effect": "Allow", "Action": BUCKET_WRITE if write else BUCKET_READ, "Resource": [f"arn:aws:s3:::{bucket}"]},
-        {"Effect": "Allow", "Action": OBJECT_WRITE if write else OBJECT_READ,
-         "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*"]},
-    ]
+    return [{"Effect": "Allow", "Action": BUCKET_READ, "Resource": [f"arn:aws:s3:::{bucket}"]},
+            {"Effect": "Allow", "Action": OBJECT_READ, "Resource": [_arn(bucket, f"{prefix}*")]}]
 
 
-def _ops_area(lake: str) -> dict:
-    """Write access to ``<lake root>/ops/`` only; ``*/ops/`` also admits lake roots that are
-    prefixes of one shared bucket (``s3a://lake/<prefix>``, as the integration tests use)."""
-    bucket, prefix = _split(lake)
-    return {"Effect": "Allow", "Action": OBJECT_WRITE,
-            "Resource": [f"arn:aws:s3:::{bucket}/{prefix}ops/*", f"arn:aws:s3:::{bucket}/{prefix}*/ops/*"]}
+def _write(root: str, prefixes: tuple[str, ...], nested: bool) -> list[dict]:
+    """Write access to ``prefixes`` of ``root``; with ``nested``, also one folder below it (see the
+    module docstring), and the denials that keep the ``*`` of that folder to one folder."""
+    from etl.lake import LAYERS
+
+    bucket, base = _split(root)
+    grant = lambda p: p if not p.endswith("/") else p + "*"  # noqa: E731 - a folder: what is in it
+    allowed = [_arn(bucket, base + grant(p)) for p in prefixes]
+    statements = [{"Effect": "Allow", "Action": BUCKET_WRITE, "Resource": [f"arn:aws:s3:::{bucket}"]}]
+    if not nested:
+        return [*statements, {"Effect": "Allow", "Action": OBJECT_WRITE, "Resource": allowed}]
+    allowed += [_arn(bucket, f"{base}*/{grant(p)}") for p in prefixes]
+    denied = [_arn(bucket, f"{base}*/*/{grant(p)}") for p in prefixes]
+    denied += [_arn(bucket, f"{base}{layer}/{grant(p)}") for layer in LAYERS for p in prefixes]
+    return [*statements, {"Effect": "Allow", "Action": OBJECT_WRITE, "Resource": allowed},
+            {"Effect": "Deny", "Action": WRITE_ONLY, "Resource": denied}]
+
+
+def _whole(root: str) -> list[dict]:
+    """Read and write a whole area root (landing for ingest, exports for export)."""
+    bucket, base = _split(root)
+    resources = [_arn(bucket, f"{base}*")]
+    return [{"Effect": "Allow", "Action": BUCKET_WRITE, "Resource": [f"arn:aws:s3:::{bucket}"]},
+            {"Effect": "Allow", "Action": OBJECT_WRITE, "Resource": resources}]
 
 
 def stage_policies(cfg: Config) -> dict[str, dict]:
     """Policy name -> IAM policy document (the S3 dialect MinIO and AWS share), per credential group."""
     landing, lake, exports = cfg.storage.landing, cfg.storage.lake, cfg.storage.exports
+    nested = bool(cfg.storage.s3 and cfg.storage.s3.prefixed_roots)
+    own = lake_prefixes()
     statements = {
-        "ingest": _grant(landing, True) + _grant(lake, True),
-        "transform": _grant(lake, True),
-        "export": _grant(lake, False) + [_ops_area(lake)] + _grant(exports, True),
+        "ingest": _whole(landing) + _read(lake) + _write(lake, own["ingest"], nested),
+        "transform": _read(lake) + _write(lake, own["transform"], nested),
+        "export": _read(lake) + _whole(exports),
+        RUN_IDENTITY: _read(lake) + _write(lake, own[RUN_IDENTITY], nested),
     }
     return {f"{POLICY_PREFIX}{group}": {"Version": "2012-10-17", "Statement": stmts}
             for group, stmts in statements.items()}

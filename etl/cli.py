@@ -276,9 +276,11 @@ def cmd_generate(args) -> int:
     cfg = _config(args)
     landing = None
     if not args.no_upload:
+        from etl.run.stages import INGEST
         from etl.storage import store_for
 
-        landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret)
+        # The ingest identity (landing is its area), not the default (root) pair: docs/security.md.
+        landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret, INGEST.identity)
     start = args.start or yesterday_utc() - timedelta(days=args.days - 1)
     feeds = ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
     opts = GenerateOptions(start=start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
@@ -300,6 +302,7 @@ def cmd_upload(args) -> int:
 
     from etl.bronze.feeds import FEED_NAMES
     from etl.run.run import Run
+    from etl.run.stages import INGEST
     from etl.storage import store_for
 
     if args.feed not in FEED_NAMES:
@@ -315,7 +318,7 @@ def cmd_upload(args) -> int:
     if not files:
         raise ConfigError(f"{source} holds no file to upload")
     cfg = _config(args)
-    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret)
+    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret, INGEST.identity)
     base = "/".join(p.strip("/") for p in (args.feed, args.folder) if p.strip("/"))
     keys = [f"{base}/{name}" for name in names]
     waiting = [k for k in keys if landing.exists(k)]
@@ -460,10 +463,15 @@ def cmd_maintain(args) -> int:
 
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    # The transform identity (the lake only, docs/security.md): maintenance touches nothing else.
+    # Each table under its owner's identity (docs/security.md): the lake only, and only its own tables.
     spark = build_session(cfg, store.get, identity="transform")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
-    report = maintain_lake(spark, cfg, only)
+    sign_in = None
+    if cfg.storage.s3 is not None:
+        from etl.spark import use_stage_credentials
+
+        sign_in = lambda identity: use_stage_credentials(spark, cfg, store.get, identity)  # noqa: E731
+    report = maintain_lake(spark, cfg, only, sign_in)
     print("\n".join(report.lines()))
     missing = sorted(set(only) - {t.name for t in report.tables})
     if missing:

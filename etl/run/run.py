@@ -6,8 +6,8 @@ the chosen stages will use (and drops the values), so no key, a wrong key, a
 tampered file or a missing secret stop the run with one line before any data is
 touched. Afterwards secrets are decrypted lazily, by the stage that needs them.
 Then the run takes the run lock (etl/ops/lock.py) for as long as its stages write, so
-two runs never write the same Delta tables at once; it signs in as its first stage's
-identity to take it, refreshes it between stages, and a backfill (etl/run/backfill.py)
+two runs never write the same Delta tables at once; it signs in as the run identity
+(the bookkeeping's own, etl/access.py) to take it, refreshes it between stages, and a backfill (etl/run/backfill.py)
 hands one lock to each date's run. The run's row in ``ops/runs`` (etl/run/records.py) is
 written before the lock is released, whatever the outcome.
 """
@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 from pyspark.sql import SparkSession
 
 from etl import faults
+from etl.access import RUN_IDENTITY
 from etl.config import Config
 from etl.errors import EtlError, SecretError, StorageAccessError
 from etl.log import current_run_id
@@ -160,14 +161,14 @@ class Run:
             raise refused from None
 
     def lock(self, stages: Sequence[Stage]) -> RunLock:
-        """The run lock of this profile, signed in as the first stage's identity (not yet taken)."""
-        first = first_stage(stages)
-        return lock_for(self.cfg, self.run_id, self.secret, first.identity if first else None)
+        """The run lock of this profile, signed in as the run identity (not yet taken): no stage's
+        identity may write the lock or ops/runs (etl/access.py)."""
+        return lock_for(self.cfg, self.run_id, self.secret, RUN_IDENTITY)
 
     @contextmanager
     def locked(self, stages: Sequence[Stage], lock: RunLock | None = None) -> Iterator[RunLock]:
         """The run lock for this run: ``lock`` when a backfill already holds it (now naming this
-        run), else taken here (as the first stage's identity) and released at the end, also on failure."""
+        run), else taken here (as the run identity) and released at the end, also on failure."""
         if lock is not None:
             keep_lock(lock, run_id=self.run_id)
             yield lock
@@ -223,6 +224,10 @@ class Run:
             return
         try:
             try:
+                # ops/runs belongs to the run identity (the bookkeeping), not to the last stage's.
+                self._identity = RUN_IDENTITY
+                if self.cfg.storage.s3 is not None:
+                    use_stage_credentials(self._spark, self.cfg, self.secret, RUN_IDENTITY)
                 written = [t for stage in self._started for t in stage.writes()]
                 self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.run_id,
                                                                             written))

@@ -15,6 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from etl.access import RUN_IDENTITY
 from etl.errors import ExportError
 from etl.export.mysql import Connection, target_for
 from etl.run.stages import EXPORT, INGEST, SILVER, every_stage
@@ -37,26 +38,71 @@ def key():
 @pytest.fixture(scope="module")
 def clients(stack):
     identity = {s.name: s.identity for s in every_stage()}
-    return {stage: s3_client(stack.cfg, stack.secret, identity.get(stage))
+    made = {stage: s3_client(stack.cfg, stack.secret, identity.get(stage))
             for stage in ("ingest", "silver", "export", None)}
+    made[RUN_IDENTITY] = s3_client(stack.cfg, stack.secret, RUN_IDENTITY)
+    return made
 
 
 def test_every_stage_signs_in_with_its_own_identity(stack):
     s3 = stack.cfg.storage.s3
-    access_keys = {stack.secret(s3.identity(stage.identity).access_key_secret) for stage in (INGEST, SILVER, EXPORT)}
-    assert len(access_keys) == 3
+    access_keys = {stack.secret(s3.identity(group).access_key_secret)
+                   for group in (INGEST.identity, SILVER.identity, EXPORT.identity, RUN_IDENTITY)}
+    assert len(access_keys) == 4
     assert stack.secret(s3.access_key_secret) not in access_keys      # never MinIO's root user
+
+
+# Every prefix of the lake and the one identity (client key in ``clients``) that may write it; nested folders
+# belong to the layer they are in. Checked at the lake root and one folder below it (the tests' own roots).
+LAKE_AREAS = {
+    "bronze/sales/part-0.parquet": "ingest",
+    "ops/file_manifest/_delta_log/00000000000000000001.json": "ingest",
+    "_staging/run-1/customers/c.csv": "ingest",
+    "silver/transactions/part-0.parquet": "silver",
+    "gold/kpi_daily_sales/part-0.parquet": "silver",
+    "ops/dq_results/part-0.parquet": "silver",
+    "ops/silver_progress/_delta_log/00000000000000000001.json": "silver",
+    "ops/runs/_delta_log/00000000000000000001.json": RUN_IDENTITY,
+    "ops/_lock.json": RUN_IDENTITY,
+    "bronze/x/ops/y": "ingest",
+    "bronze/sales/ops/runs/part-0.parquet": "ingest",
+    "gold/kpi/ops/_lock.json": "silver",
+    "ops/runs_old/x": None,
+    "ops/x": None,
+}
+
+
+@pytest.mark.parametrize("root", ["", "t-5e1f0a2b/"])
+def test_each_identity_is_refused_every_lake_prefix_it_does_not_own(clients, root):
+    for area, owner in LAKE_AREAS.items():
+        key = f"{root}{area}"
+        clients[None].put_object(Bucket="lake", Key=key, Body=b"keep me")
+        for identity in ("ingest", "silver", "export", RUN_IDENTITY):
+            client = clients[identity]
+            if identity == owner:
+                client.put_object(Bucket="lake", Key=key, Body=b"mine")
+                client.delete_object(Bucket="lake", Key=key)
+                clients[None].put_object(Bucket="lake", Key=key, Body=b"keep me")
+            else:
+                _denied(lambda: client.put_object(Bucket="lake", Key=key, Body=b"x"))
+                _denied(lambda: client.delete_object(Bucket="lake", Key=key))
+        assert clients[None].get_object(Bucket="lake", Key=key)["Body"].read() == b"keep me", key
+    # Two folders below the root is nobody's.
+    for identity in ("ingest", "silver", RUN_IDENTITY):
+        _denied(lambda: clients[identity].put_object(Bucket="lake", Key=f"a/b/{next(k for k, o in LAKE_AREAS.items() if o == identity)}", Body=b"x"))
 
 
 def test_ingest_credentials_cannot_write_exports(clients, key):
     ingest = clients["ingest"]
     _denied(lambda: ingest.put_object(Bucket="exports", Key=key, Body=b"x"))
     _denied(lambda: ingest.list_objects_v2(Bucket="exports"))
-    # ... while its own job works: write and move files in landing, write the lake.
+    # ... while its own job works: write and move files in landing, write bronze.
     ingest.put_object(Bucket="landing", Key=key, Body=b"x")
     ingest.copy_object(Bucket="landing", Key=f"archive/{key}", CopySource={"Bucket": "landing", "Key": key})
     ingest.delete_object(Bucket="landing", Key=key)
-    ingest.put_object(Bucket="lake", Key=key, Body=b"x")
+    ingest.put_object(Bucket="lake", Key=f"bronze/{key}", Body=b"x")
+    _denied(lambda: ingest.put_object(Bucket="lake", Key=f"silver/{key}", Body=b"x"))
+    _denied(lambda: ingest.put_object(Bucket="lake", Key=f"gold/{key}", Body=b"x"))
 
 
 def test_export_credentials_cannot_delete_from_landing(clients, key):
@@ -66,18 +112,20 @@ def test_export_credentials_cannot_delete_from_landing(clients, key):
     _denied(lambda: export.put_object(Bucket="landing", Key=key, Body=b"x"))
     _denied(lambda: export.get_object(Bucket="landing", Key=key))
     assert root.get_object(Bucket="landing", Key=key)["Body"].read() == b"keep me"
-    # It reads the lake but cannot change bronze, silver or gold; it writes the ops area and exports.
+    # It reads the lake but writes nothing there, not even the run bookkeeping; it writes exports.
     root.put_object(Bucket="lake", Key=f"gold/{key}", Body=b"gold")
     assert export.get_object(Bucket="lake", Key=f"gold/{key}")["Body"].read() == b"gold"
     _denied(lambda: export.put_object(Bucket="lake", Key=f"gold/{key}", Body=b"x"))
     _denied(lambda: export.delete_object(Bucket="lake", Key=f"gold/{key}"))
-    export.put_object(Bucket="lake", Key=f"ops/{key}", Body=b"x")
+    _denied(lambda: export.put_object(Bucket="lake", Key=f"ops/runs/{key}", Body=b"x"))
+    _denied(lambda: export.put_object(Bucket="lake", Key="ops/_lock.json", Body=b"x"))
     export.put_object(Bucket="exports", Key=key, Body=b"x")
 
 
 def test_transform_credentials_stay_in_the_lake(clients, key):
     transform = clients["silver"]
     transform.put_object(Bucket="lake", Key=f"silver/{key}", Body=b"x")
+    _denied(lambda: transform.put_object(Bucket="lake", Key=f"bronze/{key}", Body=b"x"))
     _denied(lambda: transform.list_objects_v2(Bucket="landing"))
     _denied(lambda: transform.put_object(Bucket="exports", Key=key, Body=b"x"))
 

@@ -37,8 +37,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (BooleanType, ByteType, DataType, DateType, DecimalType, IntegerType, LongType,
                                ShortType, StringType, StructType)
 
-from etl.config import PROJECT_ROOT, Config
-from etl.errors import ExportError
+from etl.config import LOOPBACK_HOSTS, PROJECT_ROOT, Config
+from etl.errors import ConfigError, ExportError
 from etl.retry import RetryPolicy, call_with_retries, mysql_policy
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,26 @@ class MySQLTarget:
         return text
 
 
+def mysql_url(cfg: Config) -> str:
+    """The JDBC URL, with TLS as ``mysql.ssl_mode`` says; ConfigError for plain text to another machine.
+
+    Plain text (DISABLED) only to a loopback server (the dev profile's MariaDB): the password and the
+    data would otherwise cross the network readable. Only then may the driver fetch the server's RSA
+    key to send the password (``allowPublicKeyRetrieval``); under TLS it is never needed.
+    """
+    m = cfg.mysql
+    if m.ssl_mode == "DISABLED" and m.host not in LOOPBACK_HOSTS:
+        raise ConfigError(f"mysql.ssl_mode is DISABLED but mysql.host {m.host} is not this machine: the "
+                          f"password and the gold data would cross the network in plain text; set "
+                          f"mysql.ssl_mode to REQUIRED, VERIFY_CA or VERIFY_IDENTITY (docs/security.md, TLS)")
+    tls = f"sslMode={m.ssl_mode}" + ("&allowPublicKeyRetrieval=true" if m.ssl_mode == "DISABLED" else "")
+    return (f"jdbc:mysql://{m.host}:{m.port}/{m.database}?rewriteBatchedStatements=true&{tls}"
+            "&connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true&connectTimeout=10000")
+
+
 def target_for(cfg: Config, get_secret: Callable[[str], str]) -> MySQLTarget:
     m = cfg.mysql
-    url = (f"jdbc:mysql://{m.host}:{m.port}/{m.database}"
-           "?rewriteBatchedStatements=true&useSSL=false&allowPublicKeyRetrieval=true"
-           "&connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true&connectTimeout=10000")
-    return MySQLTarget(url, get_secret(m.user_secret), get_secret(m.password_secret), mysql_policy(cfg))
+    return MySQLTarget(mysql_url(cfg), get_secret(m.user_secret), get_secret(m.password_secret), mysql_policy(cfg))
 
 
 # MySQL/MariaDB error codes (server 1xxx, client 2xxx) worth another try: too many connections,

@@ -476,3 +476,45 @@ def test_small_tables_are_collected_in_one_job_bounded_by_the_row_limit(spark):
     assert rows == {"small": [{"id": 1, "name": "a", "amount": Decimal("0.10"), "day": "2026-11-22"}]}
     # "grown" holds more than the limit (it grew since it was counted): left to the JDBC writer
     assert collect_small({}, 10) == {}
+
+
+# -- TLS (docs/security.md, "TLS") ---------------------------------------------------------------
+def _mysql_config(profile: str, **environ: str):
+    from etl.config import load_config
+
+    return load_config(profile, environ=environ)
+
+
+@pytest.mark.parametrize("mode", ["REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"])
+def test_the_url_carries_the_configured_ssl_mode(mode):
+    from etl.export.mysql import mysql_url
+
+    url = mysql_url(_mysql_config("docker", ETL__MYSQL__SSL_MODE=mode))
+    assert f"sslMode={mode}" in url.split("?", 1)[1].split("&")
+    assert "useSSL=false" not in url and "allowPublicKeyRetrieval" not in url
+
+
+def test_plain_text_only_to_a_loopback_server():
+    from etl.errors import ConfigError
+    from etl.export.mysql import mysql_url
+
+    assert "sslMode=DISABLED" in mysql_url(_mysql_config("dev"))          # the loopback MariaDB
+    with pytest.raises(ConfigError, match="mysql.ssl_mode is DISABLED but mysql.host db.example.com"):
+        mysql_url(_mysql_config("dev", ETL__MYSQL__HOST="db.example.com"))
+    with pytest.raises(ConfigError):
+        mysql_url(_mysql_config("docker", ETL__MYSQL__SSL_MODE="DISABLED"))
+
+
+def test_tls_is_on_unless_a_profile_turns_it_off_and_verified_in_the_production_template():
+    import yaml
+
+    from etl.config import CONF_DIR, Config, _merge
+    from etl.export.mysql import mysql_url
+
+    assert _mysql_config("local").mysql.ssl_mode == "VERIFY_IDENTITY"       # the default
+    assert _mysql_config("docker").mysql.ssl_mode == "REQUIRED"
+    data = _merge(yaml.safe_load((CONF_DIR / "base.yaml").read_text()),
+                  yaml.safe_load((CONF_DIR / "production.yaml.example").read_text()))
+    production = Config.model_validate({**data, "profile": "production"})
+    assert "sslMode=VERIFY_IDENTITY" in mysql_url(production)
+    assert production.storage.s3.ssl_enabled and not production.storage.s3.prefixed_roots

@@ -94,6 +94,10 @@ class MySQLSettings(_Section):
     database: str = "retail_gold"
     user_secret: str = "mysql_user"
     password_secret: str = "mysql_password"
+    # The read-only account SQL consumers are given (SELECT on the gold tables only; docs/serving.md).
+    # No stage uses it: `etl services start` creates it in dev, docker/mysql/init in the compose stack.
+    reader_user_secret: str = "mysql_reader_user"
+    reader_password_secret: str = "mysql_reader_password"
     batch_size: int = Field(5000, ge=1)
     max_connections: int = Field(2, ge=1)
     # Tables of at most this many rows are loaded through the control connection in multi-row INSERTs

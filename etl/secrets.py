@@ -219,6 +219,9 @@ def referenced_secrets(cfg: Config, stages: Iterable[str] | None = None) -> dict
         mysql_users = [stage.name for stage in every_stage() if stage.mysql]
         add(cfg.mysql.user_secret, "mysql.user_secret", *mysql_users)
         add(cfg.mysql.password_secret, "mysql.password_secret", *mysql_users)
+        # The SQL consumers' read-only account: no stage uses it; stored beside the others.
+        add(cfg.mysql.reader_user_secret, "mysql.reader_user_secret", "consumer")
+        add(cfg.mysql.reader_password_secret, "mysql.reader_password_secret", "consumer")
     return refs
 
 

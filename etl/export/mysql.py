@@ -131,6 +131,29 @@ def is_transient_connect_error(exc: BaseException) -> bool:
     return is_transient_sql_error(*sql_error_of(exc))
 
 
+# The run history SQL consumers audit (resources/sql): the loader appends to them and may never drop,
+# rename, truncate or delete from them (docs/security.md, "MySQL accounts").
+AUDIT_TABLES = ("etl_runs", "etl_run_records", "schema_migrations")
+LOADER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
+AUDIT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, CREATE"
+
+
+def account_grants(database: str, account: str, reader: str | None = None) -> list[str]:
+    """The GRANT statements of the loader ``account`` (and the read-only consumer ``reader``): table by
+    table, since a schema-wide DROP would also drop the audit tables. The loader owns each gold table,
+    its ``__staging`` and ``__retired`` names (the atomic swap) and ``etl_gold_loaded``; on the audit
+    tables it may read, append and update a row of a rerun, never DROP, ALTER or DELETE. The consumer
+    reads the gold tables only. Grants are by name, so they hold across the RENAME swap."""
+    from etl.gold.marts import GOLD_TABLES
+
+    owned = [f"{t}{suffix}" for t in (*GOLD_TABLES, LOADED_TABLE) for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
+    out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in owned]
+    out += [f"GRANT {AUDIT_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in AUDIT_TABLES]
+    if reader:
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in GOLD_TABLES]
+    return out
+
+
 def migrations(folder: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
     """(version, sql) in version order, from ``V<NNN>__name.sql`` files."""
     found = []
@@ -502,7 +525,10 @@ def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[s
     rows = ", ".join(f"('{run_id}', '{run_date.isoformat()}', '{_checked_name(t)}', {int(n)}, '{stamp}')"
                      for t, n in counts.items())
     if rows:
-        conn.execute(f"REPLACE INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
+        # An upsert, not REPLACE (a DELETE and an INSERT): the loader has no DELETE on the audit tables.
+        conn.execute(f"INSERT INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows} "
+                     "ON DUPLICATE KEY UPDATE run_date = VALUES(run_date), row_count = VALUES(row_count), "
+                     "loaded_at = VALUES(loaded_at)")
 
 
 # etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/run/records.py mysql_run_row.
@@ -512,8 +538,9 @@ RUN_RECORD_COLUMNS = ("run_id", "run_date", "run_trigger", "profile", "started_a
 
 def record_run(conn: Connection, row: Sequence[str | None]) -> None:
     """The run's ``etl_run_records`` row (a rerun of the same run id replaces it)."""
-    conn.execute_with(f"REPLACE INTO etl_run_records ({', '.join(RUN_RECORD_COLUMNS)}) "
-                      f"VALUES ({', '.join('?' * len(RUN_RECORD_COLUMNS))})", row)
+    conn.execute_with(f"INSERT INTO etl_run_records ({', '.join(RUN_RECORD_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' * len(RUN_RECORD_COLUMNS))}) ON DUPLICATE KEY UPDATE "
+                      + ", ".join(f"{c} = VALUES({c})" for c in RUN_RECORD_COLUMNS[1:]), row)
 
 
 def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:

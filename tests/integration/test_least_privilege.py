@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from etl.access import RUN_IDENTITY
 from etl.errors import ExportError
-from etl.export.mysql import Connection, target_for
+from etl.export.mysql import AUDIT_TABLES, Connection, MySQLTarget, apply_migrations, mysql_url, target_for
+from etl.gold.marts import GOLD_TABLES
 from etl.run.stages import EXPORT, INGEST, SILVER, every_stage
 from etl.storage import s3_client
 
@@ -130,19 +131,62 @@ def test_transform_credentials_stay_in_the_lake(clients, key):
     _denied(lambda: transform.put_object(Bucket="exports", Key=key, Body=b"x"))
 
 
-def test_mysql_user_has_rights_on_the_gold_schema_only(stack, spark):
+def _refused(conn, statement: str, secret: str) -> None:
+    with pytest.raises(ExportError) as caught:
+        conn.execute(statement)
+    assert "denied" in str(caught.value).lower(), str(caught.value)
+    assert secret not in str(caught.value)
+
+
+def test_mysql_user_has_rights_on_the_gold_tables_only(stack, spark):
     cfg = stack.cfg
     with Connection(spark, target_for(cfg, stack.secret)) as conn:
-        table = f"probe_{uuid.uuid4().hex[:8]}"
-        conn.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY)")
-        conn.execute(f"RENAME TABLE {table} TO {table}_b")
-        conn.execute(f"DROP TABLE {table}_b")
+        apply_migrations(conn)
+        # Its own tables: a gold table's staging and retired names (the atomic swap).
+        conn.execute("CREATE TABLE alerts__staging (id INT PRIMARY KEY)")
+        conn.execute("RENAME TABLE alerts__staging TO alerts__retired")
+        conn.execute("DROP TABLE alerts__retired")
         assert {row[0] for row in conn.query("SHOW DATABASES")} == {"information_schema", cfg.mysql.database}
         grants = " ".join(row[0] for row in conn.query("SHOW GRANTS FOR CURRENT_USER()"))
         assert "ALL PRIVILEGES" not in grants and "GRANT OPTION" not in grants
+        user = stack.secret(cfg.mysql.user_secret)
         for forbidden in ("CREATE DATABASE other_schema", "SELECT user FROM mysql.user",
-                          f"GRANT SELECT ON {cfg.mysql.database}.* TO CURRENT_USER()"):
-            with pytest.raises(ExportError) as caught:
-                conn.execute(forbidden)
-            assert "denied" in str(caught.value).lower(), str(caught.value)
-            assert stack.secret(cfg.mysql.user_secret) not in str(caught.value)
+                          f"GRANT SELECT ON {cfg.mysql.database}.* TO CURRENT_USER()",
+                          f"CREATE TABLE probe_{uuid.uuid4().hex[:8]} (id INT)"):   # no table it does not own
+            _refused(conn, forbidden, user)
+
+
+@pytest.mark.parametrize("audit", AUDIT_TABLES)
+def test_the_loader_cannot_drop_or_rewrite_the_audit_tables(stack, spark, audit):
+    """The run history is append-only for the loader: no DROP, TRUNCATE, RENAME, ALTER or DELETE."""
+    cfg = stack.cfg
+    user = stack.secret(cfg.mysql.user_secret)
+    with Connection(spark, target_for(cfg, stack.secret)) as conn:
+        apply_migrations(conn)
+        conn.query(f"SELECT COUNT(*) FROM {audit}")                    # it reads and appends
+        for statement in (f"DROP TABLE {audit}", f"TRUNCATE TABLE {audit}", f"RENAME TABLE {audit} TO {audit}_x",
+                          f"ALTER TABLE {audit} ADD COLUMN x INT", f"DELETE FROM {audit}",
+                          f"CREATE OR REPLACE TABLE {audit} (id INT)"):
+            _refused(conn, statement, user)
+        assert conn.query(f"SHOW TABLES LIKE '{audit}'") == [(audit,)]
+
+
+def test_the_consumer_account_reads_gold_and_nothing_else(stack, spark):
+    """The account docs/serving.md gives SQL consumers: SELECT on the gold tables; no write, no audit
+    table, no other schema, no staging table."""
+    cfg = stack.cfg
+    with Connection(spark, target_for(cfg, stack.secret)) as conn:
+        apply_migrations(conn)
+    reader = MySQLTarget(mysql_url(cfg), stack.secret(cfg.mysql.reader_user_secret),
+                         stack.secret(cfg.mysql.reader_password_secret))
+    assert reader.user != stack.secret(cfg.mysql.user_secret)
+    with Connection(spark, reader) as conn:
+        for table in GOLD_TABLES:
+            conn.query(f"SELECT COUNT(*) FROM {table}")
+        assert {row[0] for row in conn.query("SHOW TABLES")} == set(GOLD_TABLES)
+        first = "sales_team_data_mart"
+        for forbidden in (*(f"SELECT * FROM {t}" for t in (*AUDIT_TABLES, "etl_gold_loaded")),
+                          f"INSERT INTO {first} SELECT * FROM {first}", f"DELETE FROM {first}",
+                          f"UPDATE {first} SET sales_month = sales_month", f"DROP TABLE {first}",
+                          f"CREATE TABLE {first}__staging (id INT)", "SELECT user FROM mysql.user"):
+            _refused(conn, forbidden, reader.user)

@@ -154,15 +154,73 @@ def write_policy_files(cfg: Config, folder: Path) -> list[Path]:
     return written
 
 
+def provision_minio(cfg: Config, environ: dict[str, str], seed: Path | None = None, say=print) -> None:
+    """The compose stack's ``minio-init``: buckets, one user per identity with its policy, the housekeeping
+    user (``readwrite``), and a seed of landing. Every credential comes from the environment
+    (``MINIO_ROOT_USER``, ``ETL_<GROUP>_ACCESS_KEY``, ...; docker/.env), never from a command line, and
+    no value is printed. Safe to run again."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from minio import MinioAdmin
+    from minio.credentials import StaticProvider
+
+    def need(name: str) -> str:
+        if not environ.get(name):
+            raise SystemExit(f"minio-init: {name} is not set (docker/.env)")
+        return environ[name]
+
+    endpoint = cfg.storage.s3.endpoint
+    root = (need("MINIO_ROOT_USER"), need("MINIO_ROOT_PASSWORD"))
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=root[0], aws_secret_access_key=root[1],
+                      region_name=cfg.storage.s3.region, config=BotoConfig(s3={"addressing_style": "path"}))
+    buckets = [_split(r)[0] for r in (cfg.storage.landing, cfg.storage.lake, cfg.storage.exports)]
+    present = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    for bucket in buckets:
+        if bucket not in present:
+            s3.create_bucket(Bucket=bucket)
+    admin = MinioAdmin(endpoint=endpoint.split("://", 1)[1], secure=endpoint.startswith("https"),
+                       credentials=StaticProvider(*root))
+
+    def user(policy: str, access: str, secret: str) -> None:
+        admin.user_add(access, secret)
+        try:
+            admin.attach_policy([policy], user=access)
+        except Exception as exc:  # noqa: BLE001 - minio.error.MinioAdminException: "already applied" on a rerun
+            if "already" not in str(exc).lower():
+                raise SystemExit(f"minio-init: attaching {policy} failed: {str(exc).replace(access, '***')[:200]}")
+
+    user("readwrite", need("ETL_S3_ACCESS_KEY"), need("ETL_S3_SECRET_KEY"))     # etl generate/upload: none
+    for name, document in stage_policies(cfg).items():
+        group = name.removeprefix(POLICY_PREFIX).upper()
+        admin.policy_add(name, policy=document)
+        user(name, need(f"ETL_{group}_ACCESS_KEY"), need(f"ETL_{group}_SECRET_KEY"))
+    seeded = 0
+    if seed is not None and seed.is_dir():
+        bucket, prefix = _split(cfg.storage.landing)
+        for path in sorted(p for p in seed.rglob("*") if p.is_file()):
+            s3.upload_file(str(path), bucket, prefix + path.relative_to(seed).as_posix())
+            seeded += 1
+    say(f"minio-init: buckets {', '.join(buckets)} ready; users for {', '.join(stage_policies(cfg))} and "
+        f"housekeeping ready; {seeded} landing file(s) seeded")
+
+
 if __name__ == "__main__":
-    # python -m etl.access --profile docker --out docker/minio/policies
+    # python -m etl.access --profile docker --out docker/minio/policies   (the policy files)
+    # python -m etl.access --profile docker --provision [--seed DIR]        (minio-init, credentials from env)
     import argparse
+    import os
 
     from etl.config import load_config
 
-    parser = argparse.ArgumentParser(description="write the per-stage MinIO/S3 policy files for a profile")
+    parser = argparse.ArgumentParser(description="write the per-stage MinIO/S3 policy files for a profile, "
+                                                 "or create the buckets, users and policies (minio-init)")
     parser.add_argument("--profile", required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--provision", action="store_true")
+    parser.add_argument("--seed", type=Path)
     args = parser.parse_args()
-    for written in write_policy_files(load_config(args.profile), args.out):
-        print(written)
+    if args.provision:
+        provision_minio(load_config(args.profile), dict(os.environ), args.seed)
+    else:
+        for written in write_policy_files(load_config(args.profile), args.out or parser.error("--out")):
+            print(written)

@@ -215,15 +215,80 @@ def test_scheduler_is_opt_in_and_runs_the_same_submit():
     assert SCHEDULER.stat().st_mode & stat.S_IXUSR, "docker/etl-scheduler.sh must be executable"
 
 
-def test_minio_init_creates_the_three_buckets():
+def test_minio_init_creates_the_buckets_and_one_user_per_identity():
+    """minio-init runs etl/access.py's provisioning in the ETL image: the buckets of the docker profile,
+    and a user for every stage policy, each from its own variables of docker/.env."""
+    from etl.access import POLICY_PREFIX, stage_policies
+    from etl.config import load_config
+
     svc = services()
     init = svc["minio-init"]
-    assert str(init["image"]).split("${", 1)[-1].find("minio/mc") != -1
+    assert init["image"] == svc["spark-master"]["image"]
     assert init["depends_on"]["minio"]["condition"] == "service_healthy"
-    script = command_text(init["command"])
-    for bucket in ("landing", "lake", "exports"):
-        assert re.search(rf"mc mb [^\n]*\S+/{bucket}\b", script), f"bucket {bucket} not created"
+    assert command_text(init["command"]).startswith("python -m etl.access --profile docker --provision")
+    env = env_items(init)
+    for policy in stage_policies(load_config("docker", environ={})):
+        group = policy.removeprefix(POLICY_PREFIX).upper()
+        assert {f"ETL_{group}_ACCESS_KEY", f"ETL_{group}_SECRET_KEY"} <= set(env), policy
     assert "healthcheck" in svc["minio"] and "minio-data:/data" in svc["minio"]["volumes"]
+
+
+def _commands(service: dict) -> list[str]:
+    """Everything a service runs as a command line: command, entrypoint and health check."""
+    out = [command_text(service[key]) for key in ("command", "entrypoint") if service.get(key)]
+    test = (service.get("healthcheck") or {}).get("test")
+    if test:
+        out.append(command_text(test[1:] if isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") else test))
+    return out
+
+
+def test_no_secret_on_any_command_line():
+    """A command's arguments are readable by every user of the host (ps, /proc/<pid>/cmdline): credentials
+    reach the containers as environment variables only (what mc alias/user add and the old MySQL health
+    check did not)."""
+    secret_names = {n for n in REQUIRED_VAR.findall(COMPOSE_FILE.read_text()) if SECRET_NAME.search(n)}
+    secret_names |= {"MYSQL_PWD"}
+    assert {"MINIO_ROOT_PASSWORD", "MYSQL_PASSWORD", "SPARK_AUTH_SECRET", "ETL_MASTER_KEY"} <= secret_names
+    values = {v for k, v in dummy_env().items() if k in secret_names}
+    for name, service in services().items():
+        for line in _commands(service):
+            used = set(re.findall(r"\$\$?\{?([A-Z0-9_]+)", line))
+            assert not used & secret_names, f"{name} puts {sorted(used & secret_names)} on a command line: {line}"
+            assert not any(v in line for v in values), name
+            assert not re.search(r"spark\.authenticate\.secret|--password|(^| )-p\S", line), f"{name}: {line}"
+
+
+def test_the_spark_cluster_authenticates_and_encrypts_its_connections():
+    svc = services()
+    profile = yaml.safe_load((ROOT / "conf" / "docker.yaml").read_text())
+    assert profile["spark"]["conf"]["spark.authenticate"] == "true"           # the driver
+    assert profile["spark"]["conf"]["spark.network.crypto.enabled"] == "true"
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2", "etl-job", "etl-scheduler"):
+        env = env_items(svc[name])
+        assert env["_SPARK_AUTH_SECRET"].startswith("${SPARK_AUTH_SECRET:?"), name   # generated, in docker/.env
+    for name, variable in (("spark-master", "SPARK_MASTER_OPTS"), ("spark-worker-1", "SPARK_WORKER_OPTS")):
+        options = env_items(svc[name])[variable].split()
+        assert {"-Dspark.authenticate=true", "-Dspark.network.crypto.enabled=true"} <= set(options), name
+    everything = COMPOSE_FILE.read_text() + SCHEDULER.read_text() + (ROOT / "conf" / "docker.yaml").read_text()
+    assert "spark.authenticate.secret" not in everything          # never a setting (command line, SparkConf)
+
+
+def test_mysql_init_grants_what_the_loader_and_the_consumer_get_in_dev():
+    """docker/mysql/init/10-least-privilege.sh (bash, in the mysql image) and etl/export/mysql.py
+    account_grants (dev) grant the same: the lists in the script follow the code."""
+    from etl.export.mysql import AUDIT_TABLE_PRIVILEGES, AUDIT_TABLES, LOADER_TABLE_PRIVILEGES
+    from etl.gold.marts import GOLD_TABLES
+
+    script = (DOCKER / "mysql" / "init" / "10-least-privilege.sh").read_text()
+    value = lambda name: re.search(rf'^{name}="([^"]*)"', script, re.M).group(1)  # noqa: E731
+    assert set(value("GOLD_TABLES").split()) == set(GOLD_TABLES)
+    assert value("AUDIT_TABLES").split() == list(AUDIT_TABLES)
+    assert value("LOADER_PRIVILEGES") == LOADER_TABLE_PRIVILEGES
+    assert value("AUDIT_PRIVILEGES") == AUDIT_TABLE_PRIVILEGES and "DROP" not in AUDIT_TABLE_PRIVILEGES
+    assert "ON ${db}.* TO" not in script               # nothing schema-wide: a DROP there reaches the audit tables
+    mysql = services()["mysql"]
+    assert {"MYSQL_READER_USER", "MYSQL_READER_PASSWORD"} <= set(env_items(mysql))
+    assert any(v.endswith(":/etl-sql:ro") for v in mysql["volumes"])
 
 
 def test_mysql_matches_the_docker_profile():

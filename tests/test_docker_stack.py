@@ -248,7 +248,7 @@ def test_no_secret_on_any_command_line():
     check did not)."""
     secret_names = {n for n in REQUIRED_VAR.findall(COMPOSE_FILE.read_text()) if SECRET_NAME.search(n)}
     secret_names |= {"MYSQL_PWD"}
-    assert {"MINIO_ROOT_PASSWORD", "MYSQL_PASSWORD", "SPARK_AUTH_SECRET", "ETL_MASTER_KEY"} <= secret_names
+    assert {"MINIO_ROOT_PASSWORD", "MYSQL_PASSWORD", "ETL_MASTER_KEY"} <= secret_names
     values = {v for k, v in dummy_env().items() if k in secret_names}
     for name, service in services().items():
         for line in _commands(service):

@@ -190,3 +190,47 @@ def test_the_consumer_account_reads_gold_and_nothing_else(stack, spark):
                           f"UPDATE {first} SET sales_month = sales_month", f"DROP TABLE {first}",
                           f"CREATE TABLE {first}__staging (id INT)", "SELECT user FROM mysql.user"):
             _refused(conn, forbidden, reader.user)
+
+
+def test_minio_init_of_the_compose_stack_provisions_the_same_identities(stack, tmp_path):
+    """docker's minio-init (``python -m etl.access --provision``) against the real MinIO: every credential
+    from the environment, the docker profile's exact policies, the seed uploaded; then the dev
+    policies are put back for the other tests of the session."""
+    import secrets as random_tokens
+
+    from etl import services
+    from etl.access import provision_minio
+    from etl.config import load_config
+
+    docker = load_config("docker", environ={"ETL__STORAGE__S3__ENDPOINT": stack.cfg.storage.s3.endpoint})
+    env = {"MINIO_ROOT_USER": stack.secret(stack.cfg.storage.s3.access_key_secret),
+           "MINIO_ROOT_PASSWORD": stack.secret(stack.cfg.storage.s3.secret_key_secret)}
+    keys = {}
+    for group in ("S3", "INGEST", "TRANSFORM", "EXPORT", "RUN"):
+        keys[group] = (f"compose{group.lower()}{random_tokens.token_hex(4)}", random_tokens.token_urlsafe(18))
+        env[f"ETL_{group}_ACCESS_KEY"], env[f"ETL_{group}_SECRET_KEY"] = keys[group]
+    seed = tmp_path / "seed"
+    (seed / "sales").mkdir(parents=True)
+    (seed / "sales" / "seeded.csv").write_text("a,b\n")
+    said = []
+    try:
+        provision_minio(docker, env, seed, say=said.append)
+        assert not any(v for pair in keys.values() for v in pair if any(v in line for line in said))
+        import boto3
+
+        def client(group):
+            access, secret = keys[group]
+            return boto3.client("s3", endpoint_url=docker.storage.s3.endpoint, aws_access_key_id=access,
+                                aws_secret_access_key=secret, region_name="us-east-1")
+
+        assert client("INGEST").get_object(Bucket="landing", Key="sales/seeded.csv")["Body"].read() == b"a,b\n"
+        client("RUN").put_object(Bucket="lake", Key="ops/runs/compose-probe", Body=b"x")
+        _denied(lambda: client("EXPORT").put_object(Bucket="lake", Key="ops/runs/compose-probe", Body=b"x"))
+        _denied(lambda: client("INGEST").put_object(Bucket="lake", Key="silver/compose-probe", Body=b"x"))
+        _denied(lambda: client("TRANSFORM").put_object(Bucket="lake", Key="t-1/silver/compose-probe", Body=b"x"))
+        provision_minio(docker, env, None, say=said.append)          # safe to run again
+    finally:
+        root = s3_client(stack.cfg, stack.secret)
+        root.delete_object(Bucket="landing", Key="sales/seeded.csv")
+        root.delete_object(Bucket="lake", Key="ops/runs/compose-probe")
+        services.start(stack.cfg, say=lambda line: None)            # the dev policies (prefixed roots) back

@@ -223,7 +223,7 @@ def cmd_export(args) -> int:
 
 def _reader_session(cfg):
     """A local Spark session for reading a few ops rows (never the cluster), signed in as the export
-    identity (it reads the lake and writes nothing there but ops/)."""
+    identity (it reads the lake and writes nothing there)."""
     from etl.secrets import SecretStore
     from etl.spark import build_session
 

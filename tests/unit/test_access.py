@@ -149,3 +149,15 @@ def test_the_compose_stack_loads_the_same_policies(tmp_path):
     written = {p.name: json.loads(p.read_text()) for p in write_policy_files(load_config("docker", environ={}), tmp_path)}
     committed = {p.name: json.loads(p.read_text()) for p in (ROOT / "docker" / "minio" / "policies").glob("*.json")}
     assert committed == written
+
+
+@pytest.mark.parametrize("table, identity", [
+    ("bronze/sales", "ingest"), ("ops/file_manifest", "ingest"), ("silver/transactions", "transform"),
+    ("gold/kpi_daily_sales", "transform"), ("ops/silver_progress", "transform"), ("ops/runs", "run"),
+    ("silver/not_in_the_catalogue", "transform"),
+])
+def test_etl_maintain_rewrites_each_table_as_its_owner(table, identity):
+    """OPTIMIZE and VACUUM rewrite and delete a table's files: only its owner may (transform cannot touch bronze)."""
+    from etl.ops.maintain import owner_identity
+
+    assert owner_identity(table) == identity

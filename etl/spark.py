@@ -9,7 +9,6 @@ configuration after the session exists, so they are never part of SparkConf
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -20,8 +19,6 @@ from pyspark.sql import SparkSession
 
 from etl.config import Config
 from etl.jars import jars_csv
-
-log = logging.getLogger(__name__)
 
 # spark.redaction.regex: a Spark or Hadoop property (or environment variable) whose key OR value
 # matches is shown as *********(redacted) in the UI, the event log and `SET` output. It covers
@@ -188,38 +185,7 @@ def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable
         jvm = spark.sparkContext._jvm
         for bucket in _s3_buckets(cfg):
             jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
-        if not (spark.sparkContext.master or "").startswith("local"):
-            close_executor_filesystems(spark)
     return True
-
-
-def close_executor_filesystems(spark: SparkSession, attempts: int = 5) -> int:
-    """On a cluster, close the cached Hadoop FileSystems in every executor; the number of executors reached.
-
-    An executor caches one S3A FileSystem per bucket with the keys it was created with, and the next
-    stage's tasks would write with the previous identity's keys (refused now that each identity has only
-    its own prefixes: silver written as ingest). A small job whose every task calls the static
-    ``FileSystem.closeAll`` (through the built-in ``reflect``) and names its executor (host and pid); it
-    is repeated until every registered executor answered. No task of the run is running in between.
-    """
-    sc = spark.sparkContext
-    executors = max(sc._jsc.sc().getExecutorMemoryStatus().size() - 1, 1)
-    slots = max(sc.defaultParallelism, executors) * 2
-    seen: set[tuple[str, str]] = set()
-    for _ in range(attempts):
-        rows = (spark.range(0, slots, 1, slots)
-                .selectExpr("reflect('org.apache.hadoop.fs.FileSystem', 'closeAll') AS closed",
-                            "java_method('java.net.InetAddress', 'getLocalHost') AS host",
-                            "java_method('java.lang.ProcessHandle', 'current') AS pid")
-                .select("host", "pid").distinct().collect())
-        seen |= {(r.host, r.pid) for r in rows}
-        if len(seen) >= executors:
-            break
-    if len(seen) < executors:
-        log.warning("object store: closed the cached FileSystems of %d of %d executors; the others may still "
-                    "sign in as the previous identity (run one spark-submit per stage, docs/security.md)",
-                    len(seen), executors)
-    return len(seen)
 
 
 @contextmanager

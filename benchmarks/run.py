@@ -193,7 +193,7 @@ def timed_process(command: list[str], env: dict[str, str], log_path: Path) -> di
             process.wait()
     return {"wall_s": round(time.monotonic() - started, 2), "exit_code": process.returncode,
             "started_epoch": round(started_epoch, 3), "ended_epoch": round(time.time(), 3),
-            "peak_rss_total_mib": round(rss.peak_total / 1024),
+            "peak_rss_total_mib": round(rss.peak_total / 1024), "cpu_s": rss.cpu_s,
             "peak_rss_mib": {name: round(kib / 1024) for name, kib in sorted(rss.peak.items())},
             "stdout": log_path.with_suffix(".out").read_text(), "stderr": log_path.with_suffix(".err").read_text()}
 
@@ -798,7 +798,8 @@ def tiny_lines(r: dict) -> list[str]:
     lines += ["| tiny day | measured |", "|---|---|",
               f"| the whole process (`etl run`) | {_seconds(run['wall_s'])} |",
               f"| before the Spark session was up (interpreter, imports, JVM) | {_seconds(run.get('session_up_s'))} |",
-              f"| after the Spark session was up | {_seconds(run.get('after_session_s'))} |"]
+              f"| after the Spark session was up | {_seconds(run.get('after_session_s'))} |",
+              f"| CPU time of the process tree (user + system; 2 cores) | {_seconds(run.get('cpu_s'))} |"]
     for stage in r["stages"]:
         lines.append(f"| stage {stage} | {_seconds(run['stages_s'].get(stage))} |")
     lines += [f"| outside the stages (process start, run record, summary) | {_seconds(run['other_s'])} |",
@@ -1011,6 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = ok and result["ok"]
             day = result["pipeline"].get("day", {})
             print(json.dumps({"label": TINY_LABEL, "ok": result["ok"], "wall_s": day.get("wall_s"),
+                              "cpu_s": day.get("cpu_s"),
                               "after_session_s": day.get("after_session_s"), "stages_s": day.get("stages_s"),
                               "sql_executions": day.get("spark", {}).get("sql_executions_started"),
                               "jobs": day.get("spark", {}).get("jobs"),

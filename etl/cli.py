@@ -29,7 +29,7 @@ def yesterday_utc() -> date:
     return datetime.now(timezone.utc).date() - timedelta(days=1)
 
 
-SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check")
+SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check", "upgrade")
 
 
 def _with_profile(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +38,7 @@ def _with_profile(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etl", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-format", choices=["text", "json"], help="log line format (default from config)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _with_log_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline for one run date, or a backfill over several",
@@ -121,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="init: new master key (if none) and an empty file; set NAME: store a value read from a "
                     "no-echo prompt or standard input, never from the command line; list: names only; "
                     "rotate: new master key, every value re-encrypted, the old key stops working; "
-                    "check: every secret the profile's config refers to is present and decrypts.")
+                    "check: every secret the profile's config refers to is present and decrypts; "
+                    "upgrade: rewrite a format-1 file with every value bound to the profile "
+                    "(docs/security.md, \"Secrets bound to their file\").")
     _with_profile(sec)
     sec.add_argument("action", choices=list(SECRETS_ACTIONS))
     sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
@@ -136,7 +137,40 @@ def build_parser() -> argparse.ArgumentParser:
                           help="comma-separated <layer>/<table> names to maintain (default: every table)")
 
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
+    for command in commands.choices.values():
+        # Also after the subcommand: spark-submit jobs/daily_etl.py --log-format json ... puts `run` first.
+        _with_log_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _with_log_options(parser: argparse.ArgumentParser, default) -> None:
+    """--log-format and --log-level; a subcommand's copy has no default (SUPPRESS), so that it leaves the
+    value given before the subcommand alone when it is not given itself."""
+    parser.add_argument("--log-format", choices=["text", "json"], default=default,
+                        help="log line format (default: $ETL_LOG_FORMAT, else the profile's log_format, else text)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default,
+                        help="lowest level logged (default: $ETL_LOG_LEVEL, else INFO)")
+
+
+def log_settings(args, environ=None) -> tuple[str, str]:
+    """(format, level) of the logs: the option, else ETL_LOG_FORMAT / ETL_LOG_LEVEL, else the profile's
+    ``log_format`` (which ETL__LOG_FORMAT also sets), else text and INFO. A profile that cannot be read
+    leaves text: the command itself reports it."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    fmt = args.log_format or environ.get("ETL_LOG_FORMAT", "").strip().lower() or None
+    level = args.log_level or environ.get("ETL_LOG_LEVEL", "").strip().upper() or "INFO"
+    if fmt is None:
+        try:
+            fmt = _config(args).log_format
+        except EtlError:
+            fmt = "text"
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"ETL_LOG_FORMAT={fmt!r}: use text or json")
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"ETL_LOG_LEVEL={level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return fmt, level
 
 
 def _config(args):
@@ -301,6 +335,7 @@ def cmd_upload(args) -> int:
     from tqdm import tqdm
 
     from etl.bronze.feeds import FEED_NAMES
+    from etl.bronze.keys import key_problem, shown
     from etl.run.run import Run
     from etl.run.stages import INGEST
     from etl.storage import store_for
@@ -317,10 +352,17 @@ def cmd_upload(args) -> int:
         raise ConfigError(f"{source} is neither a file nor a folder")
     if not files:
         raise ConfigError(f"{source} holds no file to upload")
-    cfg = _config(args)
-    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret, INGEST.identity)
     base = "/".join(p.strip("/") for p in (args.feed, args.folder) if p.strip("/"))
     keys = [f"{base}/{name}" for name in names]
+    # The names a run would reject unread (etl/bronze/keys.py): refused here, before anything is uploaded.
+    unsafe = [(key, problem) for key in keys if (problem := key_problem(key))]
+    if unsafe:
+        key, problem = unsafe[0]
+        raise ConfigError(f"refusing to upload '{shown(key)}': {problem}; rename the file or choose another --folder "
+                          f"({len(unsafe)} such name(s), nothing was uploaded)")
+    cfg = _config(args)
+    # The ingest identity (landing is its area), not the default (root) pair: docs/security.md.
+    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret, INGEST.identity)
     waiting = [k for k in keys if landing.exists(k)]
     if waiting:
         raise ConfigError(f"{waiting[0]} is already in landing, waiting for the next run: "
@@ -369,6 +411,11 @@ def cmd_secrets(args) -> int:
         print("\n".join(store.names()))
     elif args.action == "rotate":
         return _secrets_rotate(cfg, store)
+    elif args.action == "upgrade":
+        count = store.upgrade()
+        print(f"{store.path} is already bound to profile '{cfg.profile}' (format 2)" if count is None else
+              f"rewrote {store.path}: {count} secret(s) now bound to profile '{cfg.profile}' and their names "
+              f"(format 2); copies of the old file still open with the same key until `etl secrets rotate`")
     else:
         return _secrets_check(cfg, store)
     return EXIT_OK
@@ -410,13 +457,14 @@ def _secrets_rotate(cfg, store) -> int:
     from etl.config import available_profiles, load_config
     from etl.secrets import rotate_master_key
 
-    others = []
+    others = {}
     for profile in available_profiles():
         try:
-            others.append(load_config(profile).secrets_file)
+            others.setdefault(load_config(profile).secrets_file, profile)
         except ConfigError:
             continue
-    done = rotate_master_key(store.path, [p for p in others if p != store.path])
+    profiles = {**others, store.path: cfg.profile}
+    done = rotate_master_key(store.path, [p for p in others if p != store.path], profiles)
     for path, count in done.rotated.items():
         print(f"re-encrypted {path} ({count} secret(s)) under the new master key")
     for path in done.already:
@@ -457,21 +505,31 @@ def _secrets_check(cfg, store) -> int:
 
 
 def cmd_maintain(args) -> int:
-    from etl.ops.maintain import maintain_lake
+    from etl.log import current_run_id
+    from etl.ops.lock import lock_for
+    from etl.access import RUN_IDENTITY
+    from etl.ops.maintain import maintain_lake, maintenance_id
     from etl.secrets import SecretStore
     from etl.spark import build_session
 
     cfg = _config(args)
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    # Each table under its owner's identity (docs/security.md): the lake only, and only its own tables.
-    spark = build_session(cfg, store.get, identity="transform")
     only = tuple(t.strip().strip("/") for t in args.tables.split(",") if t.strip())
-    sign_in = None
-    if cfg.storage.s3 is not None:
-        from etl.spark import use_stage_credentials
+    token = current_run_id.set(maintenance_id())
+    try:
+        # OPTIMIZE and VACUUM commit to the tables a run writes: the run lock first (exit 5 while a run
+        # holds it), before Spark starts, as the run identity (only it may write the lock); each table
+        # under its owner's identity (docs/security.md): the lake only, and only its own tables.
+        with lock_for(cfg, current_run_id.get(), store.get, RUN_IDENTITY).held() as lock:
+            spark = build_session(cfg, store.get, identity="transform")
+            sign_in = None
+            if cfg.storage.s3 is not None:
+                from etl.spark import use_stage_credentials
 
-        sign_in = lambda identity: use_stage_credentials(spark, cfg, store.get, identity)  # noqa: E731
-    report = maintain_lake(spark, cfg, only, sign_in)
+                sign_in = lambda identity: use_stage_credentials(spark, cfg, store.get, identity)  # noqa: E731
+            report = maintain_lake(spark, cfg, only, lock, sign_in)
+    finally:
+        current_run_id.reset(token)
     print("\n".join(report.lines()))
     missing = sorted(set(only) - {t.name for t in report.tables})
     if missing:
@@ -505,7 +563,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"and type the value at the prompt, or pipe it on standard input", file=sys.stderr)
             return EXIT_CONFIG
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    setup_logging(args.log_format or "text", args.log_level)
+    try:
+        setup_logging(*log_settings(args))
+    except EtlError as exc:
+        print(f"etl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         return COMMANDS[args.command](args)
     except EtlError as exc:
@@ -517,11 +579,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:       # noqa: BLE001 - only a dead Spark JVM is turned into one line; the rest re-raises
         if not spark_jvm_stopped(exc):
             raise
-        print("etl: error: the Spark JVM stopped in the middle of the run: a java.lang.OutOfMemoryError above "
-              "means the driver's heap ran out (raise spark.driver_memory, e.g. ETL__SPARK__DRIVER_MEMORY=4g; "
-              "docs/operations.md, \"Driver memory\"), else it was killed; the same command again is safe",
-              file=sys.stderr)
+        print(jvm_stopped_message(), file=sys.stderr)
         return EXIT_FAILURE
+
+
+def jvm_stopped_message() -> str:
+    """The one line for a dead Spark JVM. Under spark-submit the JVM was started before the profile was
+    read, so its heap is spark-submit's --driver-memory, never spark.driver_memory."""
+    from etl.spark import running_under_spark_submit
+
+    how = ("spark-submit --driver-memory, e.g. --driver-memory 4g" if running_under_spark_submit() else
+           "spark.driver_memory, e.g. ETL__SPARK__DRIVER_MEMORY=4g")
+    return ("etl: error: the Spark JVM stopped in the middle of the run: a java.lang.OutOfMemoryError above "
+            f"means the driver's heap ran out (raise {how}; docs/operations.md, \"Driver memory\"), else it "
+            "was killed; the same command again is safe")
 
 
 def spark_jvm_stopped(exc: BaseException) -> bool:

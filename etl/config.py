@@ -121,6 +121,22 @@ class QualitySettings(_Section):
     fuzzy_match_threshold: float = Field(85.0, ge=0, le=100)
 
 
+class IngestSettings(_Section):
+    # Limits on one XLSX delivery, past which it is rejected with the reason (docs/ingestion.md): the
+    # uncompressed size of all its parts and the compression ratio of each part over 1 MiB, both from the
+    # zip's directory before openpyxl opens it; rows and cells of the first sheet, blank ones included.
+    xlsx_max_uncompressed_mb: float = Field(256, gt=0)
+    xlsx_max_ratio: float = Field(100, ge=1)
+    xlsx_max_rows: int = Field(1_048_576, ge=2)
+    xlsx_max_cells: int = Field(50_000_000, ge=2)
+
+    def xlsx_limits(self):
+        from etl.bronze.xlsx import XlsxLimits
+
+        return XlsxLimits(int(self.xlsx_max_uncompressed_mb * 1024 * 1024), self.xlsx_max_ratio, self.xlsx_max_rows,
+                          self.xlsx_max_cells)
+
+
 class MinioServiceSettings(_Section):
     port: int = 9900
     console_port: int = 9901
@@ -173,6 +189,7 @@ class Config(_Section):
     excel: ExcelSettings = ExcelSettings()
     gold: GoldSettings = GoldSettings()
     quality: QualitySettings = QualitySettings()
+    ingest: IngestSettings = IngestSettings()
     secrets: SecretsSettings = SecretsSettings()
     services: ServicesSettings = ServicesSettings()
     ops: OpsSettings = OpsSettings()

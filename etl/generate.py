@@ -96,7 +96,6 @@ CUSTOMERS_HEADER = ["customer_id", "first_name", "last_name", "address", "pincod
                     "customer_joining_date"]
 CUSTOMERS_ALIASED = ["customer_id", "customer_name", "address", "pincode", "mobile_number", "region",
                      "customer_joining_date"]
-ORDER_ELEMENTS = ("order_id", "mobile_number", "order_date_time", "sku_id", "sku_count", "total_amount")
 
 DEFAULT_FEEDS = ("sales", "stores", "products", "sales_team")
 ALL_FEEDS = ("sales", "orders", "order_events", "customers", "stores", "products", "sales_team")

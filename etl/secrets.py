@@ -2,15 +2,22 @@
 
 File format (JSON, ciphertext only, safe to commit)::
 
-    {"format": 1, "key_id": "<first 16 hex of sha256(key)>",
+    {"format": 2, "profile": "<profile>", "key_id": "<first 16 hex of sha256(key)>",
      "secrets": {"<name>": "<base64(nonce || AES-256-GCM ciphertext+tag)>"}}
 
-Each value has a fresh 96-bit nonce and the secret's name as associated data,
-so a value cannot be moved under another name without detection. The 256-bit
+Each value has a fresh 96-bit nonce and, as associated data, the file's profile
+and the secret's name (``etl-secret\0<profile>\0<name>``): a value moved under
+another name, or copied into another profile's file, fails authentication, and
+a whole file copied to another profile's path is refused by its ``profile``
+(which every value authenticates). Format 1 (before the binding: the name alone
+as associated data, no ``profile``) is still read; the next write (``etl
+secrets set``, ``rotate``, or ``etl secrets upgrade``) rewrites it as format 2
+under the profile it is opened for. The 256-bit
 master key never sits beside the file: it comes from ``ETL_MASTER_KEY``
 (base64) or a key file outside the repository (``ETL_MASTER_KEY_FILE``,
 default ``~/.config/etl/master.key``, mode 0600; a key file other users can
-read is refused). ``key_id`` only lets a wrong key be named in a friendly
+read is refused, and so is one inside the repository, when it is written and
+whenever it is read). ``key_id`` only lets a wrong key be named in a friendly
 message; the cipher's tag is what refuses a wrong key or a changed byte.
 
 Every failure is a ``SecretError`` (exit code 3) whose text is one line saying
@@ -29,10 +36,11 @@ import base64
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +54,8 @@ from etl.errors import SecretError
 if TYPE_CHECKING:
     from etl.config import Config
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2            # written; FORMAT_UNBOUND files (values bound to their name only) are still read
+FORMAT_UNBOUND = 1
 KEY_ENV = "ETL_MASTER_KEY"
 KEY_FILE_ENV = "ETL_MASTER_KEY_FILE"
 DEFAULT_KEY_FILE = Path("~/.config/etl/master.key")
@@ -55,6 +64,18 @@ DEFAULT_KEY_FILE = Path("~/.config/etl/master.key")
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 
 OK, MISSING, FAILED = "ok", "missing", "failed authentication"
+
+log = logging.getLogger(__name__)
+_warned_unbound: set[Path] = set()
+
+
+def associated_data(profile: str | None, name: str) -> bytes:
+    """What each value's GCM tag authenticates besides the value: the profile and the name (format 2),
+    or the name alone (format 1, ``profile`` None). Neither may hold a NUL (names are identifiers,
+    profiles file names), so the encoding is unambiguous."""
+    if profile is None:
+        return name.encode()
+    return b"etl-secret\0" + profile.encode() + b"\0" + name.encode()
 
 
 # -- the master key ------------------------------------------------------------
@@ -93,6 +114,7 @@ def _decode_key(raw: str, source: str, fix: str) -> bytes:
 
 
 def _read_key_file(path: Path) -> bytes:
+    ensure_outside_repository(path)     # also one put there by hand, or an old one: refused on every read
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
@@ -234,6 +256,7 @@ class SecretStore:
         self._key = key
         self._key_given = key is not None
         self.profile = profile
+        self._bound_profile: str | None = profile   # the profile the values are bound to, once read
 
     # -- messages ----------------------------------------------------------
     def _cli(self, command: str) -> str:
@@ -243,9 +266,11 @@ class SecretStore:
         """The one-line message for a secret that is missing or fails authentication."""
         if state == MISSING:
             return f"secret '{name}' is missing from {self.path}; add it with {self._cli(f'set {name}')}"
-        return (f"secret '{name}' in {self.path} failed authentication: the file was tampered with or damaged; "
-                f"restore the file from a backup or version control, or store the value again with "
-                f"{self._cli(f'set {name}')}")
+        bound = f"profile '{self._bound_profile}' and " if self._bound_profile else ""
+        return (f"secret '{name}' in {self.path} failed authentication: the file was tampered with or damaged, "
+                f"or the value was not encrypted for {bound}this name (copied from another profile's file or "
+                f"from under another name); restore the file from a backup or version control, or store the "
+                f"value again with {self._cli(f'set {name}')}")
 
     def _wrong_key(self, file_key_id: str | None, key: bytes) -> SecretError:
         pending = pending_key_path()
@@ -270,12 +295,41 @@ class SecretStore:
             raise SecretError(f"secrets file {self.path} does not exist; create it with {self._cli('init')}")
         try:
             doc = json.loads(self.path.read_text())
-            assert doc["format"] == FORMAT_VERSION and isinstance(doc["secrets"], dict)
+            assert doc["format"] in (FORMAT_UNBOUND, FORMAT_VERSION) and isinstance(doc["secrets"], dict)
             assert all(isinstance(v, str) for v in doc["secrets"].values())
+            if doc["format"] == FORMAT_VERSION:
+                assert isinstance(doc["profile"], str) and doc["profile"] and "\0" not in doc["profile"]
         except (ValueError, KeyError, AssertionError, TypeError, UnicodeDecodeError):
             raise SecretError(f"secrets file {self.path} is not a valid secrets file (tampered or truncated); "
                               f"restore it from a backup or version control") from None
+        if doc["format"] == FORMAT_UNBOUND:
+            self._bound_profile = None
+            if self.path not in _warned_unbound:
+                _warned_unbound.add(self.path)
+                log.warning("secrets file %s is in format 1: its values are not bound to a profile (one copied "
+                            "from another profile's file would decrypt); %s rewrites it bound", self.path,
+                            self._cli("upgrade") if self.profile else "`etl secrets upgrade --profile P`")
+        elif self.profile is not None and doc["profile"] != self.profile:
+            raise SecretError(f"secrets file {self.path} belongs to profile '{doc['profile']}', not "
+                              f"'{self.profile}': a secrets file is bound to its profile, a copy of another "
+                              f"profile's file does not open; create this profile's own with "
+                              f"{self._cli('init')} and `etl secrets set` each value")
+        else:
+            self._bound_profile = doc["profile"]
         return doc
+
+    @staticmethod
+    def _binding(doc: dict) -> str | None:
+        """The profile the file's values are bound to (None: format 1, bound to their name only)."""
+        return doc["profile"] if doc["format"] == FORMAT_VERSION else None
+
+    def _profile_to_write(self, doc: dict | None) -> str:
+        """The profile a rewrite binds the values to: the one the store is opened for, else the file's."""
+        profile = self.profile or (self._binding(doc) if doc else None)
+        if not profile:
+            raise SecretError(f"secrets file {self.path}: the profile to bind its values to is not known; use "
+                              f"`etl secrets ... --profile P`")
+        return profile
 
     def key(self) -> bytes:
         if self._key is None:
@@ -289,26 +343,27 @@ class SecretStore:
     def names(self) -> list[str]:
         return sorted(self._document()["secrets"])
 
-    def _checked(self) -> tuple[dict[str, str], bytes]:
+    def _checked(self) -> tuple[dict[str, str], bytes, str | None]:
+        """The file's values, the key, and the profile the values are bound to (None: format 1)."""
         doc = self._document()
         key = self.key()
         if doc.get("key_id") != _key_id(key):
             raise self._wrong_key(doc.get("key_id"), key)
-        return doc["secrets"], key
+        return doc["secrets"], key, self._binding(doc)
 
     @staticmethod
-    def _decrypt(name: str, blob_b64: str, key: bytes) -> str | None:
+    def _decrypt(name: str, blob_b64: str, key: bytes, profile: str | None) -> str | None:
         try:
             blob = base64.b64decode(blob_b64, validate=True)
-            return AESGCM(key).decrypt(blob[:12], blob[12:], name.encode()).decode()
+            return AESGCM(key).decrypt(blob[:12], blob[12:], associated_data(profile, name)).decode()
         except (InvalidTag, ValueError):   # UnicodeDecodeError is a ValueError
             return None
 
     def get(self, name: str) -> str:
-        secrets, key = self._checked()
+        secrets, key, profile = self._checked()
         if name not in secrets:
             raise SecretError(self.problem(name, MISSING))
-        value = self._decrypt(name, secrets[name], key)
+        value = self._decrypt(name, secrets[name], key, profile)
         if value is None:
             raise SecretError(self.problem(name, FAILED))
         return value
@@ -318,35 +373,53 @@ class SecretStore:
 
         No key, a wrong key or an unreadable file raise SecretError: nothing can be checked then.
         """
-        secrets, key = self._checked()
+        secrets, key, profile = self._checked()
         result = {}
         for name in names:
             if name not in secrets:
                 result[name] = MISSING
             else:
-                result[name] = OK if self._decrypt(name, secrets[name], key) is not None else FAILED
+                result[name] = OK if self._decrypt(name, secrets[name], key, profile) is not None else FAILED
         return result
 
     def _decrypt_all(self) -> dict[str, str]:
-        secrets, key = self._checked()
+        secrets, key, profile = self._checked()
         plain = {}
         for name, blob in secrets.items():
-            value = self._decrypt(name, blob, key)
+            value = self._decrypt(name, blob, key, profile)
             if value is None:
                 raise SecretError(self.problem(name, FAILED))
             plain[name] = value
         return plain
 
+    def format(self) -> int:
+        """The file's format: 2 (values bound to profile and name) or 1 (to their name only)."""
+        return self._document()["format"]
+
     # -- writing -----------------------------------------------------------
     def init(self) -> None:
-        self._write({}, self.key())
+        self._write({}, self.key(), self._profile_to_write(None))
 
     def set(self, name: str, value: str) -> None:
+        """Store one value; a format-1 file is rewritten bound (every value re-encrypted) on the way."""
         validate_name(name)
-        secrets, key = self._checked()
+        self.upgrade()
+        secrets, key, profile = self._checked()
         secrets = dict(secrets)
-        secrets[name] = self._encrypt(name, value, key)
-        self._write(secrets, key)
+        secrets[name] = self._encrypt(name, value, key, profile)
+        self._write(secrets, key, profile)
+
+    def upgrade(self) -> int | None:
+        """Rewrite a format-1 file as format 2, every value bound to the profile; the number of values
+        re-encrypted, or None when the file is bound already. Every value is authenticated first."""
+        doc = self._document()
+        if doc["format"] == FORMAT_VERSION:
+            return None
+        profile = self._profile_to_write(doc)
+        plain = self._decrypt_all()
+        key = self.key()
+        self._write({n: self._encrypt(n, v, key, profile) for n, v in plain.items()}, key, profile)
+        return len(plain)
 
     def rotate(self, new_key: bytes) -> None:
         """Re-encrypt every value of this file under ``new_key`` (the old key no longer opens it).
@@ -355,17 +428,21 @@ class SecretStore:
         replaced atomically. The key file is not touched: ``rotate_master_key`` does the whole
         procedure.
         """
+        profile = self._profile_to_write(self._document())
         plain = self._decrypt_all()
-        self._write({name: self._encrypt(name, value, new_key) for name, value in plain.items()}, new_key)
+        self._write({name: self._encrypt(name, value, new_key, profile) for name, value in plain.items()},
+                    new_key, profile)
         self._key, self._key_given = new_key, True
 
     @staticmethod
-    def _encrypt(name: str, value: str, key: bytes) -> str:
+    def _encrypt(name: str, value: str, key: bytes, profile: str) -> str:
         nonce = os.urandom(12)
-        return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, value.encode(), name.encode())).decode()
+        sealed = AESGCM(key).encrypt(nonce, value.encode(), associated_data(profile, name))
+        return base64.b64encode(nonce + sealed).decode()
 
-    def _write(self, secrets: dict[str, str], key: bytes) -> None:
-        doc = {"format": FORMAT_VERSION, "key_id": _key_id(key), "secrets": dict(sorted(secrets.items()))}
+    def _write(self, secrets: dict[str, str], key: bytes, profile: str) -> None:
+        doc = {"format": FORMAT_VERSION, "profile": profile, "key_id": _key_id(key),
+               "secrets": dict(sorted(secrets.items()))}
         mode = stat.S_IMODE(self.path.stat().st_mode) if self.path.exists() else 0o644   # ciphertext only
         _atomic_write(self.path, json.dumps(doc, indent=2) + "\n", mode)
 
@@ -396,8 +473,13 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def rotate_master_key(primary: Path, others: Iterable[Path] = ()) -> Rotation:
+def rotate_master_key(primary: Path, others: Iterable[Path] = (),
+                      profiles: Mapping[Path, str] | None = None) -> Rotation:
     """A new random master key; every secrets file under the current key re-encrypted under it.
+
+    ``profiles``: the profile of each file (path -> profile) where the caller knows it; each file is
+    rewritten in format 2, bound to that profile (a format-2 file keeps its own; a format-1 file of
+    unknown profile stops the rotation before anything changes).
 
     ``primary`` (the profile's file) must be readable with the current key; ``others`` (the
     files of the other profiles) are re-encrypted when they are under the current key too,
@@ -442,19 +524,19 @@ def rotate_master_key(primary: Path, others: Iterable[Path] = ()) -> Rotation:
         result = Rotation(key_path=key_path if not from_env else pending, key_from_env=from_env)
 
         # 1. decrypt and authenticate everything first
-        plans: list[tuple[SecretStore, dict[str, str]]] = []
+        plans: list[tuple[SecretStore, dict[str, str], str]] = []
         seen: set[Path] = set()
         for index, path in enumerate([primary, *others]):
             path = Path(path)
             if path.resolve() in seen or (index > 0 and not path.exists()):
                 continue
             seen.add(path.resolve())
-            store = SecretStore(path, key=old)
+            store = SecretStore(path, key=old, profile=(profiles or {}).get(path))
             file_key_id = store.key_id()
             if new is not None and file_key_id == _key_id(new):
                 result.already.append(path)
             elif file_key_id == _key_id(old):
-                plans.append((store, store._decrypt_all()))
+                plans.append((store, store._decrypt_all(), store._profile_to_write(store._document())))
             elif index == 0:
                 raise SecretStore(path)._wrong_key(file_key_id, old)
             else:
@@ -465,8 +547,8 @@ def rotate_master_key(primary: Path, others: Iterable[Path] = ()) -> Rotation:
             new = AESGCM.generate_key(bit_length=256)
             _write_key(pending, new)
         # 3. each file, atomically
-        for store, plain in plans:
-            store._write({n: SecretStore._encrypt(n, v, new) for n, v in plain.items()}, new)
+        for store, plain, profile in plans:
+            store._write({n: SecretStore._encrypt(n, v, new, profile) for n, v in plain.items()}, new, profile)
             result.rotated[store.path] = len(plain)
         # 4. the key swap
         if not from_env:

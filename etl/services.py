@@ -246,7 +246,7 @@ def _secret_store(cfg: Config, say: Say) -> SecretStore:
             raise ConfigError(f"master key file {path} must be outside the repository; set ETL_MASTER_KEY_FILE elsewhere")
         write_new_key_file(path)
         say(f"secrets: created master key file {path} (mode 0600, keep it out of the repository)")
-    store = SecretStore(cfg.secrets_file)
+    store = SecretStore(cfg.secrets_file, profile=cfg.profile)
     if not cfg.secrets_file.exists():
         store.init()
         say(f"secrets: created {_show(cfg.secrets_file)}")
@@ -349,7 +349,7 @@ def s3_client(cfg: Config, store: SecretStore | None = None):
     s3 = _s3_settings(cfg)
     from etl.retry import log_s3_retries, s3_retry_config
 
-    store = store or SecretStore(cfg.secrets_file)
+    store = store or SecretStore(cfg.secrets_file, profile=cfg.profile)
     client = boto3.client(
         "s3",
         endpoint_url=f"http://{HOST}:{cfg.services.minio.port}",

@@ -9,16 +9,22 @@ configuration after the session exists, so they are never part of SparkConf
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import shlex
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from etl.config import Config
 from etl.jars import jars_csv
+
+log = logging.getLogger(__name__)
 
 # spark.redaction.regex: a Spark or Hadoop property (or environment variable) whose key OR value
 # matches is shown as *********(redacted) in the UI, the event log and `SET` output. It covers
@@ -81,6 +87,16 @@ TUNGSTEN_PAGE_BYTES = 4 * 1024 * 1024 - 64
 CACHE_LEVEL = StorageLevel.DISK_ONLY
 
 
+def materialize(frame: DataFrame) -> DataFrame:
+    """``frame`` computed once, with its lineage cut (a local checkpoint, on disk).
+
+    For a frame several writes or reads use: each of them would otherwise plan the whole lineage
+    again and scan its Delta sources again (for a Delta source that is also a Spark job of Delta's
+    own to pick the files), which on a small day costs far more than the rows. The blocks live as
+    long as the frame is referenced (Spark's context cleaner drops them after)."""
+    return frame.localCheckpoint(eager=True, storageLevel=CACHE_LEVEL)
+
+
 def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
     """Non-secret Spark settings for a profile (pure, so it can be tested and printed)."""
     conf = {
@@ -97,14 +113,15 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.sql.redaction.string.regex": STRING_REDACTION_REGEX,
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
-        "spark.driver.memory": cfg.spark.driver_memory,
         "spark.buffer.pageSize": f"{TUNGSTEN_PAGE_BYTES}b",
         # The same interpreter on driver and executors (standalone workers on this host).
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
     }
     if not under_spark_submit:
-        # spark-submit gets --jars and --master on its command line instead.
+        # spark-submit gets --jars, --master and --driver-memory on its command line instead (its JVM runs
+        # already: a driver memory set from Python would only be shown, never used).
         conf["spark.jars"] = jars_csv()
+        conf["spark.driver.memory"] = cfg.spark.driver_memory
         if cfg.spark.master:
             conf["spark.master"] = cfg.spark.master
     s3 = cfg.storage.s3
@@ -128,6 +145,114 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
     return conf
 
 
+# The order of precedence (docs/operations.md, "Spark settings"): the profile's Spark settings are
+# defaults. A key given to spark-submit (--conf, --driver-memory, --properties-file) or in
+# spark-defaults.conf, or in PYSPARK_SUBMIT_ARGS for a session started from Python, keeps its value, as
+# for any Spark application; the profile sets only the keys nobody else gave. Except these, which the
+# pipeline needs as they are (Delta's catalog, UTC dates, the secret redaction, the schema contract, the
+# credentials it hands to S3A): a different value given elsewhere is replaced, with a warning.
+REQUIRED_KEYS = frozenset({
+    "spark.sql.catalog.spark_catalog", "spark.sql.session.timeZone", "spark.redaction.regex",
+    "spark.sql.redaction.options.regex", "spark.sql.redaction.string.regex",
+    "spark.databricks.delta.schema.autoMerge.enabled", "spark.sql.sources.partitionOverwriteMode",
+    "spark.hadoop.fs.s3a.aws.credentials.provider",
+})
+# Comma-separated lists: the pipeline's entries first, then the ones given elsewhere.
+LIST_KEYS = frozenset({"spark.sql.extensions", "spark.jars"})
+# spark-submit's own options that stand for a Spark setting (SparkSubmitArguments).
+_SUBMIT_FLAGS = {"--master": "spark.master", "--name": "spark.app.name", "--driver-memory": "spark.driver.memory",
+                 "--executor-memory": "spark.executor.memory", "--jars": "spark.jars",
+                 "--driver-java-options": "spark.driver.extraJavaOptions"}
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """The ``spark.*`` keys of a Java properties file as spark-submit reads spark-defaults.conf
+    (``key value``, ``key=value`` or ``key: value``; ``#`` and ``!`` start a comment)."""
+    found = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        match = re.match(r"([^\s=:]+)\s*[=:\s]\s*(.*)", line)
+        if match and match.group(1).startswith("spark."):
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
+def launch_conf(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the spark-submit that pyspark starts for a session from Python would read besides the
+    builder's settings: spark-defaults.conf in $SPARK_CONF_DIR (else $SPARK_HOME/conf), or the
+    --properties-file of PYSPARK_SUBMIT_ARGS instead, then that variable's --conf and flags."""
+    environ = os.environ if environ is None else environ
+    args = shlex.split(environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    given: dict[str, str] = {}
+    properties_file, load_defaults = None, False
+    i = 0
+    while i < len(args):
+        arg, value = args[i], args[i + 1] if i + 1 < len(args) else ""
+        name, _, inline = arg.partition("=")
+        if inline and name in ("--conf", "--properties-file", *_SUBMIT_FLAGS):
+            value, i = inline, i - 1
+        if name in ("--conf", "-c"):
+            key, _, setting = value.partition("=")
+            given[key] = setting
+            i += 2
+        elif name == "--properties-file":
+            properties_file, i = value, i + 2
+        elif name in _SUBMIT_FLAGS:
+            given[_SUBMIT_FLAGS[name]], i = value, i + 2
+        else:
+            load_defaults |= arg == "--load-spark-defaults"
+            i += 1
+    conf_dir = environ.get("SPARK_CONF_DIR") or str(Path(environ.get("SPARK_HOME") or _spark_home()) / "conf")
+    files = [Path(conf_dir) / "spark-defaults.conf"] if properties_file is None or load_defaults else []
+    files += [Path(properties_file)] if properties_file else []
+    from_files: dict[str, str] = {}
+    for path in files:
+        if path.is_file():
+            from_files.update(read_properties(path))
+    return {**from_files, **given}
+
+
+def _spark_home() -> str:
+    from pyspark.find_spark_home import _find_spark_home
+
+    return _find_spark_home()
+
+
+def submitted_conf(under_spark_submit: bool) -> dict[str, str]:
+    """The Spark settings given outside the profile: under spark-submit, its running SparkConf (its
+    --conf, flags and spark-defaults.conf); from Python, what its launch would read (launch_conf)."""
+    if not under_spark_submit:
+        return launch_conf()
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    given = dict(SparkConf().getAll())
+    # Without --name spark-submit names the application after the script: a fallback, not a choice.
+    if given.get("spark.app.name") == os.path.basename(sys.argv[0] if sys.argv else ""):
+        del given["spark.app.name"]
+    return given
+
+
+def session_conf(profile: Mapping[str, str], given: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The settings the session builder gets (pure): the profile's as defaults under ``given`` (the
+    precedence above), and the warnings for required keys given a different value elsewhere."""
+    conf, warnings = {}, []
+    for key, value in profile.items():
+        if key not in given:
+            conf[key] = value
+        elif key in LIST_KEYS:
+            entries = [e.strip() for e in f"{value},{given[key]}".split(",") if e.strip()]
+            conf[key] = ",".join(dict.fromkeys(entries))
+        elif key in REQUIRED_KEYS:
+            conf[key] = value
+            if given[key] != value:
+                warnings.append(f"{key} given to spark-submit or in spark-defaults.conf is not used: the "
+                                f"pipeline needs {key}={value if 'redaction' not in key else 'its own'}")
+    return conf, warnings
+
+
 def running_under_spark_submit() -> bool:
     """True when this Python process was started by spark-submit (the JVM already exists)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("ETL_UNDER_SPARK_SUBMIT") == "1"
@@ -140,8 +265,16 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
     # Python workers (pandas functions, e.g. the fuzzy product match) must run this interpreter, with
     # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    under_spark_submit = running_under_spark_submit()
+    profile, given = spark_conf(cfg, under_spark_submit), submitted_conf(under_spark_submit)
+    conf, warnings = session_conf(profile, given)
+    for line in warnings:
+        log.warning(line)
+    kept = sorted(set(profile) & set(given) - REQUIRED_KEYS - LIST_KEYS)
+    if kept:   # names only: a value given elsewhere may be a secret
+        log.info("Spark settings from spark-submit or spark-defaults.conf, over the profile's: %s", ", ".join(kept))
     builder = SparkSession.builder
-    for key, value in spark_conf(cfg, running_under_spark_submit()).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

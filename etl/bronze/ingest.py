@@ -6,11 +6,18 @@ several at a time), and then, per feed (``etl/bronze/feeds.py`` says how each
 format is checked and read):
 
 * content already in bronze under another name -> ``skipped_duplicate``;
-* a file that fails the file-level checks (empty, not text, wrong format,
-  missing a mandatory column, ...) -> ``rejected``: manifest row, a sidecar with
-  the reason, and the file moved to ``rejected/<key>``; nothing of it reaches bronze;
+* a key Spark could misread (glob characters, ``..``, control characters:
+  ``etl/bronze/keys.py``) -> ``rejected`` by name, before any check, whatever its
+  content; it moves to an escaped key under ``rejected/``;
+* a file that fails the file-level checks (empty, not UTF-8 anywhere in it, wrong
+  format, missing a mandatory column, an XLSX past a limit or unreadable in any row,
+  ...) -> ``rejected``: manifest row, a sidecar with the reason, and the file moved to
+  ``rejected/<key>``; nothing of it reaches bronze. Whatever goes wrong while one
+  file is judged rejects that file only (an error of the object store or of this
+  machine still stops the run: it is no file's fault);
 * the rest -> read with an explicit schema and appended to the feed's bronze
-  table in one commit.
+  table in one commit; a non-empty file that gave no record there is then rejected
+  too (``no records: ...``), as nothing of it is in bronze.
 
 Then one manifest MERGE records every ingested and duplicate file of every
 feed, and only then are the files moved to ``archive/<key>``.
@@ -40,11 +47,13 @@ is read in full (every bronze row of the table, as every run once did).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -53,7 +62,8 @@ from pyspark.sql import functions as F
 from etl import delta_io, faults
 from etl.bronze import manifest
 from etl.bronze.csv_feed import CsvLineScan
-from etl.bronze.feeds import HEAD_LIMIT, Accepted, CsvFeed, Feed, all_feeds
+from etl.bronze.feeds import HEAD_LIMIT, Accepted, CsvFeed, CustomersFeed, Feed, all_feeds
+from etl.bronze.keys import escaped_key, key_problem, shown
 from etl.bronze.manifest import DUPLICATE, INGESTED, REJECTED, ManifestEntry
 from etl.log import RunContextThreadPool
 from etl.spark import job_description
@@ -75,7 +85,6 @@ class FeedIngestResult:
     duplicates: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     rows: int = 0
-    table_version: int | None = None
 
 
 @dataclass
@@ -87,6 +96,7 @@ class _FeedPlan:
     result: FeedIngestResult
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[tuple[StoredFile, str, str]] = field(default_factory=list)    # file, checksum, reason
+    empty: list[tuple[StoredFile, str, str]] = field(default_factory=list)       # read, but no record: rejected
     entries: list[ManifestEntry] = field(default_factory=list)
     to_archive: list[str] = field(default_factory=list)
 
@@ -123,36 +133,118 @@ def unrecorded_checksums(spark: SparkSession, table_uri: str,
     return {r.file_checksum: version_of.get(r.run_id) for r in rows}
 
 
-def fingerprint(landing: ObjectStore, key: str, head_limit: int, scan_lines: bool) -> tuple[str, bytes, bool]:
-    """One streamed read of a file: its sha256, its first ``head_limit`` bytes and, with ``scan_lines``
-    (CSV), whether every record is one line (``CsvLineScan``: Spark may then split the file)."""
+class Utf8Scan:
+    """Whether a file is UTF-8 throughout, judged on its chunks as they stream past once (the hashing
+    pass): an incremental strict decoder, fed a MiB at a time so no large string is built; ``error``
+    is the offset of the first byte that is not UTF-8 (a character cut by the file's end included)."""
+
+    _SLICE = 1024 * 1024
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._offset = 0
+        self.error: int | None = None
+
+    def update(self, chunk: bytes, final: bool = False) -> None:
+        if self.error is not None:
+            return
+        for start in range(0, max(len(chunk), 1), self._SLICE):
+            piece = chunk[start:start + self._SLICE]
+            pending = len(self._decoder.getstate()[0])     # bytes of a character cut by the previous piece
+            if not pending and piece.isascii():            # most files: ASCII is UTF-8, no decoding needed
+                self._offset += len(piece)
+                continue
+            try:
+                self._decoder.decode(piece, final and start + self._SLICE >= len(chunk))
+            except UnicodeDecodeError as exc:
+                self.error = self._offset - pending + exc.start
+                return
+            self._offset += len(piece)
+
+    def finish(self) -> int | None:
+        self.update(b"", final=True)
+        return self.error
+
+
+class FileScan(NamedTuple):
+    """What the one streamed read of a file found."""
+
+    checksum: str
+    head: bytes
+    splittable: bool = False          # CSV: every record on one line (``CsvLineScan``)
+    utf8_error: int | None = None     # text feeds: offset of the first byte that is not UTF-8
+
+
+def fingerprint(landing: ObjectStore, key: str, head_limit: int, scan_lines: bool,
+                scan_utf8: bool = False) -> FileScan:
+    """One streamed read of a file: its sha256, its first ``head_limit`` bytes, with ``scan_lines``
+    (CSV) whether every record is one line (``CsvLineScan``: Spark may then split the file) and with
+    ``scan_utf8`` (text feeds) where the first byte that is not UTF-8 is."""
     digest = hashlib.sha256()
     head = b""
     lines = CsvLineScan() if scan_lines else None
+    utf8 = Utf8Scan() if scan_utf8 else None
     for chunk in landing.open_chunks(key):
         digest.update(chunk)
         if len(head) < head_limit:
             head += chunk[:head_limit - len(head)]
         if lines is not None:
             lines.update(chunk)
-    return digest.hexdigest(), head, lines is not None and lines.splittable()
+        if utf8 is not None:
+            utf8.update(chunk)
+    return FileScan(digest.hexdigest(), head, lines is not None and lines.splittable(),
+                    utf8.finish() if utf8 is not None else None)
+
+
+def _is_workbook(feed: Feed, key: str) -> bool:
+    return isinstance(feed, CustomersFeed) and key.lower().endswith(".xlsx")
+
+
+def _judge(landing: ObjectStore, staging: ObjectStore, feed: Feed, stored: StoredFile,
+           scan: FileScan) -> tuple[str | None, Accepted | None]:
+    """The feed's verdict; whatever goes wrong in judging one file's content rejects that file only.
+    What is not the file's fault still stops the run: the object store (boto3) and this machine (an
+    OS error with an errno, such as a full disk)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return feed.check(landing, stored, scan.checksum, scan.head, staging, splittable=scan.splittable,
+                          utf8_error=scan.utf8_error)
+    except (BotoCoreError, ClientError):
+        raise
+    except Exception as error:  # noqa: BLE001 - one unreadable file never stops the others
+        if isinstance(error, OSError) and error.errno is not None:
+            raise
+        log.debug("ingest: checking %s failed", shown(stored.key), exc_info=True)
+        return f"unreadable file: {type(error).__name__}: {shown(' '.join(str(error).split()))[:200]}", None
 
 
 def fingerprint_and_check(landing: ObjectStore, staging: ObjectStore, feed: Feed, stored: StoredFile,
                           known: set[str]) -> tuple[str, tuple[str | None, Accepted | None] | None]:
-    """One read of the file: its sha256 and, when the content is new, the feed's verdict on its first bytes."""
-    scan_lines = isinstance(feed, CsvFeed) and not stored.key.lower().endswith(".xlsx")
-    checksum, head, splittable = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines)
-    if checksum in known:
-        return checksum, None
-    return checksum, feed.check(landing, stored, checksum, head, staging, splittable=splittable)
+    """One read of the file: its sha256 and, when the content is new, the feed's verdict on it (its first
+    bytes, and whether it is UTF-8 throughout); a key Spark could misread is rejected unread by the checks."""
+    text = not _is_workbook(feed, stored.key)
+    scan = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines=text and isinstance(feed, CsvFeed),
+                       scan_utf8=text)
+    problem = key_problem(stored.key)
+    if problem:
+        return scan.checksum, (problem, None)
+    if scan.checksum in known:
+        return scan.checksum, None
+    return scan.checksum, _judge(landing, staging, feed, stored, scan)
+
+
+def rejected_key(key: str) -> str:
+    """Where a rejected file goes: ``rejected/<key>``; a key unsafe to use (``key_problem``) escaped first."""
+    return f"{REJECTED_AREA}/{escaped_key(key) if key_problem(key) else key}"
 
 
 def _reject(landing: ObjectStore, stored: StoredFile, feed: str, checksum: str, reason: str, run_id: str) -> None:
     sidecar = {"file": stored.key, "feed": feed, "reason": reason, "checksum": checksum, "size": stored.size,
                "run_id": run_id}
-    landing.put_text(f"{REJECTED_AREA}/{stored.key}.reason.json", json.dumps(sidecar, indent=2) + "\n")
-    landing.move(stored.key, f"{REJECTED_AREA}/{stored.key}")
+    target = rejected_key(stored.key)
+    landing.put_text(f"{target}.reason.json", json.dumps(sidecar, indent=2) + "\n")
+    landing.move(stored.key, target)      # a plain object-store copy (or a file move): no path pattern
 
 
 def _rows_per_checksum(spark: SparkSession, table_uri: str, condition) -> dict[str, int]:
@@ -187,7 +279,12 @@ def _plan_feed(spark: SparkSession, landing: ObjectStore, staging: ObjectStore, 
     recovered_files: list[tuple[StoredFile, str]] = []
     for stored in files:
         checksum = hashes[stored.key]
-        if (checksum in in_bronze and checksum not in recovered
+        if key_problem(stored.key):
+            # By name alone, before the duplicate test: such a key is never archived, recovered or read.
+            problem, _ = verdicts[stored.key]
+            plan.rejected.append((stored, checksum, problem))
+            plan.entries.append(entry(stored, checksum, REJECTED, reason=problem))
+        elif (checksum in in_bronze and checksum not in recovered
                 and first_path.get(checksum, stored.key) == stored.key
                 and not landing.exists(f"{ARCHIVE}/{stored.key}")):
             # Committed to bronze by a run that stopped before archiving it: finish the bookkeeping.
@@ -231,12 +328,19 @@ def _write_bronze(spark: SparkSession, plan: _FeedPlan, run_id: str, ingested_at
     counts = _rows_per_checksum(spark, plan.table_uri, F.col("run_id") == run_id)
     for item in plan.accepted:
         rows = counts.get(item.checksum, 0)
+        if rows == 0:
+            # Not empty (that is rejected before), yet not one record: UTF-16 read as UTF-8, a root with no
+            # <order>, a header alone. Nothing of it is in bronze, so it is rejected like any other file.
+            reason = plan.feed.no_records
+            plan.empty.append((item.stored, item.checksum, reason))
+            plan.entries.append(ManifestEntry(plan.feed.name, item.stored.key, item.stored.size, item.checksum,
+                                              run_id, REJECTED, reason=reason))
+            continue
         plan.entries.append(ManifestEntry(plan.feed.name, item.stored.key, item.stored.size, item.checksum, run_id,
                                           INGESTED, rows_read=rows, bronze_version=version))
         plan.result.ingested.append(item.stored.key)
         plan.result.rows += rows
         plan.to_archive.append(item.stored.key)
-    plan.result.table_version = version
 
 
 def folder_date(key: str) -> date | None:
@@ -277,7 +381,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
         snapshot[feed.name], waiting = due_files(landing.list(f"{feed.name}/"), not_after)
         if waiting:
             log.info("ingest: %d %s file(s) in folders dated after %s wait for their date's run (first: %s)",
-                     len(waiting), feed.name, not_after, waiting[0].key)
+                     len(waiting), feed.name, not_after, shown(waiting[0].key))
     total = sum(len(files) for files in snapshot.values())
     log.info("ingest: %d file(s) in landing: %s", total,
              ", ".join(f"{name} {len(files)}" for name, files in snapshot.items()))
@@ -298,7 +402,7 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
         list(pool.map(lambda r: _reject(landing, r[1], r[0].feed.name, r[2], r[3], run_id), rejects))
     for plan, stored, _, reason in rejects:
         plan.result.rejected[stored.key] = reason
-        log.warning("rejected %s: %s", stored.key, reason)
+        log.warning("rejected %s: %s", shown(stored.key), reason)
     try:
         for plan in plans:
             if plan.accepted:
@@ -307,12 +411,18 @@ def ingest_feeds(spark: SparkSession, landing: ObjectStore, staging: ObjectStore
     finally:
         staging.delete_prefix(staging_prefix)
 
+    late = [(plan, stored, checksum, reason) for plan in plans for stored, checksum, reason in plan.empty]
     with job_description(spark, "ingest manifest"):
-        manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries if e.status != REJECTED],
+        manifest.record(spark, manifest_uri, [e for p in plans for e in p.entries
+                                              if e.status != REJECTED or e.path in {s.key for s, _, _ in p.empty}],
                         ingested_at)
     faults.point("after_manifest")
     with RunContextThreadPool(max_workers=IO_THREADS) as pool:
         list(pool.map(lambda key: landing.move(key, f"{ARCHIVE}/{key}"), [k for p in plans for k in p.to_archive]))
+        list(pool.map(lambda r: _reject(landing, r[1], r[0].feed.name, r[2], r[3], run_id), late))
+    for plan, stored, _, reason in late:
+        plan.result.rejected[stored.key] = reason
+        log.warning("rejected %s: %s", shown(stored.key), reason)
     for plan in plans:
         r = plan.result
         log.info("bronze %s: %d file(s) ingested (%d row(s)), %d rejected, %d duplicate, %d recovered",

@@ -24,7 +24,6 @@ from pyspark.sql.types import (ArrayType, BooleanType, DateType, DecimalType, In
                                StringType, StructField, StructType, TimestampType)
 
 MONEY = DecimalType(18, 2)
-CHANNELS = ("store", "online", "pos")
 SUCCESS = "Success"
 
 # A customer's first version holds "from the beginning of time"; the current one "until further notice".

@@ -10,16 +10,36 @@ dates. Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
 (titles are kept within Excel's 31 characters). The full daily report, with
 its Summary sheet and charts, is assembled by ``etl/export/report.py``.
+
+**Text from the data is written as text, never as a formula.** openpyxl stores a
+string that starts with ``=`` as a formula and one equal to an error code
+(``#N/A``) as an error; names, addresses, regions and product names come from
+raw files, so every ``str`` value goes through :func:`text_value`: typed as text
+(``t="inlineStr"``), with Excel's quote prefix when it starts with ``=``, ``+``,
+``-``, ``@``, tab or carriage return (what spreadsheet-injection guidance lists),
+so that editing the cell in Excel does not turn it into a formula either. The
+only way to write a formula is to mean it: a :class:`Formula` value.
+
+**Characters a workbook cannot hold are replaced here, visibly.** XML 1.0 (the
+file format) has no C0 control characters except tab, line feed and carriage
+return, nor U+FFFE, U+FFFF or lone surrogates; openpyxl raises on the first of
+them. Each control character becomes its Unicode "control picture" (``\\x01`` ->
+U+2401, shown as a small "SOH", one for one, so the value stays readable and the original can be
+told), the others U+FFFD. The lake and MySQL keep the value as delivered: only
+this one output format cannot store it (docs/excel_report.md, "Text cells").
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterator, Mapping
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from pyspark.sql import DataFrame
@@ -33,6 +53,15 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_TITLE = 31          # Excel's limit on a sheet name
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+# A text cell starting with one of these is a formula to a spreadsheet that re-evaluates it (OWASP, CSV
+# injection): written as text with the quote prefix. openpyxl itself only makes "=..." a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Not storable in a workbook (XML 1.0): C0 controls but tab, LF and CR; surrogates; U+FFFE and U+FFFF.
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+CONTROL_PICTURES = 0x2400      # U+2400 + code: the visible symbol of each C0 control character
+REPLACEMENT = "\ufffd"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,44 @@ class SheetResult:
     name: str
     sheets: tuple[str, ...]
     rows: int
+    replaced: int = 0           # text values that held characters a workbook cannot store (made visible)
+
+
+class Formula(str):
+    """A formula the report writes on purpose (``Formula("=SUM(B2:B9)")``); any other ``str`` is text."""
+
+
+def visible_text(value: str) -> str:
+    """``value`` with what a workbook cannot store made visible: a C0 control character as its control
+    picture (``\\x01`` -> U+2401), a surrogate or U+FFFE/U+FFFF as U+FFFD. Other text is unchanged."""
+    return UNSTORABLE.sub(_visible, value)
+
+
+def _visible(match: re.Match) -> str:
+    char = match.group()
+    return chr(CONTROL_PICTURES + ord(char)) if char < " " else REPLACEMENT
+
+
+def set_text(cell, value: str) -> None:
+    """``value`` into ``cell`` as text (or as a formula when it is a :class:`Formula`)."""
+    if isinstance(value, Formula):
+        cell.value = str(value)
+        return
+    value = visible_text(value)
+    cell.value = value
+    cell.data_type = "s"            # also "=..." and "#N/A": text, not a formula nor an error
+    if value.startswith(FORMULA_TRIGGERS):
+        cell.quotePrefix = True
+
+
+def text_value(sheet, value: str):
+    """What to append to a write-only ``sheet`` for a ``str`` value: the string itself when openpyxl
+    stores it as plain text anyway (the common case, no cell object), else a text cell (see set_text)."""
+    if isinstance(value, Formula) or value.startswith(FORMULA_TRIGGERS) or value in ERROR_CODES:
+        cell = WriteOnlyCell(sheet)
+        set_text(cell, value)
+        return cell
+    return visible_text(value) if UNSTORABLE.search(value) else value
 
 
 def report_file_name(run_date: date) -> str:
@@ -150,17 +217,35 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     formats = [(overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in frame.schema.fields]
     widths = column_widths(frame)
     titles: list[str] = []
-    total = 0
+    total = replaced = 0
     for rows, more in sheet_rows(frame, max_rows):
         titles.append(continuation_title(name, len(titles) + 1))
         sheet = _start_sheet(workbook, titles[-1], frame, widths)
         styled = _styled_cells(sheet, formats)
+        plain = [index for index in range(len(formats)) if not formats[index]]
         for row in rows:
             values = list(row)
+            for index in plain:       # ordinary text is left to openpyxl, which stores it as text
+                value = values[index]
+                if type(value) is str and (value.startswith(FORMULA_TRIGGERS) or value in ERROR_CODES
+                                           or UNSTORABLE.search(value)):
+                    replaced += UNSTORABLE.search(value) is not None
+                    values[index] = text_value(sheet, value)
             for index, cell in styled:
-                cell.value = values[index]
-                values[index] = cell
+                value = values[index]
+                if type(value) is str:              # a text column given a number format: still text
+                    replaced += bool(UNSTORABLE.search(value))
+                    text = WriteOnlyCell(sheet)     # its own cell: the shared one keeps no quote prefix
+                    text.number_format = cell.number_format
+                    set_text(text, value)
+                    values[index] = text
+                else:
+                    cell.value = value
+                    values[index] = cell
             sheet.append(values)
         _finish_sheet(sheet, len(widths), len(rows))
         total += len(rows)
-    return SheetResult(name, tuple(titles), total)
+    if replaced:
+        log.warning("excel sheet %s: %d text value(s) held control characters a workbook cannot store; "
+                    "written with visible symbols instead (U+2400..U+241F, U+FFFD)", name, replaced)
+    return SheetResult(name, tuple(titles), total, replaced)

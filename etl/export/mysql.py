@@ -511,14 +511,6 @@ def drop_staging(conn: Connection, tables: Iterable[str]) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {_checked_name(table)}{STAGING_SUFFIX}")
 
 
-def load_table(spark: SparkSession, cfg: Config, target: MySQLTarget, conn: Connection,
-               table: str, frame: DataFrame) -> int:
-    """One table on its own: fill staging, then swap it with the live table in one RENAME."""
-    count = fill_staging(cfg, target, conn, table, frame)
-    swap_in(conn, [table])
-    return count
-
-
 def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[str, int], loaded_at: datetime) -> None:
     """One ``etl_runs`` row per table, in one statement (all or none); a rerun of the same run id replaces them."""
     stamp = loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

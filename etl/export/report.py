@@ -34,6 +34,10 @@ workbook is saved, not when they are created. So the data sheets are streamed
 first and the Summary is then created with ``index=0``; it is the first sheet
 and the active one when the file opens. No count query is needed up front.
 
+Every ``str`` from the data is written as text, never as a formula, with what a
+workbook cannot store made visible (``etl/export/excel.py``, ``set_text``); a
+sheet whose values needed that gets a note on the Summary.
+
 The Summary's charts (native Excel charts, ``openpyxl.chart``) read small
 tables written on the Summary itself, to the right of the charts: revenue by
 region for the month of D (one row per region), orders by month (one row per
@@ -60,7 +64,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from etl.export.excel import (DATE_FORMAT, DATETIME_FORMAT, HEADER_FILL, HEADER_FONT, MONEY_FORMAT,
-                              PERCENT_FORMAT, SheetResult, report_file_name, write_sheet)
+                              PERCENT_FORMAT, SheetResult, report_file_name, set_text, write_sheet)
 from etl.gold.common import UNKNOWN, customers_as_of, full_name
 from etl.gold.marts import GOLD_TABLES
 
@@ -289,7 +293,11 @@ class _Grid:
             values = [None] * max(columns, default=0)
             for column in columns:
                 value, style = self.cells[(row, column)]
-                cell = WriteOnlyCell(sheet, value=value)
+                cell = WriteOnlyCell(sheet)
+                if isinstance(value, str):      # region and customer names come from the data: text
+                    set_text(cell, value)
+                else:
+                    cell.value = value
                 for key, setting in style.items():
                     setattr(cell, key, setting)
                 values[column - 1] = cell
@@ -440,6 +448,11 @@ def _notes(sheets: list[SheetResult], max_rows: int, scope: str, run_date: date)
         if len(sheet.sheets) > 1:
             notes.append(f"{sheet.name} has {sheet.rows:,} rows, more than one sheet holds "
                          f"({max_rows - 1:,} rows under the header): it continues on {', '.join(sheet.sheets[1:])}.")
+    for sheet in sheets:
+        if sheet.replaced:
+            notes.append(f"{sheet.name}: {sheet.replaced:,} value(s) held control characters a workbook cannot "
+                         f"store; they are shown as symbols (\u2401 for the character 0x01, and so on; \ufffd "
+                         f"for others). The lake and MySQL hold them as delivered.")
     return notes
 
 

@@ -22,6 +22,13 @@ Cost follows what changed, not the size of history:
    ordered file): each mart row carries lifetime and ``D``-relative columns
    (lifetime value, segment, inactivity, last sale month), so a day's data
    changes rows in every month, and the tables are small next to silver.
+4. **Each input and each table computed once.** The inputs (facts cut at ``D``,
+   silver's windows, the reference tables) are materialized before the tables
+   are computed, and each table before it is written
+   (``etl.spark.materialize``): several tables read each input, and without
+   it each would scan its Delta tables again (a Spark job of Delta's own per
+   scan to pick the files). The written frames stay available to the export of
+   the same process (``GoldResult.frames``), which then reads no Delta table.
 
 ``rebuild=True`` (``etl run --stages gold --rebuild``) gives the same tables;
 ``tests/unit/test_gold_incremental.py`` proves it.
@@ -46,6 +53,7 @@ from etl.gold.common import last_30_days, month_of, month_start
 from etl.gold.facts import FACTS
 from etl.gold.marts import GOLD_TABLES, build_all
 from etl.lake import table_uri
+from etl.spark import job_description, materialize
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,9 @@ class GoldResult:
     locations: dict[str, str] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
     facts: list[FactsRefresh] = field(default_factory=list)
+    # The frames written, materialized (name -> frame): the same process's export reads these instead of
+    # the Delta tables it would read otherwise (their content is the same).
+    frames: dict[str, DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _read(spark: SparkSession, uri: str, schema, version: int | None = None) -> DataFrame:
@@ -195,13 +206,18 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
 def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool = False) -> GoldResult:
     result = GoldResult()
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
+    with job_description(spark, "gold inputs"):
+        frames = {name: materialize(frame) for name, frame in frames.items()}
     for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate).items():
         uri = table_uri(cfg, "gold", name)
-        commit = delta_io.overwrite(spark, frame, uri, name=name, coalesce=1)
+        with job_description(spark, f"gold {name}"):
+            frame = materialize(frame.coalesce(1))
+        commit = delta_io.overwrite(spark, frame, uri, name=name)
+        result.frames[name] = frame
         result.locations[name] = uri
         result.counts[name] = commit.metrics.get("numOutputRows", 0)
         log.info("gold %s: %d row(s) for run date %s", name, result.counts[name], run_date)
-    alerts = spark.read.format("delta").load(table_uri(cfg, "gold", "alerts"))
+    alerts = result.frames["alerts"]
     result.alerts = [f"{r.date}: revenue_7d {r.revenue} against {r.expected} expected ({r.reason})"
                      for r in alerts.filter(alerts.date == run_date).collect()]   # at most one row
     return result

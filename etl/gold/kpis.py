@@ -29,18 +29,14 @@ from etl.gold.facts import customer_month_facts, daily_facts
 
 REPEAT_CUSTOMERS_COLUMNS = ["customer_id", "customer_name", "order_count", "total_amount"]
 REPEAT_CUSTOMERS_SORT = ("order_count DESC", "customer_id")
-REGIONAL_REVENUE_COLUMNS = ["region", "revenue", "order_count", "share_pct"]
 REGIONAL_REVENUE_SORT = ("revenue DESC", "region")
-MONTHLY_TRENDS_COLUMNS = ["sales_month", "order_count", "revenue", "unique_customers"]
 MONTHLY_TRENDS_SORT = ("sales_month",)
 TOP_CUSTOMERS_COLUMNS = ["rank", "customer_id", "customer_name", "total_spend", "order_count"]
 TOP_CUSTOMERS_SORT = ("rank", "customer_id")
-PRODUCT_SALES_COLUMNS = ["product_id", "product_name", "quantity", "revenue", "revenue_rank"]
 PRODUCT_SALES_SORT = ("revenue_rank", "product_name", "product_id NULLS LAST")
 DAILY_SALES_COLUMNS = ["date", "revenue", "order_count", "units", "avg_order_value", "revenue_7d",
                        "revenue_7d_change_pct", "is_anomaly"]
 DAILY_SALES_SORT = ("date",)
-ALERTS_COLUMNS = ["date", "revenue", "expected", "reason"]
 ALERTS_SORT = ("date",)
 
 TOP_CUSTOMERS_LIMIT = 10

@@ -9,7 +9,9 @@ for that many days, older versions lose their data files.
 
 The tables are found by listing ``<lake>/<layer>/*/_delta_log`` (one directory
 listing per layer, cheap on S3), so a table added later is maintained without
-touching this module. Figures come from Delta itself: ``DESCRIBE DETAIL``
+touching this module. ``etl maintain`` holds the run lock (``etl/ops/lock.py``)
+throughout: OPTIMIZE and VACUUM commit to the same tables as a run, and Delta on S3
+is safe with one writer per table only. Figures come from Delta itself: ``DESCRIBE DETAIL``
 (numFiles, sizeInBytes of the current version) before and after, and the metrics
 VACUUM writes to the table history (files and bytes deleted).
 """
@@ -26,6 +28,7 @@ from pyspark.sql import SparkSession
 
 from etl.config import Config
 from etl.lake import LAYERS, table_uri
+from etl.ops.lock import RunLock
 from etl.storage import spark_uri
 
 log = logging.getLogger(__name__)
@@ -177,13 +180,24 @@ def owner_identity(name: str) -> str:
         return "transform"
 
 
+def maintenance_id() -> str:
+    """The lock owner's id for ``etl maintain``: a run that finds the lock held names it as maintenance."""
+    from etl.run.ids import new_run_id
+
+    return f"maintain-{new_run_id()}"
+
+
 def maintain_lake(spark: SparkSession, cfg: Config, only: tuple[str, ...] = (),
+                  lock: RunLock | None = None,
                   sign_in: Callable[[str], object] | None = None) -> MaintenanceReport:
     """Maintain every table of the lake (or those whose ``<layer>/<table>`` is in ``only``).
 
+    A table that fails is reported and the others are still maintained; the caller
+    decides the exit code from ``report.failed``. ``lock``: the run lock the caller holds
+    (``etl maintain`` takes it like a run); checked before each table, so maintenance that
+    lost it (it expired and a run took it over) stops before its next commit (LockError).
     ``sign_in(identity)`` signs Spark in as the owner of each table before it is maintained (OPTIMIZE
-    and VACUUM rewrite and delete its files, which no other identity may). A table that fails is
-    reported and the others are still maintained; the caller decides the exit code from ``report.failed``.
+    and VACUUM rewrite and delete its files, which no other identity may).
     """
     hours = retention_hours(cfg)
     settings = {
@@ -201,6 +215,8 @@ def maintain_lake(spark: SparkSession, cfg: Config, only: tuple[str, ...] = (),
         for name, uri in discover_tables(spark, cfg):
             if only and name not in only:
                 continue
+            if lock is not None:
+                lock.check()
             try:
                 if sign_in is not None:
                     sign_in(owner_identity(name))

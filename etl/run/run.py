@@ -209,6 +209,8 @@ class Run:
                     raise
                 finally:
                     self.record(error)
+                    if self.summary.gold is not None:
+                        self.summary.gold.frames.clear()   # their blocks go with them (a backfill runs on)
         finally:
             current_run_id.reset(token)
 

@@ -25,7 +25,9 @@ import time
 from typing import TYPE_CHECKING, Iterable
 
 from etl import catalog, delta_io
+from etl.bronze.feeds import all_feeds
 from etl.bronze.ingest import due_files, ingest_feeds
+from etl.bronze.keys import shown
 from etl.catalog import Table
 from etl.errors import ConfigError, ExportError
 from etl.export.excel import report_file_name
@@ -89,7 +91,8 @@ class Ingest(Stage):
         bronze = {t.name: t.uri(run.cfg) for t in self.writes() if t.layer == "bronze"}
         run.summary.ingest = ingest_feeds(
             run.spark, landing, lake, bronze, catalog.table("ops", "file_manifest").uri(run.cfg), run.run_id,
-            run.started_at.replace(tzinfo=None), not_after=run.run_date)
+            run.started_at.replace(tzinfo=None), feeds=all_feeds(run.cfg.ingest.xlsx_limits()),
+            not_after=run.run_date)
 
     def plan(self, run: "Run") -> list[str]:
         cfg = run.cfg
@@ -113,8 +116,9 @@ class Ingest(Stage):
         lines = []
         for feed, (files, later) in listed.items():
             size = sum(f.size for f in files)
-            shown = ", ".join(f.key for f in files[:3]) + (f", ... {len(files) - 3} more" if len(files) > 3 else "")
-            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {shown}" if files else "")
+            names = (", ".join(shown(f.key) for f in files[:3])
+                     + (f", ... {len(files) - 3} more" if len(files) > 3 else ""))
+            lines.append(f"    {feed:<13} {len(files)} file(s), {size} byte(s)" + (f": {names}" if files else "")
                          + (f" ({len(later)} more in folders dated after {run.run_date} wait)" if later else ""))
         return lines
 
@@ -145,8 +149,18 @@ class Gold(Stage):
         run.summary.gold = build_gold(run.spark, run.cfg, run.run_date, rebuild=run.rebuild_gold)
 
 
+def built_gold(run: "Run") -> dict:
+    """The gold frames this run's gold stage wrote, materialized (empty when gold ran in another process)."""
+    return run.summary.gold.frames if run.summary.gold is not None else {}
+
+
 def gold_frames(run: "Run", tables: Iterable[str]) -> dict:
-    """The gold Delta tables by name; ExportError naming the first one missing (gold never ran)."""
+    """The gold tables by name: those this process's gold stage just wrote (the same content, without
+    reading Delta again), else the Delta tables; ExportError naming the first one missing (gold never ran)."""
+    tables = list(tables)
+    built = built_gold(run)
+    if all(t in built for t in tables):
+        return {t: built[t] for t in tables}
     uris = {t: table_uri(run.cfg, "gold", t) for t in tables}
     missing = [uri for uri in uris.values() if not delta_io.is_table(run.spark, uri)]
     if missing:
@@ -193,8 +207,12 @@ class ExportExcel(Stage):
         gold_frames(run, catalog.GOLD_MARTS)       # one clear error when gold never ran
         local = cfg.path(cfg.excel.output_dir) / report_file_name(run.run_date)
         began = time.monotonic()
-        report = build_report(run.spark, lake_table_reader(run.spark, cfg), run.run_date, local,
-                              cfg.excel.max_rows_per_sheet)
+        read_lake, built = lake_table_reader(run.spark, cfg), built_gold(run)
+
+        def read(layer: str, name: str):
+            return built[name] if layer == "gold" and name in built else read_lake(layer, name)
+
+        report = build_report(run.spark, read, run.run_date, local, cfg.excel.max_rows_per_sheet)
         run.summary.excel_local = str(report.path)
         run.summary.excel_sheets = report.row_counts
         log.info("excel: %s holds %d row(s) on %d sheet(s), written in %.2f s", report.path.name,

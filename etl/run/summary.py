@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from etl.bronze.ingest import FeedIngestResult
+from etl.bronze.keys import shown
 from etl.gold.build import GoldResult
 from etl.silver.build import SilverResult
 
@@ -43,7 +44,7 @@ class RunSummary:
             recovered = f", recovered {len(feed.recovered)}" if feed.recovered else ""
             out.append(f"  bronze {feed.feed:<11} files ingested {len(feed.ingested)}, rejected {len(feed.rejected)}, "
                        f"duplicate {len(feed.duplicates)}{recovered}, rows {feed.rows}")
-            out.extend(f"    rejected {key}: {reason}" for key, reason in feed.rejected.items())
+            out.extend(f"    rejected {shown(key)}: {reason}" for key, reason in feed.rejected.items())
         if self.silver:
             out.extend(self.silver.lines())
         if self.gold:

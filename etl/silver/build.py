@@ -56,7 +56,7 @@ from etl.silver import order_events as events_silver
 from etl.silver import orders as orders_silver
 from etl.silver import sales as sales_silver
 from etl.silver.reference import typed_reference
-from etl.spark import CACHE_LEVEL, job_description
+from etl.spark import CACHE_LEVEL, job_description, materialize
 
 log = logging.getLogger(__name__)
 # Predicates that name keys (replaceWhere on files or orders) stay short; beyond these a MERGE does the work.
@@ -129,11 +129,11 @@ class SilverStage:
         return frame
 
     def materialize(self, frame: DataFrame) -> DataFrame:
-        """``frame`` computed once, with its lineage cut (a local checkpoint on disk). The conformed frames
-        are unions of every channel's typing, lookups, rules and deduplication: planning each of the
-        several queries a write runs over them took seconds (plans of 10^5 lines on a day of a few hundred
-        rows), against milliseconds over the checkpoint."""
-        return frame.localCheckpoint(eager=True, storageLevel=CACHE_LEVEL)
+        """``frame`` computed once (etl.spark.materialize). The conformed frames are unions of every
+        channel's typing, lookups, rules and deduplication: planning each of the several queries a write
+        runs over them took seconds (plans of 10^5 lines on a day of a few hundred rows), against
+        milliseconds over the checkpoint."""
+        return materialize(frame)
 
     # -- what is new --------------------------------------------------------------------------
     def new_bronze(self, feed: str) -> tuple[DataFrame | None, list[str]]:
@@ -390,6 +390,3 @@ class SilverStage:
         self.conformed.append((transactions, lines))
         return [("orders", replace_children)]
 
-
-def build_silver(spark: SparkSession, cfg: Config, run_date: date, run_id: str) -> SilverResult:
-    return SilverStage(spark, cfg, run_date, run_id).run()

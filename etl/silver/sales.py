@@ -17,7 +17,6 @@ customer, store, salesperson, product) are conditions on their results.
 
 from __future__ import annotations
 
-from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -28,7 +27,6 @@ from etl.quality.rules import WARNINGS, bronze_row
 from etl.silver.conform import (CATALOGUE_NAME, CATALOGUE_SKU, MATCH_METHOD, PRODUCT_ID, match_product_by_name,
                                 require_columns, to_schema)
 
-EARLIEST_SALES_DATE = date(2000, 1, 1)  # also in conf/quality_rules.yaml, rule sales_date_out_of_range
 
 
 def _blank(column: str) -> Column:

@@ -32,8 +32,18 @@ STAGES = ["ingest", "silver", "gold", "export"]
 NO_RETRY_EXIT_CODES = {3, 4}
 # `etl jars` prints this list; it must match resources/jars/pom.xml.
 JARS = ",".join(f"{ETL_HOME}/.jars/{jar}" for jar in (
-    "delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar", "hadoop-aws-3.5.0.jar",
-    "bundle-2.35.4.jar", "analyticsaccelerator-s3-1.3.1.jar", "mysql-connector-j-9.5.0.jar"))
+    "delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar", "hadoop-aws-3.5.0.jar", "s3-2.35.4.jar",
+    "sts-2.35.4.jar", "s3-transfer-manager-2.35.4.jar", "annotations-2.35.4.jar", "apache-client-2.35.4.jar",
+    "arns-2.35.4.jar", "auth-2.35.4.jar", "aws-core-2.35.4.jar", "aws-query-protocol-2.35.4.jar",
+    "aws-xml-protocol-2.35.4.jar", "checksums-2.35.4.jar", "checksums-spi-2.35.4.jar", "crt-core-2.35.4.jar",
+    "endpoints-spi-2.35.4.jar", "http-auth-2.35.4.jar", "http-auth-aws-2.35.4.jar",
+    "http-auth-aws-eventstream-2.35.4.jar", "http-auth-spi-2.35.4.jar", "http-client-spi-2.35.4.jar",
+    "identity-spi-2.35.4.jar", "json-utils-2.35.4.jar", "metrics-spi-2.35.4.jar",
+    "netty-nio-client-2.35.4.jar", "profiles-2.35.4.jar", "protocol-core-2.35.4.jar", "regions-2.35.4.jar",
+    "retries-2.35.4.jar", "retries-spi-2.35.4.jar", "sdk-core-2.35.4.jar",
+    "third-party-jackson-core-2.35.4.jar", "utils-2.35.4.jar", "utils-lite-2.35.4.jar",
+    "reactive-streams-1.0.4.jar", "eventstream-1.0.1.jar", "analyticsaccelerator-s3-1.3.1.jar",
+    "mysql-connector-j-9.5.0.jar"))
 
 
 class EtlStageOperator(SparkSubmitOperator):

@@ -8,19 +8,28 @@ every process on the machine are sampled. Then two runs fail for real: the expor
 with a wrong MySQL password, and the silver stage with a wrong object-store key.
 Every secret value of the stack (MinIO root and stage keys, MySQL user and
 password, the wrong values the failed runs used, the master key) is searched in
-all of it, as plain text and in base64; none may appear.
+all of it, as plain text and in base64; none may appear. What the runs leave
+behind for readers is searched too: the Excel report (every part of the
+workbook), the run records in ``ops/runs`` and in MySQL's ``etl_run_records``.
+Reject sidecars are searched where files are rejected, in
+tests/integration/test_hostile_input.py.
 """
 
 from __future__ import annotations
 
 import base64
 import shutil
+import zipfile
 from pathlib import Path
 from secrets import token_urlsafe
 
 import pytest
+from pyspark.sql import functions as F
 
 from etl.errors import EXIT_CONFIG, EXIT_FAILURE
+from etl.export.excel import report_file_name
+from etl.export.mysql import Connection, target_for
+from etl.run.records import runs_uri
 from etl.run.stages import SILVER
 from etl.secrets import SecretStore
 from tests.integration.conftest import BIN, SLICE_RUN_DATE, observed_env
@@ -44,6 +53,31 @@ def _secret_values(stack, extra: tuple[str, ...]) -> dict[str, str]:
     values["master key"] = Path(stack.env["ETL_MASTER_KEY_FILE"]).read_text().strip()
     assert len(values) >= 10, sorted(values)      # root pair, 3 stage pairs, MySQL pair, 2 wrong, the key
     return values
+
+
+def secret_leaks(stack, haystacks: dict[str, str], extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(secret name, where) for every secret of the stack found, in any of its forms, in any haystack."""
+    return [(secret_name, where) for secret_name, value in _secret_values(stack, extra).items()
+            for form in _forms(value) for where, text in haystacks.items() if form in text]
+
+
+def _workbook_parts(path: Path) -> dict[str, str]:
+    """Every part of an XLSX file (a zip of XML parts) as text."""
+    with zipfile.ZipFile(path) as book:
+        return {f"{path.name}:{name}": book.read(name).decode("utf-8", errors="replace") for name in book.namelist()}
+
+
+def _what_readers_see(stack, s3_spark, cfg) -> dict[str, str]:
+    """The slice run's Excel report, and the run records in ops/runs and in MySQL's etl_run_records."""
+    parts = _workbook_parts(cfg.path(cfg.excel.output_dir) / report_file_name(SLICE_RUN_DATE))
+    runs = "\n".join(r[0] for r in s3_spark.read.format("delta").load(runs_uri(cfg))
+                     .select(F.to_json(F.struct("*"))).collect())   # a few runs
+    with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
+        mysql = "\n".join(repr(row) for row in conn.query("SELECT * FROM etl_run_records"))
+    # The search can fail: each of them holds what the slice run put there.
+    assert any("Customers" in text for text in parts.values())
+    assert runs and mysql and "succeeded" in runs and "succeeded" in mysql
+    return {**parts, "ops/runs": runs, "MySQL etl_run_records": mysql}
 
 
 def _event_logs(folder: Path, required: bool = True) -> dict[str, str]:
@@ -88,8 +122,8 @@ def test_failed_runs_say_what_failed_in_one_line(failed_runs):
     assert "'minio_transform_secret_key'" in messages["s3"]
 
 
-def test_no_secret_in_logs_event_logs_process_lists_or_errors(local_slice_run, failed_runs):
-    stack, _, _, first = local_slice_run
+def test_no_secret_in_logs_event_logs_process_lists_or_errors(local_slice_run, failed_runs, s3_spark):
+    stack, cfg, _, first = local_slice_run
     haystacks = {"slice run stdout": first.stdout, "slice run stderr": first.stderr,
                  **{f"slice run process {i}": text for i, text in enumerate(first.observed.processes)},
                  **_event_logs(first.observed.event_dir)}
@@ -101,6 +135,5 @@ def test_no_secret_in_logs_event_logs_process_lists_or_errors(local_slice_run, f
     assert any("DEBUG" in text for text in haystacks.values())
     assert any("SparkListenerEnvironmentUpdate" in text for text in haystacks.values())
     assert any("daily_etl" in text or "etl run" in text or "/etl" in text for text in first.observed.processes)
-    leaks = [(secret_name, where) for secret_name, value in _secret_values(stack, (WRONG_PASSWORD, WRONG_S3_KEY)).items()
-             for form in _forms(value) for where, text in haystacks.items() if form in text]
-    assert leaks == []
+    haystacks.update(_what_readers_see(stack, s3_spark, cfg))
+    assert secret_leaks(stack, haystacks, (WRONG_PASSWORD, WRONG_S3_KEY)) == []

@@ -161,3 +161,21 @@ def test_a_missing_lake_bucket_is_a_config_error_not_a_traceback(client, lake_pr
     lock = S3RunLock(client, f"no-such-bucket-{lake_prefix}", LOCK_KEY, LockOwner("r", "h", 1), HOUR, heartbeat=False)
     with pytest.raises(ConfigError, match=r"cannot write the run lock s3a://no-such-bucket-.*: NoSuchBucket"):
         lock.acquire()
+
+
+def test_maintain_while_a_run_holds_the_lock_exits_5_and_leaves_the_lock_alone(stack, make_lock, lake_prefix):
+    """`etl maintain` takes the same lock as a run (the real S3 object on MinIO, as the run identity):
+    while a run holds it, it exits 5 naming the holder, before Spark starts, and the run keeps its lock."""
+    holder = make_lock("nightly-run")
+    holder.acquire()
+    env = {**os.environ, **stack.env, **isolated_env(lake_prefix)}
+    done = subprocess.run([str(BIN / "etl"), "maintain"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 5, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1].startswith(
+        f"etl: error: another run holds the lock s3a://lake/{lake_prefix}/ops/_lock.json: run nightly-run on host "
+        f"host-nightly-run (pid 100)")
+    assert "maintenance of" not in done.stdout                      # no table was touched
+    current = holder.read()
+    assert current.owner.run_id == "nightly-run" and current.etag == holder.state.etag
+    holder.release()

@@ -107,7 +107,7 @@ def test_the_ingest_pass_decides_which_csv_files_spark_may_split_and_read_line_b
     staging = _store(tmp_path, "staging", {})
     accepted = {}
     for stored in landing.list("sales/"):
-        checksum, head, splittable = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines=True)
+        checksum, head, splittable, _ = fingerprint(landing, stored.key, HEAD_LIMIT, scan_lines=True)
         problem, accepted[stored.key] = FEEDS["sales"].check(landing, stored, checksum, head, staging,
                                                             splittable=splittable)
         assert problem is None

@@ -47,7 +47,10 @@ def test_hadoop_aws_matches_pyspark_hadoop_client():
     assert artifacts()["hadoop-aws"] == ("org.apache.hadoop", bundled_version("hadoop-client-api"))
 
 
-def test_aws_sdk_bundle_and_mysql_connector():
-    assert artifacts()["bundle"] == ("software.amazon.awssdk", "2.35.4")
+def test_aws_sdk_modules_at_one_version_and_mysql_connector():
+    # S3A's SDK modules, not the 655 MB bundle (tests/integration/test_s3a_sdk_modules.py runs S3A on them).
+    assert "bundle" not in artifacts()
+    sdk = {a: v for g, a, v in declared_artifacts() if g == "software.amazon.awssdk"}
+    assert {"s3", "sts", "s3-transfer-manager"} <= set(sdk) and set(sdk.values()) == {"2.35.4"}
     group, ver = artifacts()["mysql-connector-j"]
     assert group == "com.mysql" and re.fullmatch(r"\d+\.\d+\.\d+", ver)

@@ -92,3 +92,39 @@ def test_a_failed_table_is_listed_and_left_out_of_the_totals():
     assert report.failed == [bad]
     assert report.totals().before == Footprint(5, 500)
     assert report.lines()[-1] == "FAILED silver/b: boom"
+
+
+def test_maintain_takes_the_run_lock_and_exits_5_while_a_run_holds_it(spark, tmp_path, monkeypatch, capsys):
+    """The real lock of the local profile (an flock on <lake>/ops/_lock.json, as a run takes it): while
+    a run holds it, `etl maintain` commits nothing and exits with the lock's code; otherwise it holds
+    the lock itself, named as maintenance, while it OPTIMIZEs and VACUUMs, and releases it."""
+    from etl.errors import EXIT_LOCKED
+    from etl.ops import maintain as maintain_module
+    from etl.ops.lock import LOCK_KEY, FileRunLock, LockOwner
+
+    cfg = _lake_config(tmp_path)
+    sales = f"{cfg.storage.lake}/bronze/sales"
+    _small_appends(spark, sales, APPENDS)
+    monkeypatch.setenv("ETL__STORAGE__LAKE", cfg.storage.lake)
+    lock_path = tmp_path / "lake" / LOCK_KEY
+    run = FileRunLock(lock_path, LockOwner("20261123T015750Z-abc123", "etl-1", 4242))
+    with run.held():
+        capsys.readouterr()
+        code = main(["maintain", "--profile", "local"])
+        err = capsys.readouterr().err
+        assert code == EXIT_LOCKED == 5
+        assert err.startswith(f"etl: error: another run holds the lock {lock_path}: run 20261123T015750Z-abc123 "
+                              f"on host etl-1 (pid 4242)") and err.count("\n") == 1
+        assert footprint(spark, sales).files == APPENDS            # nothing was compacted
+    held_by = []
+    maintain_table = maintain_module.maintain_table
+
+    def recording(*args, **kwargs):
+        held_by.append(FileRunLock(lock_path, LockOwner("reader", "h", 1)).read())
+        return maintain_table(*args, **kwargs)
+
+    monkeypatch.setattr(maintain_module, "maintain_table", recording)
+    assert main(["maintain", "--profile", "local"]) == 0
+    assert footprint(spark, sales).files == 1
+    assert len(held_by) == 1 and held_by[0].owner.run_id.startswith("maintain-")
+    assert FileRunLock(lock_path, LockOwner("reader", "h", 1)).read() is None    # released at the end

@@ -27,8 +27,10 @@ from etl.cli import main
 from etl.config import load_config
 from etl.errors import EXIT_CONFIG, ConfigError, SecretError
 from etl.secrets import (
+    FAILED,
     KEY_ENV,
     KEY_FILE_ENV,
+    OK,
     SecretStore,
     load_master_key,
     pending_key_path,
@@ -67,7 +69,7 @@ def key(monkeypatch, tmp_path) -> bytes:
 
 @pytest.fixture
 def store(key, tmp_path) -> SecretStore:
-    s = SecretStore(tmp_path / "secrets" / "dev.json")
+    s = SecretStore(tmp_path / "secrets" / "dev.json", profile="dev")
     s.init()
     s.set("mysql_password", PASSWORD)
     s.set("mysql_user", USER)
@@ -104,7 +106,7 @@ def test_file_holds_no_plaintext(store):
     assert PASSWORD not in text and USER not in text
     assert base64.b64encode(PASSWORD.encode()).decode() not in text
     assert b64(store.key()) not in text
-    assert set(json.loads(text)) == {"format", "key_id", "secrets"}
+    assert set(json.loads(text)) == {"format", "profile", "key_id", "secrets"}
 
 
 def test_each_value_gets_a_fresh_nonce(store):
@@ -228,6 +230,125 @@ def test_verify_reports_each_name(store):
         "mysql_password": "ok", "mysql_user": "failed authentication", "minio_access_key": "missing"}
 
 
+# -- values bound to their profile, and the old format ----------------------------------------
+def test_a_value_copied_from_another_profiles_file_fails_with_a_clear_error(key, tmp_path):
+    dev, docker = _two_files(tmp_path)                  # one key, two profiles
+    docker.set("mysql_password", PASSWORD[::-1])
+    document = doc(docker.path)
+    document["secrets"]["mysql_password"] = doc(dev.path)["secrets"]["mysql_password"]   # dev's ciphertext
+    write_doc(docker.path, document)
+    with pytest.raises(SecretError) as caught:
+        SecretStore(docker.path, profile="docker").get("mysql_password")
+    message = str(caught.value)
+    assert re.search(r"secret 'mysql_password' in .*docker\.json failed authentication: .*not encrypted for "
+                     r"profile 'docker' and this name \(copied from another profile's file", message)
+    assert "etl secrets set mysql_password --profile docker" in message
+    assert PASSWORD not in message and "\n" not in message
+    states = SecretStore(docker.path, profile="docker").verify(["mysql_password", "minio_secret_key"])
+    assert [states[name] for name in ("mysql_password", "minio_secret_key")] == [FAILED, OK]
+
+
+def test_a_whole_file_copied_to_another_profile_is_refused(key, tmp_path):
+    dev, _ = _two_files(tmp_path)
+    prod = tmp_path / "secrets" / "prod.json"
+    prod.write_bytes(dev.path.read_bytes())
+    with pytest.raises(SecretError, match=r"prod\.json belongs to profile 'dev', not 'prod'.*"
+                                          r"etl secrets init --profile prod"):
+        SecretStore(prod, profile="prod").get("mysql_password")
+    document = doc(prod)
+    document["profile"] = "prod"                        # relabelled: every value still says dev
+    write_doc(prod, document)
+    with pytest.raises(SecretError, match="'mysql_password'.*failed authentication"):
+        SecretStore(prod, profile="prod").get("mysql_password")
+    assert SecretStore(dev.path, profile="dev").get("mysql_password") == PASSWORD
+
+
+def test_a_key_file_inside_the_repository_is_refused_when_read(monkeypatch, store, capsys):
+    """Put there by hand (or left from before the check at creation): refused on every read, the key unused."""
+    from etl.config import PROJECT_ROOT
+
+    inside = PROJECT_ROOT / ".local" / f"test-master-{random_tokens.token_hex(4)}.key"   # git-ignored folder
+    inside.parent.mkdir(exist_ok=True)
+    try:
+        inside.write_text(b64(store.key()) + "\n")
+        os.chmod(inside, 0o600)
+        monkeypatch.delenv(KEY_ENV)
+        monkeypatch.setenv(KEY_FILE_ENV, str(inside))
+        with pytest.raises(SecretError, match=f"master key file {re.escape(str(inside))} must be outside the "
+                                              f"repository") as caught:
+            load_master_key()
+        assert b64(store.key()) not in str(caught.value)
+        with pytest.raises(SecretError, match="must be outside the repository"):
+            SecretStore(store.path, profile="dev").get("mysql_password")
+        monkeypatch.setenv("ETL__SECRETS__FILE", str(store.path))
+        capsys.readouterr()
+        assert main(["secrets", "check", "--profile", "dev"]) == EXIT_CONFIG
+        assert "must be outside the repository" in capsys.readouterr().err
+    finally:
+        inside.unlink(missing_ok=True)
+
+
+def _format_1_file(path: Path, key: bytes, values: dict[str, str]) -> None:
+    """A secrets file as format 1 wrote it (the name alone as associated data), built here independently."""
+    def seal(name: str, value: str) -> str:
+        nonce = os.urandom(12)
+        return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, value.encode(), name.encode())).decode()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_doc(path, {"format": 1, "key_id": hashlib.sha256(key).hexdigest()[:16],
+                     "secrets": {name: seal(name, value) for name, value in values.items()}})
+
+
+def test_a_format_1_file_still_decrypts_and_the_next_write_binds_it(key, tmp_path, caplog):
+    path = tmp_path / "secrets" / "dev.json"
+    _format_1_file(path, key, {"mysql_password": PASSWORD, "mysql_user": USER})
+    old_user_blob = doc(path)["secrets"]["mysql_user"]
+    store = SecretStore(path, profile="dev")
+    with caplog.at_level("WARNING", logger="etl.secrets"):
+        assert store.get("mysql_password") == PASSWORD and store.get("mysql_user") == USER
+    assert store.format() == 1 and store.verify(["mysql_user"]) == {"mysql_user": "ok"}
+    assert any("format 1" in r.getMessage() and "etl secrets upgrade --profile dev" in r.getMessage()
+               for r in caplog.records)
+    store.set("minio_access_key", "ak-" + random_tokens.token_hex(4))
+    document = doc(path)
+    assert (document["format"], document["profile"]) == (2, "dev")
+    assert document["secrets"]["mysql_user"] != old_user_blob          # every value re-encrypted, bound
+    fresh = SecretStore(path, profile="dev")
+    assert fresh.get("mysql_password") == PASSWORD and fresh.get("mysql_user") == USER
+    document["secrets"]["mysql_user"] = old_user_blob                  # an unbound copy no longer opens
+    write_doc(path, document)
+    with pytest.raises(SecretError, match="'mysql_user'.*failed authentication"):
+        SecretStore(path, profile="dev").get("mysql_user")
+
+
+def test_secrets_upgrade_rewrites_a_format_1_file_bound_and_says_so(dev_env, capsys, monkeypatch):
+    key = new_key()
+    monkeypatch.setenv(KEY_ENV, b64(key))
+    _format_1_file(dev_env, key, {"mysql_password": PASSWORD, "mysql_user": USER})
+    code, out, err = etl(capsys, "upgrade")
+    assert code == 0, err
+    assert f"rewrote {dev_env}: 2 secret(s) now bound to profile 'dev'" in out and PASSWORD not in out
+    assert (doc(dev_env)["format"], doc(dev_env)["profile"]) == (2, "dev")
+    assert SecretStore(dev_env, profile="dev").get("mysql_password") == PASSWORD
+    code, out, _ = etl(capsys, "upgrade")
+    assert code == 0 and "already bound to profile 'dev'" in out
+
+
+def test_rotation_binds_a_format_1_file_of_a_known_profile_and_refuses_one_of_unknown_profile(key_file, tmp_path):
+    dev, other = tmp_path / "secrets" / "dev.json", tmp_path / "secrets" / "other.json"
+    old = load_master_key()
+    _format_1_file(dev, old, {"mysql_password": PASSWORD})
+    _format_1_file(other, old, {"mysql_user": USER})
+    before = {p: p.read_bytes() for p in (key_file, dev, other)}
+    with pytest.raises(SecretError, match=r"other\.json: the profile to bind its values to is not known"):
+        rotate_master_key(dev, [other], {dev: "dev"})
+    assert {p: p.read_bytes() for p in before} == before and not pending_key_path(key_file).exists()
+    done = rotate_master_key(dev, [other], {dev: "dev", other: "other"})
+    assert done.rotated == {dev: 1, other: 1}
+    assert [doc(p)["profile"] for p in (dev, other)] == ["dev", "other"]
+    assert SecretStore(other, profile="other").get("mysql_user") == USER
+
+
 # -- rotation -------------------------------------------------------------------------
 def test_rotate_re_encrypts_under_the_new_key(store):
     new = new_key()
@@ -238,11 +359,11 @@ def test_rotate_re_encrypts_under_the_new_key(store):
 
 
 def _two_files(tmp_path) -> tuple[SecretStore, SecretStore]:
-    dev = SecretStore(tmp_path / "secrets" / "dev.json")
+    dev = SecretStore(tmp_path / "secrets" / "dev.json", profile="dev")
     dev.init()
     dev.set("mysql_password", PASSWORD)
     dev.set("mysql_user", USER)
-    docker = SecretStore(tmp_path / "secrets" / "docker.json")
+    docker = SecretStore(tmp_path / "secrets" / "docker.json", profile="docker")
     docker.init()
     docker.set("minio_secret_key", PASSWORD[::-1])
     return dev, docker
@@ -251,7 +372,7 @@ def _two_files(tmp_path) -> tuple[SecretStore, SecretStore]:
 def test_rotation_with_a_key_file_replaces_the_key_and_the_old_one_stops_working(key_file, tmp_path):
     old = key_file.read_text()
     dev, docker = _two_files(tmp_path)
-    elsewhere = SecretStore(tmp_path / "secrets" / "other.json", key=new_key())   # another key: left alone
+    elsewhere = SecretStore(tmp_path / "secrets" / "other.json", key=new_key(), profile="other")   # another key
     elsewhere.init()
     before_elsewhere = elsewhere.path.read_bytes()
 
@@ -307,7 +428,7 @@ def test_rotation_stops_before_any_change_when_a_value_does_not_authenticate(key
 
 
 def test_rotation_refuses_a_file_under_another_key(key_file, tmp_path):
-    other = SecretStore(tmp_path / "secrets" / "dev.json", key=new_key())
+    other = SecretStore(tmp_path / "secrets" / "dev.json", key=new_key(), profile="dev")
     other.init()
     with pytest.raises(SecretError, match="wrong master key"):
         rotate_master_key(other.path)
@@ -323,10 +444,10 @@ def test_a_crash_while_re_encrypting_leaves_every_file_readable_and_a_rerun_fini
     dev, docker = _two_files(tmp_path)
     real_write = SecretStore._write
 
-    def write_then_crash(self, secrets, key):
+    def write_then_crash(self, secrets, key, profile):
         if self.path == docker.path:
             raise Crash()
-        real_write(self, secrets, key)
+        real_write(self, secrets, key, profile)
 
     monkeypatch.setattr(SecretStore, "_write", write_then_crash)
     with pytest.raises(Crash):

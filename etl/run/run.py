@@ -34,7 +34,7 @@ from etl.run.ids import new_run_id
 from etl.run.stages import PIPELINE, Stage
 from etl.run.summary import RunSummary
 from etl.secrets import OK, SecretStore, referenced_secrets
-from etl.spark import build_session, use_stage_credentials
+from etl.spark import build_session, is_local, restart_session, use_stage_credentials
 from etl.storage import store_for
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,30 @@ class Run:
     def _enter(self, stage: Stage) -> None:
         """From now on Spark and the object-store clients sign in as ``stage``'s identity
         (``storage.s3.stage_credentials``): ingest, transform (silver, gold) or export."""
-        self._identity = stage.identity
-        if self._spark is not None and self.cfg.storage.s3 is not None:
-            if use_stage_credentials(self._spark, self.cfg, self.secret, stage.identity):
-                log.info("object store: signed in as the %s identity", stage.identity)
+        self._sign_in(stage.identity)
+
+    def _sign_in(self, identity: str) -> None:
+        """Spark and the object-store clients sign in as ``identity`` from now on.
+
+        In local mode the tasks run in this JVM, whose cached S3A file systems are closed on a change
+        (``use_stage_credentials``). A cluster's executors keep their own cache, filled with the keys
+        of the first stage that used them, out of this process's reach: there a change of identity
+        starts a new Spark application (``restart_session``), with executors of its own that never
+        held another identity's keys. The gold frames kept for the export belong to the old session
+        and are dropped; the export then reads the gold Delta tables."""
+        previous, self._identity = self._identity, identity
+        if self._spark is None or self.cfg.storage.s3 is None or previous == identity:
+            return
+        if not is_local(self._spark):
+            if self.summary.gold is not None:
+                self.summary.gold.frames.clear()
+            began = time.monotonic()
+            self._spark = restart_session(self._spark, self.cfg, self.secret, identity)
+            self._spark.conf.set(records.USER_METADATA_CONF, self.run_id)
+            log.info("object store: signed in as the %s identity, in a new Spark application (executors of "
+                     "its own, %.1f s)", identity, time.monotonic() - began)
+        elif use_stage_credentials(self._spark, self.cfg, self.secret, identity):
+            log.info("object store: signed in as the %s identity", identity)
 
     def store(self, root: str):
         """The object store at a configured area root, signed in as the current stage's identity."""
@@ -227,9 +247,7 @@ class Run:
         try:
             try:
                 # ops/runs belongs to the run identity (the bookkeeping), not to the last stage's.
-                self._identity = RUN_IDENTITY
-                if self.cfg.storage.s3 is not None:
-                    use_stage_credentials(self._spark, self.cfg, self.secret, RUN_IDENTITY)
+                self._sign_in(RUN_IDENTITY)
                 written = [t for stage in self._started for t in stage.writes()]
                 self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.run_id,
                                                                             written))

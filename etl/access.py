@@ -213,11 +213,14 @@ if __name__ == "__main__":
     from etl.config import load_config
 
     parser = argparse.ArgumentParser(description="write the per-stage MinIO/S3 policy files for a profile, "
-                                                 "or create the buckets, users and policies (minio-init)")
-    parser.add_argument("--profile", required=True)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--provision", action="store_true")
-    parser.add_argument("--seed", type=Path)
+                                                 "or create the buckets, users and policies (minio-init)",
+                                     allow_abbrev=False)
+    parser.add_argument("--profile", required=True, help="config profile in conf/")
+    parser.add_argument("--out", type=Path, help="folder the policy files are written to")
+    parser.add_argument("--provision", action="store_true",
+                        help="create the buckets, users and policies on the MinIO named by the profile "
+                             "(credentials from the environment)")
+    parser.add_argument("--seed", type=Path, help="folder uploaded to landing once the users exist")
     args = parser.parse_args()
     if args.provision:
         provision_minio(load_config(args.profile), dict(os.environ), args.seed)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
+import re
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -18,11 +20,23 @@ from etl.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError, EtlError
 log = logging.getLogger("etl")
 
 
+_DATE_FORM = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+
+
 def parse_date(text: str) -> date:
+    """A YYYY-MM-DD date; one in that form that does not exist (2026-02-30) is said to be no real date."""
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date in YYYY-MM-DD form") from None
+        pass
+    form = _DATE_FORM.fullmatch(text)
+    if not form:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date in YYYY-MM-DD form")
+    try:
+        date(*map(int, form.groups()))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a real date ({exc})") from None
+    raise argparse.ArgumentTypeError(f"'{text}' is not a real date")
 
 
 def yesterday_utc() -> date:
@@ -30,21 +44,39 @@ def yesterday_utc() -> date:
 
 
 SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check", "upgrade")
+# The profile a user sets once for every command (``export ETL_PROFILE=dev``); --profile overrides it.
+PROFILE_ENV = "ETL_PROFILE"
+# `etl services` manages the loopback servers of the dev profile: its default when ETL_PROFILE is unset.
+SERVICES_DEFAULT_PROFILE = "dev"
+EXIT_CODES = ("Exit codes: 0 done, 1 other failure, 2 usage error (unknown option, bad value; "
+              "nothing was run), 3 configuration or credential error, 4 data-quality threshold exceeded, "
+              "5 another run holds the lock, 6 check-freshness: stale (docs/operations.md).")
 
 
-def _with_profile(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="config profile in conf/ (default: $ETL_PROFILE or local)")
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options (``--stage gold`` is not ``--stages gold``): a typo is a usage error
+    (exit 2), never a different run. Subparsers are made of the same class (argparse's default)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
+def _with_profile(parser: argparse.ArgumentParser, default: str = "local") -> None:
+    parser.add_argument("--profile", help=f"config profile in conf/ (default: ${PROFILE_ENV}, else {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="etl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="etl", description="The etl command: run the pipeline, generate sample data, "
+                                             "manage services and secrets. Set the profile once with "
+                                             f"`export {PROFILE_ENV}=dev`, or give --profile to a command.",
+                     epilog=EXIT_CODES)
     _with_log_options(parser, None)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the pipeline for one run date, or a backfill over several",
-                              description="Exit codes: 0 done, 1 other failure, 3 configuration or credential "
-                                          "error, 4 data-quality threshold exceeded, 5 another run holds the "
-                                          "lock (docs/operations.md).")
+                              description="Run the pipeline (ingest, silver, gold, export) for one run date, "
+                                          "or a backfill over several, one full run per date.")
     _with_profile(run)
     when = run.add_mutually_exclusive_group()
     when.add_argument("--date", type=parse_date, help="run date YYYY-MM-DD (default: yesterday in UTC)")
@@ -90,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     _with_profile(gen)
     gen.add_argument("--start", type=parse_date,
                      help="first sales date (default: the days end yesterday in UTC, the default run date)")
-    gen.add_argument("--days", type=int, default=3)
-    gen.add_argument("--sales-per-day", type=int, default=40)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--customers", type=int, default=50)
-    gen.add_argument("--stores", type=int, default=3)
-    gen.add_argument("--orders-per-day", type=int, default=20)
+    gen.add_argument("--days", type=int, default=3, help="how many consecutive sales dates (default 3)")
+    gen.add_argument("--sales-per-day", type=int, default=40, help="sales rows per date (default 40)")
+    gen.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same files "
+                                                         "(default 7)")
+    gen.add_argument("--customers", type=int, default=50, help="customers in the customer feed (default 50)")
+    gen.add_argument("--stores", type=int, default=3, help="stores in the store feed (default 3)")
+    gen.add_argument("--orders-per-day", type=int, default=20, help="orders per date in the order feed "
+                                                                   "(default 20)")
     gen.add_argument("--events-per-day", type=int, default=20, help="orders per day in the order event feed")
     gen.add_argument("--feeds", default="all", help="comma-separated feeds, or 'all' (default) for all seven")
     gen.add_argument("--inject-defects", action="store_true", help="add every defect kind at a small rate")
@@ -112,8 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--folder", default="", help="a sub-folder under the feed prefix, e.g. 2026-11-22")
 
     services = commands.add_parser("services", help="local MinIO and MariaDB for the dev profile")
-    _with_profile(services)
-    services.add_argument("action", choices=["start", "stop", "status"])
+    _with_profile(services, SERVICES_DEFAULT_PROFILE)
+    services.add_argument("action", choices=["start", "stop", "status"],
+                          help="start (installing and provisioning on first use), stop, or status "
+                               "(exit 1 when a server is down)")
 
     sec = commands.add_parser(
         "secrets", help="the encrypted secrets file of a profile",
@@ -124,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "upgrade: rewrite a format-1 file with every value bound to the profile "
                     "(docs/security.md, \"Secrets bound to their file\").")
     _with_profile(sec)
-    sec.add_argument("action", choices=list(SECRETS_ACTIONS))
+    sec.add_argument("action", choices=list(SECRETS_ACTIONS), help="what to do (see above)")
     sec.add_argument("name", nargs="?", help="secret name (for set); the value is read from stdin or a prompt")
 
     maintain = commands.add_parser(
@@ -140,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         # Also after the subcommand: spark-submit jobs/daily_etl.py --log-format json ... puts `run` first.
         _with_log_options(command, argparse.SUPPRESS)
+        command.epilog = command.epilog or EXIT_CODES
     return parser
 
 
@@ -173,10 +210,15 @@ def log_settings(args, environ=None) -> tuple[str, str]:
     return fmt, level
 
 
+def profile_of(args, default: str = "local") -> str:
+    """--profile, else $ETL_PROFILE, else ``default``: the one rule of every subcommand."""
+    return getattr(args, "profile", None) or os.environ.get(PROFILE_ENV) or default
+
+
 def _config(args):
     from etl.config import load_config
 
-    return load_config(getattr(args, "profile", None))
+    return load_config(profile_of(args))
 
 
 def run_dates_of(args) -> tuple[date, date]:
@@ -255,28 +297,28 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def _reader_session(cfg):
-    """A local Spark session for reading a few ops rows (never the cluster), signed in as the export
-    identity (it reads the lake and writes nothing there)."""
+def _run_records(cfg) -> list[dict]:
+    """Every record of ops/runs, read with delta-rs (no Spark: a JVM costs 25-60 s for a small table),
+    signed in as the reader of run records: the export identity, which reads the lake and writes
+    nothing there (the run identity could also rewrite ops/runs and the lock; etl/access.py)."""
+    from etl.run import records as runs
     from etl.secrets import SecretStore
-    from etl.spark import build_session
 
-    local = cfg.model_copy(update={"spark": cfg.spark.model_copy(update={"master": "local[1]"})})
     store = SecretStore(cfg.secrets_file, profile=cfg.profile)
-    return build_session(local, store.get if cfg.storage.s3 else None, identity="export")
+    return runs.read_records(cfg, store.get)
 
 
 def cmd_status(args) -> int:
     from etl.run import records as runs
 
-    cfg = _config(args)
-    spark = _reader_session(cfg)
-    if args.run:
-        print("\n".join(runs.detail_lines(runs.find_run(spark, cfg, args.run))))
-        return EXIT_OK
-    if args.last < 1:
+    if not args.run and args.last < 1:
         raise ConfigError(f"--last {args.last}: give a positive number of runs")
-    last = runs.last_runs(spark, cfg, args.last)
+    cfg = _config(args)
+    records = _run_records(cfg)
+    if args.run:
+        print("\n".join(runs.detail_lines(runs.find_record(records, cfg, args.run))))
+        return EXIT_OK
+    last = runs.newest(records, args.last)
     print("\n".join(runs.status_lines(last)) if last else f"no run recorded yet in {runs.runs_uri(cfg)}")
     return EXIT_OK
 
@@ -284,10 +326,9 @@ def cmd_status(args) -> int:
 def cmd_check_freshness(args) -> int:
     from etl.run import records as runs
 
-    max_age = runs.parse_max_age(args.max_age)      # a bad value fails before Spark starts
+    max_age = runs.parse_max_age(args.max_age)      # a bad value fails before anything is read
     cfg = _config(args)
-    spark = _reader_session(cfg)
-    print(runs.check_freshness(runs.last_success_end(spark, cfg), datetime.now(timezone.utc), max_age,
+    print(runs.check_freshness(runs.success_end(_run_records(cfg)), datetime.now(timezone.utc), max_age,
                                runs.runs_uri(cfg)))
     return EXIT_OK
 
@@ -384,7 +425,7 @@ def cmd_services(args) -> int:
 def load_config_for_services(args):
     from etl.config import load_config
 
-    return load_config(args.profile or "dev")
+    return load_config(profile_of(args, SERVICES_DEFAULT_PROFILE))
 
 
 def cmd_secrets(args) -> int:

@@ -206,8 +206,21 @@ class Config(_Section):
         return self.path(self.secrets.file)
 
 
+def _is_profile(path: Path) -> bool:
+    """A profile file holds config sections only: ``base`` and other YAML files in conf/ (the quality
+    rules, keyed by feed) are not profiles. A file that does not parse is still offered, so that
+    loading it names its error."""
+    if path.stem == "base":
+        return False
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return True
+    return not isinstance(data, dict) or set(data) <= set(Config.model_fields) - {"profile"}
+
+
 def available_profiles() -> list[str]:
-    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "base")
+    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if _is_profile(p))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -248,7 +261,7 @@ def load_config(profile: str | None = None, environ: dict[str, str] | None = Non
     environ = dict(os.environ if environ is None else environ)
     profile = profile or environ.get("ETL_PROFILE", "local")
     profile_file = CONF_DIR / f"{profile}.yaml"
-    if profile == "base" or not profile_file.exists():
+    if not profile_file.exists() or not _is_profile(profile_file):
         raise ConfigError(f"unknown profile '{profile}': choose one of {', '.join(available_profiles())}")
     data = _merge(_read_yaml(CONF_DIR / "base.yaml"), _read_yaml(profile_file))
     data = _merge(data, _environment_overrides(environ))

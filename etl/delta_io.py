@@ -23,6 +23,7 @@ keeps its guarantee, and every caller goes through them:
 * ``replace_if_changed``: overwrite a small table only when its content differs.
 * ``overwrite``: replace a table whole (gold).
 * ``upsert_new_versions``: the conformed facts, whose rows are versions of business keys.
+* ``add_missing_columns``: an older table gains the (nullable) columns a newer schema added.
 
 Each returns a ``Commit``: the table version written (or None when nothing was
 committed) and the rows it wrote, from the commit's ``operationMetrics`` read
@@ -33,14 +34,18 @@ the event log say which table a job wrote.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from etl.spark import CACHE_LEVEL, job_description
 
@@ -69,6 +74,35 @@ class Commit:
     def rows_written(self) -> int:
         m = self.metrics
         return m.get("numOutputRows", 0) or (m.get("numTargetRowsInserted", 0) + m.get("numTargetRowsUpdated", 0))
+
+
+# Inside a logged write: the writes it makes through another (upsert's append, replace_if_changed's
+# overwrite) are part of it and log nothing of their own, so each table write is one log line.
+_in_write: contextvars.ContextVar[bool] = contextvars.ContextVar("delta_io_in_write", default=False)
+
+
+def logged(write):
+    """One INFO line per table write, after it: the table's name, what was done, the rows and the
+    seconds (a long stage is no longer silent, and a slow table stands out in the log)."""
+    @functools.wraps(write)
+    def wrapper(*args, **kwargs):
+        if _in_write.get():
+            return write(*args, **kwargs)
+        token = _in_write.set(True)
+        started = time.monotonic()
+        try:
+            commit = write(*args, **kwargs)
+        finally:
+            _in_write.reset(token)
+        seconds = time.monotonic() - started
+        table = "/".join(commit.uri.rstrip("/").split("/")[-2:])      # <layer>/<table>
+        if commit.version is None:
+            log.info("table %s (%s): unchanged, no commit, 0 rows in %.1f s", table, write.__name__, seconds)
+        else:
+            log.info("table %s (%s): %s %d rows in %.1f s (%s, version %d)", table, write.__name__,
+                     commit.outcome, commit.rows_written, seconds, commit.operation or "-", commit.version)
+        return commit
+    return wrapper
 
 
 def sql_strings(values) -> str:
@@ -137,6 +171,7 @@ def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
     return last_commit(spark, uri, before)
 
 
+@logged
 def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
            txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
     """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
@@ -151,6 +186,7 @@ def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
     return _committed(spark, uri, before)
 
 
+@logged
 def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
                scope: str | None = None) -> Commit:
     """Append the rows of ``frame`` whose ``keys`` are not stored yet; ``scope`` (SQL on the target's
@@ -164,6 +200,7 @@ def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
     return append(spark, todo, uri, name=name)
 
 
+@logged
 def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, name: str,
            changed_when: str | None) -> Commit:
     """MERGE ``frame`` on ``keys`` (null-safe): new keys inserted; a matched row updated when ``changed_when``
@@ -193,18 +230,21 @@ def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, 
     return _committed(spark, uri, before)
 
 
+@logged
 def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, assignments: dict[str, str], *,
-                    name: str) -> Commit:
-    """Set ``assignments`` on the target rows that match a row of the (small, broadcast) ``source``."""
+                    name: str, broadcast: bool = True) -> Commit:
+    """Set ``assignments`` on the target rows that match a row of the ``source`` (small and broadcast, unless
+    ``broadcast`` is false)."""
     if not is_table(spark, uri):
         return Commit(uri, None)
     before = current_version(spark, uri)
     with job_description(spark, f"merge {name}"):
-        (DeltaTable.forPath(spark, uri).alias("t").merge(F.broadcast(source).alias("s"), on)
+        (DeltaTable.forPath(spark, uri).alias("t").merge((F.broadcast(source) if broadcast else source).alias("s"), on)
          .whenMatchedUpdate(set=assignments).execute())
     return _committed(spark, uri, before)
 
 
+@logged
 def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: str, *, name: str,
                   metadata: str | None = None) -> Commit:
     """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
@@ -218,6 +258,7 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
     return _committed(spark, uri, before)
 
 
+@logged
 def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str], *, name: str) -> Commit:
     """Delete the target rows whose ``on`` columns match a row of ``keys``."""
     if not is_table(spark, uri):
@@ -234,6 +275,7 @@ def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str
     return _committed(spark, uri, before)
 
 
+@logged
 def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
               metadata: str | None = None) -> Commit:
     """Replace the table's content (and schema) whole."""
@@ -247,6 +289,7 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
     return _committed(spark, uri, before)
 
 
+@logged
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name: str) -> Commit:
     """Overwrite a small table only when its content differs, so a rerun adds no version."""
     if is_table(spark, uri):
@@ -258,6 +301,7 @@ def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name:
     return overwrite(spark, frame, uri, name=name)
 
 
+@logged
 def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
                         version_columns: list[str], *, name: str, parent_keys: list[str] | None = None,
                         broadcast_keys: bool = False) -> Commit:
@@ -310,6 +354,28 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
         stored.unpersist()
 
 
+def add_missing_columns(spark: SparkSession, uri: str, schema: StructType) -> list[str]:
+    """Add to a stored table the nullable columns of ``schema`` it lacks (a table written by an older
+    release), in one ``ALTER TABLE ADD COLUMNS`` (a metadata-only commit: the stored rows read them as
+    null). Schema auto-merge stays off, so a write never changes a schema by accident; this is the one
+    deliberate, additive change. Returns the names added (none: no commit)."""
+    if not is_table(spark, uri):
+        return []
+    stored = set(spark.read.format("delta").load(uri).columns)
+    missing = [f for f in schema.fields if f.name not in stored]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise ValueError(f"{uri} lacks NOT NULL column(s) {', '.join(required)}, which cannot be added to "
+                         "stored rows; rebuild the table")
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        with job_description(spark, "alter table"):
+            spark.sql(f"ALTER TABLE delta.`{uri}` ADD COLUMNS ({columns})")
+        log.info("added column(s) %s to %s", ", ".join(f.name for f in missing), uri)
+    return [f.name for f in missing]
+
+
+@logged
 def restore(spark: SparkSession, uri: str, version: int, *, name: str) -> Commit:
     """The table back to ``version`` (a new version with that content); no commit when it is already there."""
     before = current_version(spark, uri)

@@ -14,6 +14,11 @@ never a mix, a partial or an empty table. A load that stops before the swap (an
 error, a killed process) leaves the live tables as they were; the next load
 drops the leftovers and starts over.
 
+MySQL serves gold under a few names of its own (resources/sql/V005, :func:`served_frame`): the
+snapshot tables (``SNAPSHOT_TABLES``) carry their ``as_of_date`` and keep every run date's rows in
+``<table>_history``; ``rank`` and ``date``, reserved words, are ``spend_rank``, ``sales_date`` and
+``alert_date`` (``SERVED_RENAMES``). Gold itself keeps the names of the metric definitions.
+
 Statements go through MySQL Connector/J in Spark's own JVM (no second driver to
 install); credentials travel only as JDBC connection properties, never in the
 URL, and no error message carries the password.
@@ -132,26 +137,104 @@ def is_transient_connect_error(exc: BaseException) -> bool:
 
 
 # The run history SQL consumers audit (resources/sql): the loader appends to them and may never drop,
-# rename, truncate or delete from them (docs/security.md, "MySQL accounts").
-AUDIT_TABLES = ("etl_runs", "etl_run_records", "schema_migrations")
+# rename, truncate or delete from them (docs/security.md, "MySQL accounts"). etl_runs was the first of
+# them; V005 renamed it etl_table_loads and left etl_runs as a view over it.
+AUDIT_TABLES = ("etl_table_loads", "etl_run_records", "schema_migrations")
+# Views over the audit tables: the loader may read them, the consumers are not given them.
+AUDIT_VIEWS = ("etl_runs",)
 LOADER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
 AUDIT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, CREATE"
+LEGACY_SUFFIX = "_legacy"      # V005: a served table's old column names, for one release
+
+
+_CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?", re.I)
+_CREATE_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?VIEW\s+`?(\w+)`?", re.I)
+_DROP = re.compile(r"^DROP\s+(TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?(.+)$", re.I | re.S)
+_RENAME = re.compile(r"^RENAME\s+TABLE\s+(.+)$", re.I | re.S)
+
+
+def schema_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, str]:
+    """Name -> ``table`` or ``view``: what the migrations leave in the schema, found by replaying their
+    CREATE, DROP and RENAME statements (a table built beside the live one and renamed over it counts
+    under its final name only), plus ``schema_migrations`` (apply_migrations creates it). The accounts'
+    grants are derived from this, so a table a future migration adds is granted without a hand list."""
+    objects: dict[str, str] = {"schema_migrations": "table"}
+    for _, sql in migrations(folder):
+        for statement in split_statements(sql):
+            if m := _CREATE_TABLE.match(statement):
+                objects[m.group(1)] = "table"
+            elif m := _CREATE_VIEW.match(statement):
+                objects[m.group(1)] = "view"
+            elif m := _DROP.match(statement):
+                for name in m.group(2).split(","):
+                    objects.pop(name.strip().strip("`"), None)
+            elif m := _RENAME.match(statement):
+                for pair in m.group(1).split(","):
+                    old, new = (n.strip().strip("`") for n in re.split(r"\s+TO\s+", pair.strip(), flags=re.I))
+                    objects[new] = objects.pop(old)
+    return objects
+
+
+def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]:
+    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables,
+    the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
+    histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
+    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served`` is what the consumers may read:
+    the gold tables, their histories and their views. A migration's object that fits none of these is an
+    error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    from etl.gold.marts import GOLD_TABLES
+
+    objects = schema_objects(folder)
+    histories = {f"{t}{HISTORY_SUFFIX}" for t in SNAPSHOT_TABLES}
+    groups: dict[str, list[str]] = {k: [] for k in ("loaded", "owned", "audit", "audit_views", "served_views")}
+    unknown = []
+    for name, kind in objects.items():
+        if kind == "view":
+            group = ("audit_views" if name in AUDIT_VIEWS else
+                     "served_views" if name.removesuffix(LEGACY_SUFFIX) in GOLD_TABLES else None)
+        else:
+            group = ("loaded" if name in GOLD_TABLES else "owned" if name in histories or name == LOADED_TABLE
+                     else "audit" if name in AUDIT_TABLES else None)
+        if group is None:
+            unknown.append(f"{kind} {name}")
+        else:
+            groups[group].append(name)
+    if unknown:
+        raise ValueError(f"the MySQL migrations create {', '.join(unknown)}, which no account grant covers: "
+                         f"name it in etl/export/mysql.py (a gold table, a snapshot's history, an audit table "
+                         f"or view, a _legacy view)")
+    out = {k: tuple(v) for k, v in groups.items()}
+    return {**out, "served": (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])}
 
 
 def account_grants(database: str, account: str, reader: str | None = None) -> list[str]:
-    """The GRANT statements of the loader ``account`` (and the read-only consumer ``reader``): table by
-    table, since a schema-wide DROP would also drop the audit tables. The loader owns each gold table,
-    its ``__staging`` and ``__retired`` names (the atomic swap) and ``etl_gold_loaded``; on the audit
-    tables it may read, append and update a row of a rerun, never DROP, ALTER or DELETE. The consumer
-    reads the gold tables only. Grants are by name, so they hold across the RENAME swap."""
-    from etl.gold.marts import GOLD_TABLES
-
-    owned = [f"{t}{suffix}" for t in (*GOLD_TABLES, LOADED_TABLE) for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
-    out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in owned]
-    out += [f"GRANT {AUDIT_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in AUDIT_TABLES]
+    """The GRANT statements of the loader ``account`` (and the read-only consumer ``reader``), object by
+    object from ``account_objects`` (the migrations): a schema-wide DROP would also reach the audit
+    tables. The loader owns each gold table with its ``__staging`` and ``__retired`` names (the atomic
+    swap), the histories and ``etl_gold_loaded``; on the audit tables it may read, append and update a
+    rerun's row, never DROP, ALTER or DELETE; it reads the views. The consumer reads the gold tables,
+    their histories and views, nothing else. Grants are by name, so they hold across the RENAME swap."""
+    objects = account_objects()
+    loaded = [f"{t}{suffix}" for t in objects["loaded"] for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
+    out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in (*loaded, *objects["owned"])]
+    out += [f"GRANT {AUDIT_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in objects["audit"]]
+    out += [f"GRANT SELECT ON `{database}`.`{t}` TO {account};"
+            for t in (*objects["audit_views"], *objects["served_views"])]
     if reader:
-        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in GOLD_TABLES]
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["served"]]
     return out
+
+
+GRANTS_TEMPLATE = PROJECT_ROOT / "docker" / "mysql" / "account-grants.sql"
+
+
+def grants_template() -> str:
+    """``account_grants`` with placeholders for the compose stack's mysql init (docker/mysql/init), which
+    cannot run Python: it puts the database and the two accounts in place of ``@DATABASE@``,
+    ``@LOADER@`` and ``@READER@``."""
+    head = ["-- Written by `python -m etl.export.mysql --grants-template docker/mysql/account-grants.sql` from",
+            "-- resources/sql (etl/export/mysql.py account_grants); tests/test_docker_stack.py checks it. Do not edit."]
+    return "\n".join([*head, *account_grants("@DATABASE@", "@LOADER@", "@READER@")]) + "\n"
 
 
 def migrations(folder: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
@@ -265,17 +348,42 @@ def _java_message(exc: Exception) -> str:
     return f"{top} ({root})"[:300]
 
 
+SCHEMA_MIGRATIONS_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, "
+                         "applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+
+
+def pending_migration_statements(done: Iterable[str]) -> list[str]:
+    """The statements of every migration not in ``done``, each followed by its ``schema_migrations`` row.
+
+    The account that creates the MySQL accounts runs these (``etl services start``, the compose stack's
+    mysql init): a migration may rename or replace what the loader may not (V005 turned the audit table
+    etl_runs into etl_table_loads and a view), and the loader's grants name the tables it creates."""
+    out, done = [], set(done)
+    for version, sql in migrations():
+        if version not in done:
+            out += [*split_statements(sql), f"INSERT INTO schema_migrations VALUES ('{version}', UTC_TIMESTAMP(3))"]
+    return out
+
+
 def apply_migrations(conn: Connection) -> list[str]:
-    """Apply every migration not yet recorded in ``schema_migrations``; safe to run again."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, "
-                 "applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    """Apply every migration not yet recorded in ``schema_migrations``; safe to run again. Where the
+    accounts were set up by ``etl services start`` or the compose stack, they are all recorded already
+    (applied as the MySQL admin, ``pending_migration_statements``) and this only checks."""
+    conn.execute(SCHEMA_MIGRATIONS_DDL)
     done = {row[0] for row in conn.query("SELECT version FROM schema_migrations")}
     applied = []
     for version, sql in migrations():
         if version in done:
             continue
-        for statement in split_statements(sql):
-            conn.execute(statement)
+        try:
+            for statement in split_statements(sql):
+                conn.execute(statement)
+        except ExportError as exc:
+            if "denied" not in str(exc).lower():
+                raise
+            raise ExportError(f"MySQL migration {version} is not applied and the loader may not apply it "
+                              f"({str(exc)[:200]}): apply it as the MySQL admin (etl services start in dev, "
+                              f"docs/security.md, MySQL accounts)") from None
         conn.execute(f"INSERT INTO schema_migrations VALUES ('{version}', UTC_TIMESTAMP(3))")
         applied.append(version)
     return applied
@@ -511,14 +619,78 @@ def drop_staging(conn: Connection, tables: Iterable[str]) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {_checked_name(table)}{STAGING_SUFFIX}")
 
 
+# -- served names, snapshots and their history (resources/sql/V005__served_names_and_history.sql) ---------
+
+# Gold columns MySQL serves under another name: reserved words there (gold keeps the metric names).
+SERVED_RENAMES: dict[str, dict[str, str]] = {
+    "kpi_top_customers_30d": {"rank": "spend_rank"},
+    "kpi_daily_sales": {"date": "sales_date"},
+    "alerts": {"date": "alert_date"},
+    "kpi_channel_daily": {"date": "sales_date"},            # V006 (order analytics)
+    "kpi_revenue_forecast": {"date": "forecast_date"},
+}
+# Tables holding one run date's figures: served with ``as_of_date`` first, every date kept in <table>_history.
+# V006 adds the order-analytics tables cut from a window ending on D (the tables over every date or month
+# up to D, kpi_channel_daily, kpi_order_mix and kpi_cohort_retention, are not snapshots).
+SNAPSHOT_TABLES = ("kpi_regional_revenue", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_repeat_customers",
+                   "kpi_peak_hours", "kpi_menu_performance_30d", "customer_rfm", "kpi_basket_pairs_90d",
+                   "kpi_revenue_forecast", "forecast_backtest")
+HISTORY_SUFFIX = "_history"
+AS_OF = "as_of_date"
+
+
+def served_columns(table: str, columns: Sequence[str]) -> list[str]:
+    """The MySQL columns of gold ``table`` whose gold columns are ``columns``, in order."""
+    renames = SERVED_RENAMES.get(table, {})
+    return [*([AS_OF] if table in SNAPSHOT_TABLES else []), *(renames.get(c, c) for c in columns)]
+
+
+def served_frame(table: str, frame: DataFrame, run_date: date) -> DataFrame:
+    """Gold ``frame`` as MySQL serves ``table``: renamed columns, and a snapshot's ``as_of_date``."""
+    renames = SERVED_RENAMES.get(table, {})
+    columns = [F.col(f"`{c}`").alias(renames.get(c, c)) for c in frame.columns]
+    if table in SNAPSHOT_TABLES:
+        columns.insert(0, F.lit(run_date).cast("date").alias(AS_OF))
+    return frame.select(*columns)
+
+
+def record_history(conn: Connection, run_date: date, tables: Iterable[str],
+                   columns: Mapping[str, Sequence[str]]) -> None:
+    """Copy the live rows of each snapshot table of ``tables`` (those dated ``run_date``) into its
+    ``<table>_history``, replacing what that date held there, all tables in one transaction: a rerun of
+    a date leaves one set of rows for it. ``columns``: the served columns of each table."""
+    snapshots = [t for t in tables if t in SNAPSHOT_TABLES]
+    if not snapshots:
+        return
+    day = run_date.isoformat()
+    conn.execute("START TRANSACTION")
+    try:
+        for table in snapshots:
+            history = _checked_name(table + HISTORY_SUFFIX)
+            names = ", ".join(f"`{c}`" for c in columns[table])
+            conn.execute(f"DELETE FROM {history} WHERE {AS_OF} = '{day}'")
+            conn.execute(f"INSERT INTO {history} ({names}) SELECT {names} FROM {table} WHERE {AS_OF} = '{day}'")
+        conn.execute("COMMIT")
+    except ExportError:
+        try:
+            conn.execute("ROLLBACK")
+        except ExportError:
+            pass
+        raise
+
+
+LOADS_TABLE = "etl_table_loads"       # V005: etl_runs renamed; etl_runs is a view over it for a release
+
+
 def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[str, int], loaded_at: datetime) -> None:
-    """One ``etl_runs`` row per table, in one statement (all or none); a rerun of the same run id replaces them."""
+    """One ``etl_table_loads`` row per table loaded, in one statement (all or none); a rerun of the same
+    run id replaces them."""
     stamp = loaded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     rows = ", ".join(f"('{run_id}', '{run_date.isoformat()}', '{_checked_name(t)}', {int(n)}, '{stamp}')"
                      for t, n in counts.items())
     if rows:
         # An upsert, not REPLACE (a DELETE and an INSERT): the loader has no DELETE on the audit tables.
-        conn.execute(f"INSERT INTO etl_runs (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows} "
+        conn.execute(f"INSERT INTO {LOADS_TABLE} (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows} "
                      "ON DUPLICATE KEY UPDATE run_date = VALUES(run_date), row_count = VALUES(row_count), "
                      "loaded_at = VALUES(loaded_at)")
 
@@ -551,6 +723,7 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
     target = target_for(cfg, get_secret)
     if not re.fullmatch(r"[0-9A-Za-z_.:-]+", run_id):
         raise ValueError(f"run id {run_id!r} has characters a run id never has")
+    tables = {name: served_frame(name, frame, run_date) for name, frame in tables.items()}
     counts: dict[str, int] = {}
     with Connection(spark, target) as conn:
         applied = apply_migrations(conn)
@@ -586,7 +759,20 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
         loaded_at = datetime.now(timezone.utc)
         record_runs(conn, run_id, run_date, counts, loaded_at)
         record_loaded(conn, run_id, run_date, contents, counts, kept, loaded_at)
+        # Every snapshot table, loaded or kept: a history interrupted after a swap is completed by the rerun.
+        record_history(conn, run_date, tables, {t: frame.columns for t, frame in tables.items()})
         log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s; "
                  "%d unchanged table(s) kept%s", len(counts), target.describe(), switch_seconds, len(kept),
                  f" ({', '.join(kept)})" if kept else "")
     return {t: counts[t] if t in counts else contents[t].rows for t in tables}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the compose stack's MySQL grants from the migrations",
+                                     allow_abbrev=False)
+    parser.add_argument("--grants-template", type=Path, required=True, help="file the GRANT statements are written to")
+    args = parser.parse_args()
+    args.grants_template.write_text(grants_template())
+    print(args.grants_template)

@@ -8,8 +8,9 @@ the error line. ``run_record`` turns a ``RunSummary`` into that row without any
 I/O (tests/unit/test_runs.py); the rest reads and writes it. The tables a run wrote are
 those of the catalogue its stages name (etl/run/stages.py, ``Stage.writes``).
 
-A run with an export stage also REPLACEs the same record into MySQL's ``etl_run_records``
-for SQL consumers; MySQL's ``etl_runs`` stays the per-table load log (docs/operations-records.md).
+A run with an export stage also upserts the same record into MySQL's ``etl_run_records``
+for SQL consumers; MySQL's ``etl_table_loads`` (``etl_runs``, a view) stays the per-table load log
+(docs/operations-records.md).
 Which table a run wrote is read from Delta itself: during a run every commit
 carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
 its latest commit's ``userMetadata`` tells whether the table's latest version is this run's
@@ -141,7 +142,7 @@ def records_to_mysql(summary: "RunSummary", error: BaseException | None, mysql_e
 
 
 def write_mysql_run_record(spark: SparkSession, cfg: Config, get_secret, record: Mapping) -> None:
-    """REPLACE the run's row in MySQL's ``etl_run_records`` (applying pending migrations first)."""
+    """Upsert the run's row in MySQL's ``etl_run_records`` (applying pending migrations first)."""
     from etl.export.mysql import Connection, apply_migrations, record_run, target_for
 
     with Connection(spark, target_for(cfg, get_secret)) as conn:
@@ -223,6 +224,74 @@ def last_success_end(spark: SparkSession, cfg: Config) -> datetime | None:
         return None
     return as_utc(runs.filter((F.col("status") == SUCCEEDED) & (F.col("trigger") != "rollback"))
                   .agg(F.max("ended_at")).first()[0])
+
+
+# -- the records without Spark (etl status, etl check-freshness) --------------------------------------
+
+# Who reads ops/runs for etl status and etl check-freshness: the export identity may read the lake and
+# writes nothing there; the run identity, which owns ops/runs, could also rewrite it and the lock.
+RECORDS_READER = "export"
+
+
+def storage_options(cfg: Config, get_secret, identity: str = RECORDS_READER) -> dict[str, str]:
+    """delta-rs (object_store) options for the profile's S3-compatible endpoint, signed in as ``identity``
+    (by default the reader of the run records, ``RECORDS_READER``); empty for a local lake. The keys stay
+    in this dict, handed to delta-rs in memory: never the environment, a command line or a log line."""
+    s3 = cfg.storage.s3
+    if s3 is None:
+        return {}
+    endpoint = s3.endpoint if "://" in s3.endpoint else f"{'https' if s3.ssl_enabled else 'http'}://{s3.endpoint}"
+    pair = s3.identity(identity)
+    options = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": s3.region,
+               "AWS_ACCESS_KEY_ID": get_secret(pair.access_key_secret),
+               "AWS_SECRET_ACCESS_KEY": get_secret(pair.secret_key_secret),
+               "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not s3.path_style_access).lower()}
+    if endpoint.startswith("http://"):
+        options["AWS_ALLOW_HTTP"] = "true"        # loopback MinIO without TLS
+    return options
+
+
+def read_records(cfg: Config, get_secret) -> list[dict]:
+    """Every row of ``ops/runs`` as a record (``as_record``'s form), read with delta-rs: no JVM, about
+    a second instead of Spark's 25-60 s start. Empty when no run was recorded yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    uri = runs_uri(cfg)
+    location = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
+    try:
+        options = storage_options(cfg, get_secret, RECORDS_READER)
+        table = DeltaTable(location, storage_options=options).to_pyarrow_table()
+    except TableNotFoundError:
+        return []
+    except (DeltaError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise EtlError(f"cannot read the run records in {uri}: {first}") from None
+    records = []
+    for row in table.to_pylist():
+        for key in ("stage_seconds", "table_versions"):       # Arrow maps come as (key, value) pairs
+            row[key] = dict(row[key] or [])
+        row["started_at"], row["ended_at"] = as_utc(row["started_at"]), as_utc(row["ended_at"])
+        records.append({f.name: row[f.name] for f in RUNS_SCHEMA.fields})
+    return records
+
+
+def newest(records: Iterable[Mapping], count: int) -> list[Mapping]:
+    """The newest ``count`` records, newest first."""
+    return sorted(records, key=lambda r: r["started_at"], reverse=True)[:count]
+
+
+def find_record(records: Iterable[Mapping], cfg: Config, run_id: str) -> Mapping:
+    found = [r for r in records if r["run_id"] == run_id]
+    if not found:
+        raise ConfigError(f"no run '{run_id}' in {runs_uri(cfg)}: `etl status` lists the recorded runs")
+    return found[0]
+
+
+def success_end(records: Iterable[Mapping]) -> datetime | None:
+    """When the newest succeeded pipeline run ended (a rollback is not a fresh load)."""
+    ends = [r["ended_at"] for r in records if r["status"] == SUCCEEDED and r["trigger"] != "rollback"]
+    return max(ends, default=None)
 
 
 # -- what the commands print, pure -------------------------------------------------------------------

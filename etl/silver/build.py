@@ -119,6 +119,7 @@ class SilverStage:
         self.result = SilverResult()
         self._persisted: list[DataFrame] = []
         self.files: dict[str, list[str]] = {}      # feed -> the bronze files this run checks
+        self._processed: DataFrame | None = None
 
     def uri(self, layer: str, table: str) -> str:
         return table_uri(self.cfg, layer, table)
@@ -141,12 +142,22 @@ class SilverStage:
         if not delta_io.is_table(self.spark, bronze_uri):
             return None, []
         bronze = self.spark.read.format("delta").load(bronze_uri)
-        done = read_table(self.spark, self.uri("ops", "silver_progress"), SILVER_PROGRESS).filter(F.col("feed") == feed)
+        done = self.processed_runs().filter(F.col("feed") == feed)
         pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
                          .collect())
         if not pending:
             return None, []
         return bronze.filter(F.col("run_id").isin(pending)), pending
+
+    def processed_runs(self) -> DataFrame:
+        """``ops/silver_progress`` (feed, run id), read once per stage: every feed's pending runs are
+        checked against it, and each read of the Delta table would be a scan (and a Spark job of Delta's
+        own to pick its files) of its own."""
+        if self._processed is None:
+            uri = self.uri("ops", "silver_progress")
+            self._processed = (materialize(self.spark.read.format("delta").load(uri))
+                               if delta_io.is_table(self.spark, uri) else self.spark.createDataFrame([], SILVER_PROGRESS))
+        return self._processed
 
     # -- checks -------------------------------------------------------------------------------
     def check(self, feed: str, frame: DataFrame, rules: FeedRules | None = None) -> tuple[DataFrame, FeedQuality]:
@@ -237,10 +248,15 @@ class SilverStage:
         for feed in REFERENCE_FEEDS:
             new, runs = self.new_bronze(feed)
             if new is not None:
-                typed = typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)), feed)
+                # computed once: compared with the stored table, written if it differs, and used as the
+                # table's content by the feeds that look it up (the same rows either way)
+                typed = materialize(typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)),
+                                                    feed))
                 delta_io.replace_if_changed(self.spark, typed, self.uri("silver", feed), name=feed)
                 progress.extend((feed, r) for r in runs)
-            frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
+                frames[feed] = typed
+            else:
+                frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
         return frames
 
     def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:
@@ -302,15 +318,34 @@ class SilverStage:
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         # A day's keys are broadcast into the check against the stored keys; a backfill's may be too many.
         small = sum(q.rows_to_silver for q in self.result.feeds if q.feed in CHANNEL_FEEDS) <= BROADCAST_KEYS
-        return [
-            ("transactions", lambda: delta_io.upsert_new_versions(
+
+        def write_transactions() -> None:
+            self.evolve_transactions(tx_uri)
+            delta_io.upsert_new_versions(
                 self.spark, self.materialize(transactions), tx_uri, ["channel", "transaction_id"], VERSION_COLUMNS,
-                name="transactions", broadcast_keys=small)),
+                name="transactions", broadcast_keys=small)
+
+        return [
+            ("transactions", write_transactions),
             ("sales_lines", lambda: delta_io.upsert_new_versions(
                 self.spark, self.materialize(lines), lines_uri, ["channel", "transaction_id", "line_number"],
                 VERSION_COLUMNS, name="sales_lines", parent_keys=["channel", "transaction_id"],
                 broadcast_keys=small)),
         ]
+
+    def evolve_transactions(self, tx_uri: str) -> None:
+        """A ``transactions`` table written before the POS order columns existed gains them (null), and its
+        stored POS rows take their values from ``silver/orders`` (each order's current state) in one MERGE,
+        once: the change feed then carries them to gold like any other correction."""
+        added = delta_io.add_missing_columns(self.spark, tx_uri, contract.TRANSACTIONS)
+        pos_fields = [f.name for f in contract.POS_ORDER_FIELDS]
+        orders_uri = self.uri("silver", "orders")
+        if not set(pos_fields) & set(added) or not delta_io.is_table(self.spark, orders_uri):
+            return
+        current = self.spark.read.format("delta").load(orders_uri).select(
+            F.col("order_id").alias("transaction_id"), *pos_fields)
+        delta_io.update_matching(self.spark, current, tx_uri, "t.channel = 'pos' AND t.transaction_id = s.transaction_id",
+                                 {name: f"s.{name}" for name in pos_fields}, name="transactions", broadcast=False)
 
     def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:
         new, runs = self.new_bronze("sales")

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from etl.export.mysql import Connection, target_for
+from etl.export.excel import PERCENT_SUFFIXES, as_fraction, header_text
 from etl.gold.sales_team import COLUMNS as MART_COLUMNS
 from tests.integration.conftest import SLICE_OPTS as OPTS, SLICE_RUN_DATE as RUN_DATE, etl_in_process
 
@@ -67,9 +68,12 @@ def test_mysql_and_excel_hold_exactly_the_gold_rows(local_slice_run, s3_spark):
     report = load_workbook(cfg.path(cfg.excel.output_dir) / "Daily_Report_20261122.xlsx", read_only=True)
     sheet = report["Sales_Team_Data_Mart"]
     values = list(sheet.iter_rows(values_only=True))
-    assert list(values[0]) == MART_COLUMNS
+    assert list(values[0]) == [header_text(c) for c in MART_COLUMNS]      # headers in words
     by_store_month = sorted(values[1:], key=lambda r: (r[0], r[1], r[3]))
-    assert [_comparable(row) for row in by_store_month] == [_comparable(row) for row in gold]
+    # a percentage is a fraction in a 0.00% cell (the lake holds it x100)
+    percent = [c.endswith(PERCENT_SUFFIXES) for c in MART_COLUMNS]
+    expected = [tuple(as_fraction(v) if p else v for v, p in zip(row, percent)) for row in gold]
+    assert [_comparable(row) for row in by_store_month] == [_comparable(row) for row in expected]
     assert "excel uploaded: s3a://exports/slice/reports/2026-11-22/Daily_Report_20261122.xlsx" in first.stdout
 
 

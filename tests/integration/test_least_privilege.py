@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from etl.access import RUN_IDENTITY
 from etl.errors import ExportError
-from etl.export.mysql import AUDIT_TABLES, Connection, MySQLTarget, apply_migrations, mysql_url, target_for
+from etl.export.mysql import (AUDIT_TABLES, AUDIT_VIEWS, Connection, MySQLTarget, account_objects, apply_migrations,
+                              migrations, mysql_url, schema_objects, target_for)
 from etl.gold.marts import GOLD_TABLES
 from etl.run.stages import EXPORT, INGEST, SILVER, every_stage
 from etl.storage import s3_client
@@ -172,24 +173,64 @@ def test_the_loader_cannot_drop_or_rewrite_the_audit_tables(stack, spark, audit)
 
 
 def test_the_consumer_account_reads_gold_and_nothing_else(stack, spark):
-    """The account docs/serving.md gives SQL consumers: SELECT on the gold tables; no write, no audit
-    table, no other schema, no staging table."""
+    """The account docs/serving.md gives SQL consumers: SELECT on every served gold table, its history and
+    _legacy view (as the migrations leave them, V005 and V006 included); no write, no audit table or view,
+    no other schema, no staging table."""
     cfg = stack.cfg
     with Connection(spark, target_for(cfg, stack.secret)) as conn:
         apply_migrations(conn)
     reader = MySQLTarget(mysql_url(cfg), stack.secret(cfg.mysql.reader_user_secret),
                          stack.secret(cfg.mysql.reader_password_secret))
     assert reader.user != stack.secret(cfg.mysql.user_secret)
+    served = account_objects()["served"]
+    assert set(GOLD_TABLES) < set(served)
     with Connection(spark, reader) as conn:
-        for table in GOLD_TABLES:
+        for table in served:
             conn.query(f"SELECT COUNT(*) FROM {table}")
-        assert {row[0] for row in conn.query("SHOW TABLES")} == set(GOLD_TABLES)
-        first = "sales_team_data_mart"
-        for forbidden in (*(f"SELECT * FROM {t}" for t in (*AUDIT_TABLES, "etl_gold_loaded")),
+        assert {row[0] for row in conn.query("SHOW TABLES")} == set(served)
+        first, history, view = "sales_team_data_mart", "kpi_peak_hours_history", "alerts_legacy"
+        for forbidden in (*(f"SELECT * FROM {t}" for t in (*AUDIT_TABLES, *AUDIT_VIEWS, "etl_gold_loaded")),
                           f"INSERT INTO {first} SELECT * FROM {first}", f"DELETE FROM {first}",
                           f"UPDATE {first} SET sales_month = sales_month", f"DROP TABLE {first}",
+                          f"DELETE FROM {history}", f"DROP VIEW {view}",
+                          f"CREATE OR REPLACE VIEW {view} AS SELECT 1 AS x",
                           f"CREATE TABLE {first}__staging (id INT)", "SELECT user FROM mysql.user"):
             _refused(conn, forbidden, reader.user)
+
+
+def test_the_admin_applied_every_migration_and_the_loader_reaches_every_object(stack, spark):
+    """etl services start applied V001..V006 as root and recorded them, so the loader (which may not
+    rename etl_runs, V005) finds nothing pending; it reads every table and view they leave and writes
+    each table it owns, the V006 tables and the histories included, but may neither create nor replace
+    a view."""
+    cfg = stack.cfg
+    user = stack.secret(cfg.mysql.user_secret)
+    objects = account_objects()
+    with Connection(spark, target_for(cfg, stack.secret)) as conn:
+        assert apply_migrations(conn) == []
+        assert {row[0] for row in conn.query("SELECT version FROM schema_migrations")} >= {v for v, _ in migrations()}
+        for name in schema_objects():
+            conn.query(f"SELECT COUNT(*) FROM {name}")
+        conn.execute("START TRANSACTION")
+        for table in (*objects["loaded"], *objects["owned"]):
+            conn.execute(f"DELETE FROM {table} WHERE 1 = 0")          # DELETE granted, nothing removed
+        conn.execute("ROLLBACK")
+        for statement in ("DROP VIEW etl_runs", "CREATE OR REPLACE VIEW etl_runs AS SELECT 1 AS x",
+                          "CREATE VIEW probe_view AS SELECT 1 AS x", "DROP VIEW alerts_legacy"):
+            _refused(conn, statement, user)
+
+
+def test_status_reads_the_run_records_as_the_export_identity(stack):
+    """etl status / check-freshness sign delta-rs in as the export identity: it reads ops/runs and may
+    write nothing in the lake (the run identity could rewrite ops/runs and the lock)."""
+    from etl.run.records import RECORDS_READER, storage_options
+
+    assert RECORDS_READER == EXPORT.identity
+    s3 = stack.cfg.storage.s3
+    options = storage_options(stack.cfg, stack.secret)
+    assert options["AWS_ACCESS_KEY_ID"] == stack.secret(s3.identity(EXPORT.identity).access_key_secret)
+    assert options["AWS_ACCESS_KEY_ID"] != stack.secret(s3.identity(RUN_IDENTITY).access_key_secret)
+    assert LAKE_AREAS["ops/runs/_delta_log/00000000000000000001.json"] == RUN_IDENTITY   # export: refused
 
 
 def test_minio_init_of_the_compose_stack_provisions_the_same_identities(stack, tmp_path):

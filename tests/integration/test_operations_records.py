@@ -208,6 +208,49 @@ def test_check_freshness_passes_then_fails_with_a_tiny_max_age(two_runs, failed_
                         r"allowed 1s\n", err), err
 
 
+def test_status_and_freshness_read_the_records_without_spark_as_spark_reads_them(two_runs, failed_run, s3_spark,
+                                                                                 etl_here):
+    """delta-rs (the ``deltalake`` package) reads ops/runs from MinIO as the export identity: the same
+    records and the same lines as the Spark reader they replace, and no JVM in a process of its own."""
+    from etl.run import records as runs
+
+    cfg = two_runs["cfg"]
+    by_spark = sorted((runs.as_record(r) for r in s3_spark.read.format("delta").load(runs.runs_uri(cfg)).collect()),
+                      key=lambda r: r["started_at"], reverse=True)
+    code, out, _ = etl_here("status")
+    assert (code, out) == (0, "\n".join(runs.status_lines(by_spark)) + "\n")
+    for record in by_spark:
+        code, out, _ = etl_here("status", "--run", record["run_id"])
+        assert (code, out) == (0, "\n".join(runs.detail_lines(record)) + "\n")
+
+    probe = ("import sys, time; from pyspark import SparkContext; from etl.cli import main; t = time.monotonic(); "
+             "code = main(sys.argv[1:]); print(f'jvm={SparkContext._gateway is not None} "
+             "seconds={time.monotonic() - t:.2f} code={code}')")
+    for args in (["status"], ["check-freshness", "--max-age", "26h"]):
+        done = two_runs["stack"].run([str(BIN / "python"), "-c", probe, *args], two_runs["env"])
+        assert done.returncode == 0, done.stderr[-2000:]
+        said = done.stdout.splitlines()[-1]
+        print(f"etl {' '.join(args)} as a process: {said}")
+        assert said.startswith("jvm=False ") and said.endswith(" code=0"), said
+
+
+def test_status_of_an_empty_lake_and_a_wrong_key_are_one_line_each(two_runs, etl_here):
+    code, out, _ = etl_here("status", ETL__STORAGE__LAKE="s3a://lake/no-such-prefix")
+    assert (code, out) == (0, "no run recorded yet in s3a://lake/no-such-prefix/ops/runs\n")
+    code, out, err = etl_here("check-freshness", "--max-age", "26h", ETL__STORAGE__LAKE="s3a://lake/no-such-prefix")
+    assert (code, err) == (6, "etl: error: stale: no succeeded run recorded in s3a://lake/no-such-prefix/ops/runs\n")
+    # The export identity's keys swapped for the transform identity's names: the lake still reads (both may
+    # read it); a secret name that does not exist is a configuration error naming it, never a traceback.
+    code, _, err = etl_here("status", ETL__STORAGE__S3__STAGE_CREDENTIALS__EXPORT__ACCESS_KEY_SECRET="no_such_secret")
+    assert code == 3 and err.startswith("etl: error: ") and "no_such_secret" in err and len(err.splitlines()) == 1
+    # A key of another identity: MinIO refuses the signature; one line, without the key.
+    other = two_runs["cfg"].storage.s3.identity("ingest").secret_key_secret     # the name, not the value
+    code, _, err = etl_here("status", **{"ETL__STORAGE__S3__STAGE_CREDENTIALS__EXPORT__SECRET_KEY_SECRET": other})
+    assert code == 1 and err.startswith("etl: error: cannot read the run records in s3a://lake/") and \
+        len(err.splitlines()) == 1, err
+    assert two_runs["stack"].secret(other) not in err
+
+
 def test_rollback_of_the_second_run_restores_gold_and_mysql(two_runs, failed_run, etl_here, s3_spark):
     stack, cfg, (first_id, second_id) = two_runs["stack"], two_runs["cfg"], two_runs["ids"]
     assert gold_snapshot(s3_spark, cfg) != two_runs["gold_after_first"]    # the second run changed gold

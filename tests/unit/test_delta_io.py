@@ -6,6 +6,8 @@ commits when it should not, or MERGEs where an append does, fails here.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from delta.tables import DeltaTable
 
@@ -93,3 +95,19 @@ def test_sql_strings_quote_what_a_key_may_hold(spark):
     keys = ["plain", "it's", "back\\slash"]
     found = spark.createDataFrame([(k,) for k in keys], "k string").filter(f"k IN ({delta_io.sql_strings(keys)})")
     assert found.count() == 3
+
+
+def test_every_table_write_logs_one_line_with_its_table_operation_rows_and_seconds(spark, tmp_path, caplog):
+    """A stage that writes is never silent: one INFO line per write (an upsert's inner append is part of it)."""
+    uri = str(tmp_path / "silver" / "things")
+    changed = "NOT (s.name <=> t.name)"
+    with caplog.at_level("INFO", logger="etl.delta_io"):
+        delta_io.upsert(spark, _frame(spark, [(1, "a"), (2, "b")]), uri, ["id"], name="t", changed_when=changed)
+        delta_io.upsert(spark, _frame(spark, [(1, "a")]), uri, ["id"], name="t", changed_when=changed)
+        delta_io.upsert(spark, _frame(spark, [(2, "B"), (3, "c")]), uri, ["id"], name="t", changed_when=changed)
+    lines = [r.getMessage() for r in caplog.records if r.name == "etl.delta_io"]
+    assert len(lines) == 3, lines
+    pattern = r"table silver/things \(upsert\): {} in \d+\.\d s{}"
+    assert re.fullmatch(pattern.format("created 2 rows", r" \(WRITE, version 0\)"), lines[0]), lines[0]
+    assert re.fullmatch(pattern.format("unchanged, no commit, 0 rows", ""), lines[1]), lines[1]
+    assert re.fullmatch(pattern.format("merged 3 rows", r" \(MERGE, version 1\)"), lines[2]), lines[2]

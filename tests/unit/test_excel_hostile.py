@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from etl.contracts.silver import BEGINNING_OF_TIME, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME, TRANSACTIONS
 from etl.export.excel import FORMULA_TRIGGERS, Formula, set_text, text_value, visible_text
-from etl.export.report import build_report
+from etl.export.report import CUSTOMER_COLUMNS, build_report
 from tests.unit.test_excel_report import RUN_DATE, gold_for, reader, tx
 
 # (first name, address, region): every one a formula, a formula trigger or an error code to a spreadsheet.
@@ -75,9 +75,9 @@ def formula_cells(workbook):
 
 
 def customers(workbook):
+    """Customer id -> its cells by column name (the header shows the names in words)."""
     sheet = workbook["Customers"]
-    columns = [cell.value for cell in sheet[1]]
-    return {row[0].value: {c: cell for c, cell in zip(columns, row)} for row in sheet.iter_rows(min_row=2)}
+    return {row[0].value: {c: cell for c, cell in zip(CUSTOMER_COLUMNS, row)} for row in sheet.iter_rows(min_row=2)}
 
 
 def test_no_cell_of_the_report_is_a_formula(injected):

@@ -31,9 +31,10 @@ from openpyxl.utils import get_column_letter
 
 from etl.contracts.silver import (BEGINNING_OF_TIME, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME, SALES_LINES,
                                   TRANSACTIONS)
-from etl.export.excel import (DATE_FORMAT, DATETIME_FORMAT, HEADER_FILL, MONEY_FORMAT, PERCENT_FORMAT,
-                              continuation_title, number_format)
-from etl.export.report import (CUSTOMER_COLUMNS, GOLD_SHEETS, SHEETS, TRANSACTION_COLUMNS, build_report)
+from etl.export.excel import (DATE_FORMAT, DATETIME_FORMAT, DAYS_FORMAT, HEADER_FILL, MONEY_FORMAT, PERCENT_FORMAT,
+                              continuation_title, header_text, number_format, write_sheet)
+from etl.export.report import (AUTHOR, CUSTOMER_COLUMNS, GOLD_SHEETS, GRID_SHEETS, SHEETS, TRANSACTION_COLUMNS,
+                               build_report)
 from etl.gold.marts import GOLD_TABLES, build_all
 
 RUN_DATE = date(2026, 3, 15)
@@ -42,7 +43,7 @@ UTC = timezone.utc
 
 def tx(tid, channel, customer, day, amount, ts=None, revenue=True, store=None, person=None, warnings=()):
     return (channel, tid, customer, store, person, day, ts, D(amount), 1, "Success" if revenue else "Cancelled",
-            revenue, list(warnings), "f.csv", 1, "r1")
+            revenue, list(warnings), "f.csv", 1, "r1", None, None, None)
 
 
 TRANSACTION_ROWS = [
@@ -124,7 +125,7 @@ def values(sheet):
 
 def _plain(value):
     if isinstance(value, float):
-        return D(str(value)).quantize(D("0.01"))
+        return D(str(value)).quantize(D("0.0001"))      # percentages are fractions: 47.19 % is 0.4719
     if isinstance(value, datetime) and value.time() == datetime.min.time():
         return value.date()
     return value
@@ -136,12 +137,20 @@ def _expected(frame):
 
 
 def gold_expected(gold, table):
+    """The gold rows as the sheet holds them: a percentage (×100 in the lake) as its fraction."""
     spec = GOLD_TABLES[table]
-    return _expected(spec.ordered(gold[table].select(*spec.columns)))
+    fields = gold[table].select(*spec.columns).schema.fields
+    percent = [number_format(f.name, f.dataType) == PERCENT_FORMAT for f in fields]
+    return [tuple(v / 100 if p and v is not None else v for v, p in zip(row, percent))
+            for row in _expected(spec.ordered(gold[table].select(*spec.columns)))]
 
 
 def header(sheet):
     return [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+
+
+def words(columns):
+    return [header_text(column) for column in columns]
 
 
 def summary_figures(workbook):
@@ -157,7 +166,8 @@ def test_file_name_sheets_and_order(report):
     assert workbook.sheetnames == list(SHEETS) == [
         "Summary", "Customers", "Current_Day_Orders", "Archived_Previous_Day", "KPI_Repeat_Customers",
         "KPI_Regional_Revenue", "KPI_Monthly_Order_Trends", "KPI_Top_Customers_Last_30_Days",
-        "Customers_Data_Mart", "Sales_Team_Data_Mart"]
+        "Customers_Data_Mart", "Sales_Team_Data_Mart", "Channels_Daily", "Order_Mix", "Peak_Hours",
+        "Menu_Performance", "RFM_Segments", "Basket_Pairs", "Cohort_Retention", "Forecast"]
     assert result.sheet_titles == workbook.sheetnames
     assert workbook.active.title == "Summary"
     assert not list(result.path.parent.glob("*.tmp.xlsx"))
@@ -173,24 +183,48 @@ def test_row_counts_per_sheet(report, gold):
     result, workbook, _ = report
     expected = {"Customers": 3, "Current_Day_Orders": 3, "Archived_Previous_Day": 2,
                 **{sheet: gold[table].count() for sheet, table in GOLD_SHEETS.items()}}
-    assert result.row_counts == expected
+    assert {name: rows for name, rows in result.row_counts.items() if name in expected} == expected
     for sheet, rows in expected.items():
         assert workbook[sheet].max_row == rows + 1, sheet
 
 
-def test_headers_bold_filled_frozen_with_autofilter(report):
+def test_headers_in_words_bold_filled_frozen_each_sheet_an_excel_table(report):
     _, workbook, _ = report
     expected = {"Customers": CUSTOMER_COLUMNS, "Current_Day_Orders": TRANSACTION_COLUMNS,
                 "Archived_Previous_Day": TRANSACTION_COLUMNS,
                 **{sheet: GOLD_TABLES[table].columns for sheet, table in GOLD_SHEETS.items()}}
+    names = set()
     for name, columns in expected.items():
         sheet = workbook[name]
-        assert header(sheet) == columns, name
+        assert header(sheet) == words(columns), name
         first = sheet["A1"]
         assert first.font.bold and first.fill.fgColor.rgb.endswith(HEADER_FILL.fgColor.rgb[-6:]), name
         assert sheet.freeze_panes == "A2", name
-        assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(columns))}{sheet.max_row}", name
-        assert all(sheet.column_dimensions[get_column_letter(i)].width >= len(c) for i, c in enumerate(columns, 1))
+        # the data range is an Excel table (its own filter buttons: no sheet filter over it), its
+        # columns named as the header cells (else Excel repairs the file on opening)
+        (table,) = sheet.tables.values()
+        assert table.ref == f"A1:{get_column_letter(len(columns))}{max(sheet.max_row, 2)}", name
+        assert [column.name for column in table.tableColumns] == header(sheet), name
+        assert table.tableStyleInfo.showRowStripes and sheet.auto_filter.ref is None, name
+        names.add(table.displayName)
+        assert all(sheet.column_dimensions[get_column_letter(i)].width >= len(c)
+                   for i, c in enumerate(words(columns), 1))
+    assert len(names) == len(expected)                  # table names are unique in a workbook
+
+
+@pytest.mark.parametrize("column, text", [
+    ("total_sales", "Total sales"), ("customer_id", "Customer ID"), ("merged_customer_ids", "Merged customer IDs"),
+    ("share_pct", "Share %"), ("transaction_time_utc", "Transaction time (UTC)"),
+    ("avg_order_value", "Average order value"), ("revenue_7d_change_pct", "Revenue 7 days change %"),
+    ("rank", "Rank"), ("date", "Date")])
+def test_headers_are_words(column, text):
+    assert header_text(column) == text
+
+
+def test_document_title_and_author(report):
+    _, workbook, _ = report
+    assert workbook.properties.title == "Daily report for 2026-03-15"
+    assert workbook.properties.creator == AUTHOR
 
 
 def test_number_formats_follow_the_column_kinds(report, gold):
@@ -199,19 +233,24 @@ def test_number_formats_follow_the_column_kinds(report, gold):
         sheet = workbook[sheet_name]
         fields = {f.name: f.dataType for f in gold[table].schema.fields}
         for row in sheet.iter_rows(min_row=2):
-            for column, cell in zip(header(sheet), row):
+            for column, cell in zip(GOLD_TABLES[table].columns, row):
                 assert cell.number_format == (number_format(column, fields[column]) or "General"), (sheet_name, column)
     orders = workbook["Current_Day_Orders"]
-    formats = dict(zip(header(orders), (cell.number_format for cell in orders[2])))
+    formats = dict(zip(TRANSACTION_COLUMNS, (cell.number_format for cell in orders[2])))
     assert formats["transaction_date"] == DATE_FORMAT
     assert formats["transaction_time_utc"] == DATETIME_FORMAT
     assert formats["amount"] == MONEY_FORMAT
     assert formats["customer_id"] == formats["units"] == "General"       # counts and ids: plain integers
     regional = workbook["KPI_Regional_Revenue"]
-    formats = dict(zip(header(regional), (cell.number_format for cell in regional[2])))
+    formats = dict(zip(GOLD_TABLES["kpi_regional_revenue"].columns, (cell.number_format for cell in regional[2])))
     assert formats == {"region": "General", "revenue": MONEY_FORMAT, "order_count": "General",
                        "share_pct": PERCENT_FORMAT}
-    assert isinstance(regional["D2"].value, float) and regional["D2"].value == 47.19   # 47.19 shown as 47.19%
+    # a fraction under Excel's own percent format: shown as 47.19%, and =D2*B2 is 47.19 % of the revenue
+    assert PERCENT_FORMAT == "0.00%"
+    assert isinstance(regional["D2"].value, float) and regional["D2"].value == 0.4719
+    mart = workbook["Customers_Data_Mart"]
+    formats = dict(zip(GOLD_TABLES["customers_data_mart"].columns, (cell.number_format for cell in mart[2])))
+    assert formats["avg_time_between_purchases"] == DAYS_FORMAT != MONEY_FORMAT        # days, not money
     assert isinstance(orders["A2"].value, datetime) and isinstance(orders["E2"].value, int)
 
 
@@ -268,7 +307,7 @@ def test_summary_headline_figures(report):
     assert figures["Customers on record"] == 3
     assert figures["Top region, month to date"] == "South"       # 1 moved South on 03-10: t1 + t5 = 130
     assert figures["Top region revenue, month to date"] == 130
-    assert figures["Top region share of revenue"] == 47.19
+    assert figures["Top region share of revenue"] == 0.4719
     assert figures["Sales-drop alerts on the run date"] == 0
     assert "No sales-drop alert for the run date." in figures
     headline = result.headline
@@ -287,11 +326,37 @@ def test_summary_lists_every_sheet_and_its_rows(report):
     assert rows == {name: (count, 1, None) for name, count in result.row_counts.items()}
 
 
+def test_summary_sheet_list_links_to_each_sheet(report):
+    """Each listed sheet name is an internal hyperlink to A1 of its sheet (a location, no external target)."""
+    result, workbook, _ = report
+    links = {row[0].value: row[0].hyperlink for row in workbook["Summary"].iter_rows(max_col=1)
+             if row[0].value in result.row_counts}
+    assert set(links) == set(result.row_counts)
+    for name, link in links.items():
+        assert link is not None and link.location == f"'{name}'!A1" and not link.target, name
+
+
+def test_a_text_id_that_is_a_number_is_stored_as_a_number(spark, tmp_path):
+    """``transaction_id`` is text in the lake (sale ids, order ids); one that is a plain number is a number
+    in the sheet (no "number stored as text" flag); other text, a leading zero or more digits than Excel
+    keeps stays text, and a formula-like id stays inert text."""
+    from openpyxl import Workbook
+
+    ids = ["100234", "T-17", "007", "1234567890123456", "=1+1", None]
+    frame = spark.createDataFrame([(i, tid) for i, tid in enumerate(ids)], "n int, transaction_id string")
+    workbook = Workbook(write_only=True)
+    write_sheet(workbook, "Ids", frame.orderBy("n"), 100)
+    workbook.save(tmp_path / "ids.xlsx")
+    cells = [row[1] for row in load_workbook(tmp_path / "ids.xlsx")["Ids"].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == [100234, "T-17", "007", "1234567890123456", "=1+1", None]
+    assert [c.data_type for c in cells[:5]] == ["n", "s", "s", "s", "s"]
+
+
 def test_summary_has_three_native_charts_on_its_own_data(report):
     _, workbook, _ = report
     summary = workbook["Summary"]
     charts = summary._charts
-    assert [type(chart) for chart in charts] == [BarChart, LineChart, BarChart]
+    assert [type(chart) for chart in charts] == [BarChart, LineChart, BarChart, LineChart]   # + the forecast
     assert [charts[0].type, charts[2].type] == ["col", "bar"]
     assert all(not workbook[name]._charts for name in workbook.sheetnames[1:])
     refs = [chart.series[0].val.numRef.f for chart in charts]
@@ -339,7 +404,7 @@ def test_current_day_orders_fall_back_to_the_month_when_d_has_none(spark, silver
         (date(2026, 3, 2), None, "store", "t6"), (date(2026, 3, 10), datetime(2026, 3, 10, 12, 0), "pos", "t7")]
     assert values(workbook["Current_Day_Orders"])[1][-1] == "unknown_customer, unknown_product"
     assert values(workbook["Archived_Previous_Day"]) == []
-    assert header(workbook["Archived_Previous_Day"]) == TRANSACTION_COLUMNS
+    assert header(workbook["Archived_Previous_Day"]) == words(TRANSACTION_COLUMNS)
     assert result.row_counts["Current_Day_Orders"] == 2
     notes = [row[0].value for row in workbook["Summary"].iter_rows(max_col=1)]
     assert any(isinstance(n, str) and n.startswith("Current_Day_Orders: no transaction is dated 2026-03-13")
@@ -369,10 +434,10 @@ def test_split_continues_on_numbered_sheets(split_report, gold):
         rows = []
         for title in titles:
             piece = workbook[title]
-            assert header(piece) == GOLD_TABLES[table].columns
+            assert header(piece) == words(GOLD_TABLES[table].columns)
             assert 1 <= piece.max_row - 1 <= 2 or gold[table].count() == 0
             assert piece.freeze_panes == "A2"
-            assert piece.auto_filter.ref.endswith(str(piece.max_row))
+            assert next(iter(piece.tables.values())).ref.endswith(str(max(piece.max_row, 2)))
             rows.extend(values(piece))
         assert rows == gold_expected(gold, table), sheet_name
         assert result.row_counts[sheet_name] == len(rows)
@@ -442,7 +507,8 @@ def test_sheets_come_through_arrow_cut_at_the_sheet_size_before_the_transfer(spa
     monkeypatch.setattr(DataFrame, "toLocalIterator", refused)
     result = build_report(spark, reader(silver, gold), RUN_DATE, tmp_path, 3)
     assert transfers and max(transfers) <= 3
-    # one transfer per sheet written (each continuation sheet included), nothing more
-    assert len(transfers) == len(result.sheet_titles) - 1
+    # one transfer per table sheet written (each continuation sheet included), nothing more; the grid
+    # sheets (a 7 x 24 grid, the cohort triangle, the 14-day forecast) are small collected tables
+    assert len(transfers) == len([t for t in result.sheet_titles[1:] if t not in GRID_SHEETS])
     assert sum(result.row_counts.values()) <= sum(transfers)
     assert gold["customers_data_mart"].count() > 3      # so the cut mattered

@@ -79,7 +79,10 @@ def test_an_incomplete_or_reversed_range_is_a_config_error(argv, message):
 def test_a_bad_date_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         parse("--from", "2026-13-01", "--to", "2026-11-22")
-    assert "'2026-13-01' is not a date in YYYY-MM-DD form" in capsys.readouterr().err
+    assert "'2026-13-01' is not a real date (month must be in 1..12)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse("--date", "22.11.2026")
+    assert "'22.11.2026' is not a date in YYYY-MM-DD form" in capsys.readouterr().err
 
 
 def test_dry_run_lists_reads_and_writes_per_stage_and_writes_nothing(lake, tmp_path, capsys, recorded):

@@ -78,6 +78,11 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
     assert held[1]["started_at"] == second.started_at
     assert runs.last_success_end(spark, lake_cfg) == second.summary.ended_at
     assert runs.find_run(spark, lake_cfg, first.run_id)["run_date"] == date(2026, 11, 22)
+    # The same records read without Spark, from the local lake (delta-rs: etl status, etl check-freshness).
+    no_spark = runs.read_records(lake_cfg, None)
+    assert runs.newest(no_spark, 10) == held
+    assert runs.success_end(no_spark) == second.summary.ended_at
+    assert runs.find_record(no_spark, lake_cfg, first.run_id) == runs.find_run(spark, lake_cfg, first.run_id)
 
     undo = rollback_module.RollbackRun(lake_cfg, second.run_id)
     with caplog.at_level("INFO", logger="etl.run.run"):

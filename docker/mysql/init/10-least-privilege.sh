@@ -1,38 +1,36 @@
 #!/bin/bash
 # Sourced by the mysql image's entrypoint on the first start, after it created MYSQL_USER with
-# ALL PRIVILEGES on MYSQL_DATABASE. Replaces that with what etl/export/mysql.py account_grants gives
-# (docs/security.md, "MySQL accounts"): the loader gets each gold table (with its __staging and
-# __retired names) and etl_gold_loaded, and only SELECT, INSERT, UPDATE, CREATE on the audit tables,
-# so it can never drop them; the consumers' read-only account gets SELECT on the gold tables.
-# The lists below are checked against etl/ by tests/test_docker_stack.py. Passwords reach the server
-# on stdin, never on a command line.
-GOLD_TABLES="sales_team_data_mart customers_data_mart kpi_repeat_customers kpi_regional_revenue kpi_monthly_order_trends kpi_top_customers_30d kpi_product_sales_30d kpi_daily_sales alerts"
-AUDIT_TABLES="etl_runs etl_run_records schema_migrations"
-LOADER_PRIVILEGES="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
-AUDIT_PRIVILEGES="SELECT, INSERT, UPDATE, CREATE"
+# ALL PRIVILEGES on MYSQL_DATABASE (docs/security.md, "MySQL accounts"):
+#  1. the schema, as root: every migration of resources/sql, each recorded in schema_migrations as the
+#     export's apply_migrations would (a migration may rename what the loader may not touch: V005's
+#     etl_runs), so the loader finds nothing to apply;
+#  2. the accounts: the loader's rights replaced by those of etl/export/mysql.py account_grants (each gold
+#     table with its __staging and __retired names, the histories, etl_gold_loaded; only SELECT, INSERT,
+#     UPDATE, CREATE on the audit tables, so it can never drop them) and the consumers' read-only account
+#     (SELECT on the gold tables, their histories and views). The statements are /etl-grants.sql, written
+#     from the migrations by `python -m etl.export.mysql --grants-template docker/mysql/account-grants.sql`
+#     (tests/test_docker_stack.py fails when it is out of date). Passwords reach the server on stdin,
+#     never on a command line.
+SCHEMA_MIGRATIONS_DDL="CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 
-# The tables first (every migration is CREATE TABLE IF NOT EXISTS; the loader records them on its
-# first export): a grant of SELECT alone needs its table to exist.
+docker_process_sql --database="$MYSQL_DATABASE" <<< "${SCHEMA_MIGRATIONS_DDL};"
 for migration in /etl-sql/V*__*.sql; do
-  docker_process_sql --database="$MYSQL_DATABASE" < "$migration"
+  version=${migration##*/}
+  version=${version%%__*}
+  { cat "$migration"; echo; echo "INSERT INTO schema_migrations VALUES ('${version}', UTC_TIMESTAMP(3));"; } \
+    | docker_process_sql --database="$MYSQL_DATABASE"
 done
 
 quote() { local v=${1//\\/\\\\}; printf "'%s'" "${v//\'/\'\'}"; }
-db="\`${MYSQL_DATABASE}\`"
 loader="'${MYSQL_USER}'@'%'"
 reader="'${MYSQL_READER_USER}'@'%'"
 {
   echo "REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${loader};"
   echo "CREATE USER IF NOT EXISTS ${reader} IDENTIFIED BY $(quote "$MYSQL_READER_PASSWORD");"
-  for table in $GOLD_TABLES etl_gold_loaded; do
-    for name in "$table" "${table}__staging" "${table}__retired"; do
-      echo "GRANT ${LOADER_PRIVILEGES} ON ${db}.\`${name}\` TO ${loader};"
-    done
-  done
-  for table in $AUDIT_TABLES; do
-    echo "GRANT ${AUDIT_PRIVILEGES} ON ${db}.\`${table}\` TO ${loader};"
-  done
-  for table in $GOLD_TABLES; do
-    echo "GRANT SELECT ON ${db}.\`${table}\` TO ${reader};"
-  done
+  while IFS= read -r line; do
+    case "$line" in GRANT*) ;; *) continue ;; esac
+    line=${line//@DATABASE@/$MYSQL_DATABASE}
+    line=${line//@LOADER@/$loader}
+    echo "${line//@READER@/$reader}"
+  done < /etl-grants.sql
 } | docker_process_sql --database=mysql

@@ -233,6 +233,67 @@ def test_status_reads_the_run_records_as_the_export_identity(stack):
     assert LAKE_AREAS["ops/runs/_delta_log/00000000000000000001.json"] == RUN_IDENTITY   # export: refused
 
 
+def test_the_compose_stack_s_mysql_init_applies_the_migrations_and_grants_from_them(stack, tmp_path):
+    """docker/mysql/init/10-least-privilege.sh run by bash against the real MariaDB, as the mysql image
+    runs it on its first start (its ``docker_process_sql`` is the client as the admin over the socket;
+    the image first made MYSQL_USER with ALL on the database): every migration applied and recorded,
+    the loader narrowed to docker/mysql/account-grants.sql, the consumer reading what it serves."""
+    import os
+    import secrets as random_tokens
+    import shlex
+    import subprocess
+
+    from etl import services
+    from etl.config import PROJECT_ROOT
+    from etl.export.mysql import GRANTS_TEMPLATE, MIGRATIONS_DIR
+
+    cfg, tag = stack.cfg, uuid.uuid4().hex[:8]
+    database, loader, reader = f"init_{tag}", f"etl_init_{tag}", f"etl_read_init_{tag}"
+    password, reader_password = random_tokens.token_urlsafe(16), random_tokens.token_urlsafe(16)
+    sock = services._mariadb_paths(cfg)["socket"]
+    client = services._mariadb_tools()["client"]
+    admin = services.mariadb_account(sock.parent).admin
+    as_admin = [client, "--no-defaults", f"--socket={sock}", f"--user={admin}", "--batch", "--skip-column-names"]
+
+    def admin_sql(sql: str) -> str:
+        return subprocess.run(as_admin, input=sql, capture_output=True, text=True, check=True, timeout=60).stdout
+
+    def as_user(user: str, secret: str, sql: str) -> subprocess.CompletedProcess:
+        return subprocess.run([client, "--no-defaults", "-h", "127.0.0.1", "-P", str(cfg.mysql.port), f"--user={user}",
+                               f"--database={database}", "--batch", "--skip-column-names"], input=sql, text=True,
+                              capture_output=True, timeout=60, env={**os.environ, "MYSQL_PWD": secret})
+
+    admin_sql(f"CREATE DATABASE `{database}`; CREATE USER '{loader}'@'%' IDENTIFIED BY '{password}'; "
+              f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{loader}'@'%';")
+    try:
+        wrapper = tmp_path / "entrypoint.sh"
+        script = PROJECT_ROOT / "docker" / "mysql" / "init" / "10-least-privilege.sh"
+        wrapper.write_text(f'docker_process_sql() {{ {shlex.join(as_admin)} "$@" > /dev/null; }}\n'
+                           f"set -eo pipefail\nsource {shlex.quote(str(script))}\n")
+        done = subprocess.run(["bash", str(wrapper)], capture_output=True, text=True, timeout=300, env={
+            **os.environ, "MYSQL_DATABASE": database, "MYSQL_USER": loader, "MYSQL_READER_USER": reader,
+            "MYSQL_READER_PASSWORD": reader_password, "ETL_SQL_DIR": str(MIGRATIONS_DIR),
+            "ETL_GRANTS_FILE": str(GRANTS_TEMPLATE)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert reader_password not in done.stdout + done.stderr
+        assert admin_sql(f"SELECT version FROM `{database}`.schema_migrations ORDER BY 1").split() == \
+            [v for v, _ in migrations()]
+        grants = admin_sql(f"SHOW GRANTS FOR '{loader}'@'%';")
+        assert f"`{database}`.*" not in grants and "etl_table_loads" in grants and "kpi_peak_hours_history" in grants
+        served = account_objects()["served"]
+        shown = as_user(reader, reader_password, "SHOW TABLES;")
+        assert shown.returncode == 0 and set(shown.stdout.split()) == set(served), shown.stderr
+        for statement in ("DROP TABLE etl_table_loads;", "DELETE FROM etl_run_records;", "DROP VIEW etl_runs;"):
+            refused = as_user(loader, password, statement)
+            assert refused.returncode != 0 and "denied" in refused.stderr.lower(), statement
+        loaded = as_user(loader, password, "CREATE TABLE kpi_order_mix__staging LIKE kpi_order_mix; "
+                                           "DROP TABLE kpi_order_mix__staging; SELECT COUNT(*) FROM etl_runs;")
+        assert loaded.returncode == 0, loaded.stderr
+    finally:
+        admin_sql(f"DROP DATABASE IF EXISTS `{database}`; DROP USER IF EXISTS '{loader}'@'%'; "
+                  f"DROP USER IF EXISTS '{reader}'@'%';")
+
+
 def test_minio_init_of_the_compose_stack_provisions_the_same_identities(stack, tmp_path):
     """docker's minio-init (``python -m etl.access --provision``) against the real MinIO: every credential
     from the environment, the docker profile's exact policies, the seed uploaded; then the dev

@@ -11,10 +11,14 @@
 #     from the migrations by `python -m etl.export.mysql --grants-template docker/mysql/account-grants.sql`
 #     (tests/test_docker_stack.py fails when it is out of date). Passwords reach the server on stdin,
 #     never on a command line.
+# (ETL_SQL_DIR and ETL_GRANTS_FILE only for tests/integration/test_least_privilege.py, which runs this
+# script against the real MariaDB; the compose file mounts the two at their defaults.)
+SQL_DIR=${ETL_SQL_DIR:-/etl-sql}
+GRANTS_FILE=${ETL_GRANTS_FILE:-/etl-grants.sql}
 SCHEMA_MIGRATIONS_DDL="CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 
 docker_process_sql --database="$MYSQL_DATABASE" <<< "${SCHEMA_MIGRATIONS_DDL};"
-for migration in /etl-sql/V*__*.sql; do
+for migration in "$SQL_DIR"/V*__*.sql; do
   version=${migration##*/}
   version=${version%%__*}
   { cat "$migration"; echo; echo "INSERT INTO schema_migrations VALUES ('${version}', UTC_TIMESTAMP(3));"; } \
@@ -32,5 +36,5 @@ reader="'${MYSQL_READER_USER}'@'%'"
     line=${line//@DATABASE@/$MYSQL_DATABASE}
     line=${line//@LOADER@/$loader}
     echo "${line//@READER@/$reader}"
-  done < /etl-grants.sql
+  done < "$GRANTS_FILE"
 } | docker_process_sql --database=mysql

@@ -53,7 +53,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@scripts/check-prerequisites.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,dashboard]'
 	touch $@
 
 # The whole dependency tree, pinned: a fresh environment with the newest versions pyproject.toml allows,
@@ -61,7 +61,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench]'
+	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench,dashboard]'
 	{ sed -n '1,3p' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
 
@@ -74,7 +74,7 @@ unit-pythons: jars
 	  venv=.venv-$$version; echo "== unit tests on Python $$version ($$py) in $$venv"; \
 	  test -x $$venv/bin/python || $$py -m venv $$venv; \
 	  $$venv/bin/python -m pip install --quiet --upgrade pip; \
-	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'; \
+	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,dashboard]'; \
 	  $$venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not integration and not cluster"; \
 	done
 
@@ -120,7 +120,7 @@ BENCH_ARGS ?=
 BENCH      := $(BIN)/python benchmarks/run.py --services
 
 bench-deps: setup
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench,dashboard]'
 
 bench: bench-deps
 	$(BENCH) --tiny --sales 1000000 10000000 $(BENCH_ARGS)

@@ -30,6 +30,8 @@ demo-next-steps:
 	@echo "  $(BIN)/etl check-freshness --max-age 26h        # exit 6 when no run succeeded in 26 h"
 	@echo "  $(BIN)/etl run --date $(DEMO_DATE) --stages gold,export   # part of the pipeline again"
 	@echo "  $(BIN)/etl --help                               # every command; make services-stop stops the servers"
+	@echo "Open the dashboard on the gold tables MySQL now serves (http://127.0.0.1:8501/, Ctrl-C stops it):"
+	@echo "  $(BIN)/etl dashboard"
 
 # Two pytest workers (pytest-xdist), one test file per worker at a time (module fixtures run once); each
 # worker has its own Spark session and, for integration tests, its own MinIO and MariaDB. tests/conftest.py
@@ -38,10 +40,12 @@ demo-next-steps:
 # (etl_in_process); a job runs as its own process where that is what is tested.
 test: setup
 	-scripts/install-compose-cli.sh
+	-scripts/install-browser.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 # The same without the tests of several whole etl runs each (marked slow): a quicker loop while developing.
 test-quick: setup
+	-scripts/install-browser.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 unit: setup

@@ -437,7 +437,7 @@ def dashboard_command(profile: str, address: str, port: int) -> tuple[list[str],
     app = PROJECT_ROOT / "etl" / "dashboard" / "app.py"
     argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false", "--global.showWarningOnDirectExecution", "false"]
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--global.showWarningOnDirectExecution", "false"]
     return argv, {**os.environ, PROFILE_ENV: profile, "PYTHONPATH": str(PROJECT_ROOT)}
 
 

@@ -17,6 +17,7 @@ import streamlit as st
 
 from etl.dashboard import queries, shaping
 from etl.dashboard.connect import DashboardUnavailable, connect, credentials, describe
+from etl.export.excel import header_text
 
 CACHE_SECONDS = 60
 DEFAULT_DAYS = 60
@@ -67,8 +68,19 @@ def empty(frame: pd.DataFrame | None, what: str) -> bool:
 
 
 def table(frame: pd.DataFrame, what: str, **kwargs) -> None:
-    if not empty(frame, what):
-        st.dataframe(shaping.formatted(frame), hide_index=True, use_container_width=True, **kwargs)
+    """A table in the report's formats and header words; a snapshot's one run date as a caption."""
+    if empty(frame, what):
+        return
+    if "as_of_date" in frame.columns and frame["as_of_date"].nunique() == 1:
+        st.caption(f"Run date {frame['as_of_date'].iloc[0]}")
+        frame = frame.drop(columns="as_of_date")
+    shown = shaping.formatted(frame)
+    shown.columns = [header_text(c) for c in shown.columns]
+    st.dataframe(shown, hide_index=True, use_container_width=True, **kwargs)
+
+
+def day_axis(field: str, title: str = "date") -> alt.X:
+    return alt.X(f"{field}:T", title=title, axis=alt.Axis(format="%Y-%m-%d", tickCount="day", labelAngle=-45))
 
 
 # -- pages -------------------------------------------------------------------------------------------
@@ -87,19 +99,19 @@ def page_overview(f: dict) -> None:
     st.subheader("Daily revenue, the 7-day average and the 14-day forecast")
     if not empty(daily, "kpi_daily_sales"):
         lines = shaping.revenue_lines(daily)
-        chart = alt.Chart(lines).mark_line().encode(x=alt.X("sales_date:T", title="date"),
+        chart = alt.Chart(lines).mark_line(point=True).encode(x=day_axis("sales_date"),
                                                     y=alt.Y("value:Q", title="revenue"), color="series:N")
         marks = shaping.anomalies(daily)
         layers = [chart]
         if len(marks):
             layers.append(alt.Chart(marks).mark_point(color="red", size=90, filled=True)
-                          .encode(x="sales_date:T", y="value:Q", tooltip=["sales_date:T", "value:Q"]))
+                          .encode(x=day_axis("sales_date"), y="value:Q", tooltip=["sales_date:T", "value:Q"]))
         forecast = load("forecast", as_of=f["as_of"])
         band = shaping.forecast_band(forecast) if forecast is not None else shaping.forecast_band(pd.DataFrame())
         if len(band):
-            layers.append(alt.Chart(band).mark_area(opacity=0.25).encode(x="forecast_date:T", y="lower_80:Q",
+            layers.append(alt.Chart(band).mark_area(opacity=0.25).encode(x=day_axis("forecast_date"), y="lower_80:Q",
                                                                           y2="upper_80:Q"))
-            layers.append(alt.Chart(band).mark_line(strokeDash=[4, 3]).encode(x="forecast_date:T", y="forecast:Q"))
+            layers.append(alt.Chart(band).mark_line(strokeDash=[4, 3]).encode(x=day_axis("forecast_date"), y="forecast:Q"))
         else:
             st.caption("No forecast for this run date (too little history, or not exported).")
         st.altair_chart(alt.layer(*layers), use_container_width=True)
@@ -169,10 +181,11 @@ def page_orders(f: dict) -> None:
     st.subheader("Channel mix and average order value")
     if not empty(daily, "kpi_channel_daily"):
         mix = shaping.channel_mix(daily)
-        st.altair_chart(alt.Chart(mix).mark_area().encode(x="sales_date:T", y=alt.Y("revenue:Q", stack="normalize",
+        st.altair_chart(alt.Chart(mix).mark_area().encode(x=day_axis("sales_date"), y=alt.Y("revenue:Q", stack="normalize",
                                                                                    title="share of revenue"),
                                                           color="channel:N"), use_container_width=True)
-        st.altair_chart(alt.Chart(mix).mark_line().encode(x="sales_date:T", y="avg_order_value:Q", color="channel:N"),
+        st.altair_chart(alt.Chart(mix).mark_line(point=True).encode(x=day_axis("sales_date"), y=alt.Y("avg_order_value:Q",
+                        title="average order value"), color="channel:N"),
                         use_container_width=True)
     start_month, end_month = shaping.month_range(f["start"], f["end"])
     order_mix = load("order_mix", start_month=start_month, end_month=end_month)
@@ -280,4 +293,5 @@ def main() -> None:
             logging.getLogger(__name__).exception("dashboard page %s failed", page)
 
 
-main()
+if __name__ == "__main__":         # streamlit run (and AppTest) run the script as __main__; an import draws nothing
+    main()

@@ -52,10 +52,11 @@ def credentials(cfg: Config, store: Secrets) -> Credentials:
     password_secret = getattr(m, "reader_password_secret", None)
     if user_secret and password_secret and {user_secret, password_secret} <= set(store.names()):
         return Credentials(store.get(user_secret), store.get(password_secret), "reader", user_secret)
+    loader = Credentials(store.get(m.user_secret), store.get(m.password_secret), "loader", m.user_secret)
     log.warning("dashboard: no read-only consumer account in profile '%s' (mysql.reader_user_secret); "
                 "reading MySQL as the loader account named by mysql.user_secret, which can also write",
                 cfg.profile)
-    return Credentials(store.get(m.user_secret), store.get(m.password_secret), "loader", m.user_secret)
+    return loader
 
 
 def describe(cfg: Config) -> str:

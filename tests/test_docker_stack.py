@@ -35,7 +35,7 @@ JAR_DIR_IN_IMAGE = "/opt/etl/.jars"
 
 EXPECTED_SERVICES = {
     "spark-master", "spark-worker-1", "spark-worker-2",
-    "minio", "minio-init", "mysql", "etl-job", "etl-scheduler",
+    "minio", "minio-init", "mysql", "etl-job", "etl-scheduler", "dashboard",
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY|(^|_)USER$|TOKEN", re.I)
 REQUIRED_VAR = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
@@ -213,6 +213,15 @@ def test_scheduler_is_opt_in_and_runs_the_same_submit():
     assert "jobs/daily_etl.py --profile docker" in script
     assert env_items(sched)["ETL_SPARK_MASTER"] == "spark://spark-master:7077"
     assert SCHEDULER.stat().st_mode & stat.S_IXUSR, "docker/etl-scheduler.sh must be executable"
+
+
+def test_dashboard_serves_on_loopback_with_a_health_check():
+    dash = services()["dashboard"]
+    assert dash["command"][:3] == ["etl", "dashboard", "--profile"] and "docker" in dash["command"]
+    assert dash["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8501}:8501"]
+    assert "/_stcore/health" in " ".join(dash["healthcheck"]["test"])
+    assert dash["depends_on"] == {"mysql": {"condition": "service_healthy"}}
+    assert re.search(r"pip install /src\[dashboard\]", dockerfile_text()), "the image needs streamlit and PyMySQL"
 
 
 def test_minio_init_creates_the_buckets_and_one_user_per_identity():

@@ -30,6 +30,8 @@ demo-next-steps:
 	@echo "  $(BIN)/etl check-freshness --max-age 26h        # exit 6 when no run succeeded in 26 h"
 	@echo "  $(BIN)/etl run --date $(DEMO_DATE) --stages gold,export   # part of the pipeline again"
 	@echo "  $(BIN)/etl --help                               # every command; make services-stop stops the servers"
+	@echo "Open the dashboard on the gold tables MySQL now serves (http://127.0.0.1:8501/, Ctrl-C stops it):"
+	@echo "  $(BIN)/etl dashboard"
 
 # Two pytest workers (pytest-xdist), one test file per worker at a time (module fixtures run once); each
 # worker has its own Spark session and, for integration tests, its own MinIO and MariaDB. tests/conftest.py
@@ -38,10 +40,12 @@ demo-next-steps:
 # (etl_in_process); a job runs as its own process where that is what is tested.
 test: setup
 	-scripts/install-compose-cli.sh
+	-scripts/install-browser.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 # The same without the tests of several whole etl runs each (marked slow): a quicker loop while developing.
 test-quick: setup
+	-scripts/install-browser.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 unit: setup
@@ -53,7 +57,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@scripts/check-prerequisites.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,dashboard]'
 	touch $@
 
 # The whole dependency tree, pinned: a fresh environment with the newest versions pyproject.toml allows,
@@ -61,7 +65,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench]'
+	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench,dashboard]'
 	{ sed -n '1,3p' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
 
@@ -74,7 +78,7 @@ unit-pythons: jars
 	  venv=.venv-$$version; echo "== unit tests on Python $$version ($$py) in $$venv"; \
 	  test -x $$venv/bin/python || $$py -m venv $$venv; \
 	  $$venv/bin/python -m pip install --quiet --upgrade pip; \
-	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'; \
+	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,dashboard]'; \
 	  $$venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not integration and not cluster"; \
 	done
 
@@ -120,7 +124,7 @@ BENCH_ARGS ?=
 BENCH      := $(BIN)/python benchmarks/run.py --services
 
 bench-deps: setup
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench,dashboard]'
 
 bench: bench-deps
 	$(BENCH) --tiny --sales 1000000 10000000 $(BENCH_ARGS)

@@ -48,6 +48,7 @@ SECRETS_ACTIONS = ("init", "set", "list", "rotate", "check", "upgrade")
 PROFILE_ENV = "ETL_PROFILE"
 # `etl services` manages the loopback servers of the dev profile: its default when ETL_PROFILE is unset.
 SERVICES_DEFAULT_PROFILE = "dev"
+DASHBOARD_PORT = 8501           # Streamlit's own default
 EXIT_CODES = ("Exit codes: 0 done, 1 other failure, 2 usage error (unknown option, bad value; "
               "nothing was run), 3 configuration or credential error, 4 data-quality threshold exceeded, "
               "5 another run holds the lock, 6 check-freshness: stale (docs/operations.md).")
@@ -60,6 +61,12 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+
+
+def _tcp_port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a TCP port (1-65535)")
+    return int(text)
 
 
 def _with_profile(parser: argparse.ArgumentParser, default: str = "local") -> None:
@@ -171,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     _with_profile(maintain)
     maintain.add_argument("--tables", default="",
                           help="comma-separated <layer>/<table> names to maintain (default: every table)")
+
+    dash = commands.add_parser(
+        "dashboard", help="the dashboard on the gold tables MySQL serves (Streamlit), on loopback",
+        description="Starts the Streamlit dashboard (etl/dashboard/app.py) over the profile's MySQL, read as the "
+                    "read-only consumer account when the profile has one. Open the address it prints. "
+                    "See docs/dashboard.md.")
+    _with_profile(dash)
+    dash.add_argument("--port", type=_tcp_port, default=DASHBOARD_PORT, help="port (default 8501)")
+    dash.add_argument("--address", default="127.0.0.1",
+                      help="address to listen on (default 127.0.0.1; the compose stack's container uses 0.0.0.0 "
+                           "behind a port published on the host's loopback only)")
 
     commands.add_parser("jars", help="print the jar list for spark-submit --jars")
     for command in commands.choices.values():
@@ -299,7 +317,8 @@ def cmd_export(args) -> int:
 
 def _run_records(cfg) -> list[dict]:
     """Every record of ops/runs, read with delta-rs (no Spark: a JVM costs 25-60 s for a small table),
-    signed in as the export identity (it reads the lake)."""
+    signed in as the reader of run records: the export identity, which reads the lake and writes
+    nothing there (the run identity could also rewrite ops/runs and the lock; etl/access.py)."""
     from etl.run import records as runs
     from etl.secrets import open_secrets
 
@@ -349,9 +368,11 @@ def cmd_generate(args) -> int:
     cfg = _config(args)
     landing = None
     if not args.no_upload:
+        from etl.run.stages import INGEST
         from etl.storage import store_for
 
-        landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret)
+        # The ingest identity (landing is its area), not the default (root) pair: docs/security.md.
+        landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret, INGEST.identity)
     start = args.start or yesterday_utc() - timedelta(days=args.days - 1)
     feeds = ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
     opts = GenerateOptions(start=start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
@@ -374,6 +395,7 @@ def cmd_upload(args) -> int:
     from etl.bronze.feeds import FEED_NAMES
     from etl.bronze.keys import key_problem, shown
     from etl.run.run import Run
+    from etl.run.stages import INGEST
     from etl.storage import store_for
 
     if args.feed not in FEED_NAMES:
@@ -397,7 +419,8 @@ def cmd_upload(args) -> int:
         raise ConfigError(f"refusing to upload '{shown(key)}': {problem}; rename the file or choose another --folder "
                           f"({len(unsafe)} such name(s), nothing was uploaded)")
     cfg = _config(args)
-    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret)
+    # The ingest identity (landing is its area), not the default (root) pair: docs/security.md.
+    landing = store_for(cfg, cfg.storage.landing, Run(cfg, date.today()).secret, INGEST.identity)
     waiting = [k for k in keys if landing.exists(k)]
     if waiting:
         raise ConfigError(f"{waiting[0]} is already in landing, waiting for the next run: "
@@ -408,6 +431,33 @@ def cmd_upload(args) -> int:
     print(f"uploaded {len(files)} file(s) to {cfg.storage.landing.rstrip('/')}/{base}/; "
           f"the next run ingests them")
     return EXIT_OK
+
+
+def dashboard_command(profile: str, address: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``streamlit run`` of the app and its environment: the profile by ETL_PROFILE, no telemetry, no
+    file watcher, no browser opened by the server."""
+    from etl.config import PROJECT_ROOT
+
+    app = PROJECT_ROOT / "etl" / "dashboard" / "app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
+            "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer", "--global.showWarningOnDirectExecution", "false"]
+    return argv, {**os.environ, PROFILE_ENV: profile, "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def cmd_dashboard(args) -> int:
+    import subprocess
+
+    cfg = _config(args)
+    if not cfg.mysql.enabled:
+        raise ConfigError(f"mysql.enabled is false in profile '{cfg.profile}': the dashboard reads MySQL "
+                          f"(use --profile dev)")
+    argv, env = dashboard_command(cfg.profile, args.address, args.port)
+    print(f"dashboard: http://{args.address}:{args.port}/ (profile {cfg.profile}; Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(argv, env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_services(args) -> int:
@@ -553,6 +603,7 @@ def _secrets_check(cfg, store) -> int:
 def cmd_maintain(args) -> int:
     from etl.log import current_run_id
     from etl.ops.lock import lock_for
+    from etl.access import RUN_IDENTITY
     from etl.ops.maintain import maintain_lake, maintenance_id
     from etl.secrets import open_secrets
     from etl.spark import build_session
@@ -563,10 +614,16 @@ def cmd_maintain(args) -> int:
     token = current_run_id.set(maintenance_id())
     try:
         # OPTIMIZE and VACUUM commit to the tables a run writes: the run lock first (exit 5 while a run
-        # holds it), before Spark starts; as the transform identity (the lake only, docs/security.md).
-        with lock_for(cfg, current_run_id.get(), store.get, "transform").held() as lock:
+        # holds it), before Spark starts, as the run identity (only it may write the lock); each table
+        # under its owner's identity (docs/security.md): the lake only, and only its own tables.
+        with lock_for(cfg, current_run_id.get(), store.get, RUN_IDENTITY).held() as lock:
             spark = build_session(cfg, store.get, identity="transform")
-            report = maintain_lake(spark, cfg, only, lock)
+            sign_in = None
+            if cfg.storage.s3 is not None:
+                from etl.spark import use_stage_credentials
+
+                sign_in = lambda identity: use_stage_credentials(spark, cfg, store.get, identity)  # noqa: E731
+            report = maintain_lake(spark, cfg, only, lock, sign_in)
     finally:
         current_run_id.reset(token)
     print("\n".join(report.lines()))
@@ -586,7 +643,7 @@ def cmd_jars(args) -> int:
 COMMANDS = {"run": cmd_run, "export": cmd_export, "generate": cmd_generate, "upload": cmd_upload,
             "services": cmd_services, "secrets": cmd_secrets, "maintain": cmd_maintain,
             "jars": cmd_jars, "status": cmd_status, "check-freshness": cmd_check_freshness,
-            "rollback": cmd_rollback}
+            "rollback": cmd_rollback, "dashboard": cmd_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:

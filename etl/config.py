@@ -39,9 +39,9 @@ class SparkSettings(_Section):
 
 # The object-store identities (credential groups) stages sign in with (least privilege, docs/security.md):
 # ingest reads landing and writes the lake, transform (silver, gold) works in the lake only,
-# export reads gold and writes the exports bucket. Each stage names its own (``Stage.identity``,
-# etl/run/stages.py).
-CREDENTIAL_GROUPS = ("ingest", "transform", "export")
+# export reads gold and writes the exports bucket, run writes the run lock and ops/runs (the
+# bookkeeping of every run). Each stage names its own (``Stage.identity``, etl/run/stages.py).
+CREDENTIAL_GROUPS = ("ingest", "transform", "export", "run")
 
 
 class S3Identity(_Section):
@@ -60,7 +60,10 @@ class S3Settings(_Section):
     # commands (services, generate, upload). In `dev` it is MinIO's root user.
     access_key_secret: str
     secret_key_secret: str
-    stage_credentials: dict[Literal["ingest", "transform", "export"], S3Identity] = {}
+    stage_credentials: dict[Literal["ingest", "transform", "export", "run"], S3Identity] = {}
+    # The stage policies (etl/access.py) also admit area roots one folder below the configured ones
+    # (s3a://lake/<name>): test and benchmark runs side by side in one MinIO. Never in production.
+    prefixed_roots: bool = False
 
     def identity(self, group: str | None = None) -> S3Identity:
         """The identity of credential group ``group`` (a stage's ``identity``); None: the default pair."""
@@ -75,13 +78,26 @@ class StorageSettings(_Section):
     s3: S3Settings | None = None
 
 
+# Connector/J's sslMode values the export may use (PREFERRED is left out: it falls back to plain text
+# without a word). DISABLED only for a server on this machine (etl/export/mysql.py refuses it otherwise).
+SSL_MODES = ("DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class MySQLSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 3306
+    # TLS to MySQL: REQUIRED encrypts, VERIFY_CA also checks the server certificate against the JVM's
+    # trust store, VERIFY_IDENTITY also its host name (production). docs/security.md, "TLS".
+    ssl_mode: Literal["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"] = "VERIFY_IDENTITY"
     database: str = "retail_gold"
     user_secret: str = "mysql_user"
     password_secret: str = "mysql_password"
+    # The read-only account SQL consumers are given (SELECT on the gold tables only; docs/serving.md).
+    # No stage uses it: `etl services start` creates it in dev, docker/mysql/init in the compose stack.
+    reader_user_secret: str = "mysql_reader_user"
+    reader_password_secret: str = "mysql_reader_password"
     batch_size: int = Field(5000, ge=1)
     max_connections: int = Field(2, ge=1)
     # Tables of at most this many rows are loaded through the control connection in multi-row INSERTs

@@ -235,10 +235,19 @@ def referenced_secrets(cfg: Config, stages: Iterable[str] | None = None) -> dict
             for key, name in (("access_key_secret", identity.access_key_secret),
                               ("secret_key_secret", identity.secret_key_secret)):
                 add(name, prefix + key, stage.name)
+        # Every stage's run takes the run lock and writes ops/runs as the run identity (etl/access.py).
+        if "run" in s3.stage_credentials:
+            run = s3.stage_credentials["run"]
+            for key, name in (("access_key_secret", run.access_key_secret),
+                              ("secret_key_secret", run.secret_key_secret)):
+                add(name, f"storage.s3.stage_credentials.run.{key}", *(stage.name for stage in every_stage()))
     if cfg.mysql.enabled:
         mysql_users = [stage.name for stage in every_stage() if stage.mysql]
         add(cfg.mysql.user_secret, "mysql.user_secret", *mysql_users)
         add(cfg.mysql.password_secret, "mysql.password_secret", *mysql_users)
+        # The SQL consumers' read-only account: no stage uses it; stored beside the others.
+        add(cfg.mysql.reader_user_secret, "mysql.reader_user_secret", "consumer")
+        add(cfg.mysql.reader_password_secret, "mysql.reader_password_secret", "consumer")
     return refs
 
 

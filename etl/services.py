@@ -50,8 +50,7 @@ from etl.secrets import KEY_ENV, SecretStore, key_file_path, write_new_key_file
 HOST = "127.0.0.1"
 BUCKETS = ("landing", "lake", "exports")
 APP_USER_PREFIX = "etl_"      # + 8 random hex: the user name is a secret too (mysql.user_secret)
-# What the export's MySQL user may do, on the gold schema only (docs/security.md).
-MYSQL_APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE VIEW"
+READER_USER_PREFIX = "etl_read_"   # the consumers' read-only account (mysql.reader_user_secret)
 MINIO_MODULE = "github.com/minio/minio@latest"
 BIN_DIR = ".local/bin"
 READY_TIMEOUT = 60.0
@@ -613,20 +612,39 @@ def _provision_database(cfg: Config, store: SecretStore, client: str, sock: Path
     if not re.fullmatch(r"[A-Za-z0-9_]{1,80}", user):
         raise ConfigError(f"secret '{cfg.mysql.user_secret}' must be a plain user name (letters, digits, '_')")
     password = _credential(store, cfg.mysql.password_secret, lambda: secrets.token_urlsafe(24), say)
-    statements = [f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"]
+    reader = _credential(store, cfg.mysql.reader_user_secret, lambda: READER_USER_PREFIX + secrets.token_hex(4), say)
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,80}", reader):
+        raise ConfigError(f"secret '{cfg.mysql.reader_user_secret}' must be a plain user name (letters, digits, '_')")
+    reader_password = _credential(store, cfg.mysql.reader_password_secret, lambda: secrets.token_urlsafe(24), say)
+    from etl.export.mysql import SCHEMA_MIGRATIONS_DDL, account_grants, pending_migration_statements
+
+    hide = (password, _sql_string(password), reader_password, _sql_string(reader_password))
+    # The schema first, as the admin: every migration not yet recorded in schema_migrations (a migration
+    # may rename or replace what the loader may not touch, V005's etl_runs), and a grant to the consumer
+    # or on a view needs its object to exist.
+    head = [f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
+            f"USE `{database}`;", f"{SCHEMA_MIGRATIONS_DDL};"]
+    done = _root_sql(client, sock, "\n".join([*head, "SELECT version FROM schema_migrations;"]) + "\n").stdout.split()
+    pending = pending_migration_statements(done)
+    statements = [*head, *(f"{statement};" for statement in pending)]
     for host in (HOST, "localhost"):
-        account = f"'{user}'@'{host}'"
+        account, consumer = f"'{user}'@'{host}'", f"'{reader}'@'{host}'"
         statements += [
             f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {_sql_string(password)};",
             f"ALTER USER {account} IDENTIFIED BY {_sql_string(password)};",
-            # Rights on the gold schema only, and only those the export uses (staging tables, the
-            # atomic RENAME switch, indexes): first revoke whatever an older setup granted.
+            f"CREATE USER IF NOT EXISTS {consumer} IDENTIFIED BY {_sql_string(reader_password)};",
+            f"ALTER USER {consumer} IDENTIFIED BY {_sql_string(reader_password)};",
+            # Table by table, only what each account uses (etl/export/mysql.py account_grants): first
+            # revoke whatever an older setup granted (a schema-wide DROP reached the audit tables).
             f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account};",
-            f"GRANT {MYSQL_APP_PRIVILEGES} ON `{database}`.* TO {account};",
+            f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {consumer};",
+            *account_grants(database, account, consumer),
         ]
-    _root_sql(client, sock, "\n".join(statements) + "\n", hide=(password, _sql_string(password)))
-    say(f"mariadb: database {database} and its user (secret '{cfg.mysql.user_secret}') ready, "
-        f"with {MYSQL_APP_PRIVILEGES} on {database} only")
+    _root_sql(client, sock, "\n".join(statements) + "\n", hide=hide)
+    applied = sum(1 for statement in pending if statement.startswith("INSERT INTO schema_migrations"))
+    say(f"mariadb: database {database} ({applied} migration(s) applied), its loader (secret "
+        f"'{cfg.mysql.user_secret}': the gold tables, "
+        f"append-only audit tables) and its read-only consumer (secret '{cfg.mysql.reader_user_secret}') ready")
 
 
 def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:

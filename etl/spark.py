@@ -306,7 +306,7 @@ def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable
     FileSystem per bucket with the credentials it was created with, so on a change the
     cached instances of the project's buckets are closed: the next access signs in afresh.
     In local mode that covers every task. On a cluster, executors keep their own cache, so
-    strict separation there means one spark-submit per stage (docs/security.md).
+    there a change of identity starts a new application instead (``restart_session``).
     """
     keys = cfg.storage.s3.identity(identity)
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
@@ -322,6 +322,28 @@ def use_stage_credentials(spark: SparkSession, cfg: Config, get_secret: Callable
         for bucket in _s3_buckets(cfg):
             jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI(f"s3a://{bucket}/"), hadoop).close()
     return True
+
+
+def is_local(spark: SparkSession) -> bool:
+    """Whether every task runs in this JVM (``local``, ``local[N]``), not on a cluster's executors."""
+    return spark.sparkContext.master.startswith("local")
+
+
+def restart_session(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
+                    identity: str) -> SparkSession:
+    """A new Spark application signed in as ``identity``, in place of ``spark``'s.
+
+    Why: Hadoop caches one S3A file system per bucket in each JVM, with the keys it was created
+    with, and Spark gives no way to reach a cluster's executors' cache between jobs (a job that
+    closed it on every executor did not reach every executor, nor those a later job runs on). A
+    new application gets new executors, which only ever hold ``identity``'s keys. The driver's
+    own cache and Delta's table cache are emptied too. Costs a few seconds per change (executors
+    starting), so only a cluster run pays it; local mode switches in place."""
+    jvm = spark.sparkContext._jvm
+    spark.stop()
+    jvm.org.apache.hadoop.fs.FileSystem.closeAll()
+    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    return build_session(cfg, get_secret, identity)
 
 
 @contextmanager

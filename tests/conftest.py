@@ -52,7 +52,8 @@ def spark(local_config):
 # -- how two pytest-xdist workers share the suite (make test: -n 2 --dist loadfile) ----------------------
 # The modules that read the session's observed slice run (tests/integration/conftest.py local_slice_run)
 # go to one worker as one unit, so that run happens once, not once per worker.
-SLICE_RUN_MODULES = {"test_cluster.py", "test_daily_slice.py", "test_mysql_export.py", "test_no_leaks.py",
+SLICE_RUN_MODULES = {"test_cluster.py", "test_daily_slice.py", "test_dashboard.py", "test_dashboard_browser.py",
+                     "test_mysql_export.py", "test_no_leaks.py",
                      "test_recovery.py"}
 SLICE_RUN_UNIT = "tests/integration/[slice run]"
 # Units start heaviest first (longest processing time first), so no worker ends alone on a long module:

@@ -35,7 +35,7 @@ JAR_DIR_IN_IMAGE = "/opt/etl/.jars"
 
 EXPECTED_SERVICES = {
     "spark-master", "spark-worker-1", "spark-worker-2",
-    "minio", "minio-init", "mysql", "etl-job", "etl-scheduler",
+    "minio", "minio-init", "mysql", "etl-job", "etl-scheduler", "dashboard",
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY|(^|_)USER$|TOKEN", re.I)
 REQUIRED_VAR = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
@@ -215,15 +215,115 @@ def test_scheduler_is_opt_in_and_runs_the_same_submit():
     assert SCHEDULER.stat().st_mode & stat.S_IXUSR, "docker/etl-scheduler.sh must be executable"
 
 
-def test_minio_init_creates_the_three_buckets():
+def test_dashboard_serves_on_loopback_with_a_health_check():
+    dash = services()["dashboard"]
+    assert dash["command"][:3] == ["etl", "dashboard", "--profile"] and "docker" in dash["command"]
+    assert dash["ports"] == ["127.0.0.1:${DASHBOARD_PORT:-8501}:8501"]
+    assert "/_stcore/health" in " ".join(dash["healthcheck"]["test"])
+    assert dash["depends_on"] == {"mysql": {"condition": "service_healthy"}}
+    assert re.search(r"pip install /src\[dashboard\]", dockerfile_text()), "the image needs streamlit and PyMySQL"
+
+
+def test_credentials_reach_the_containers_as_docker_secrets_from_docker_env():
+    """Issue 23: the stack reads its credentials from Docker secrets (values of docker/.env), not from an
+    encrypted copy that needs the host's virtual environment: every secret the docker profile names is a
+    compose secret from a variable that the services creating the accounts (minio-init, mysql) use too,
+    each driver gets exactly the secrets of its stages, the dashboard only the consumer's two."""
+    from etl.config import load_config
+    from etl.secrets import referenced_secrets
+
+    cfg = load_config("docker", environ={})
+    assert cfg.secrets.source == "folder" and cfg.secrets.folder == "/run/secrets"
+    refs = referenced_secrets(cfg)
+    declared = compose()["secrets"]
+    assert set(declared) == set(refs), "every secret of the docker profile, and nothing else, is a compose secret"
+    account_vars = set(env_items(services()["minio-init"])) | set(env_items(services()["mysql"]))
+    for name, source in declared.items():
+        assert set(source) == {"environment"} and source["environment"] in account_vars, name
+    consumer = {n for n, keys in refs.items() if all(k.startswith("mysql.reader_") for k in keys)}
+    assert consumer == {"mysql_reader_user", "mysql_reader_password"}
+    svc = services()
+    for name in ("etl-job", "etl-scheduler"):
+        assert set(svc[name]["secrets"]) == set(refs) - consumer, name
+        assert not any("conf/secrets" in str(v) for v in svc[name].get("volumes", [])), name
+    assert set(svc["dashboard"]["secrets"]) == consumer
+    assert all("secrets" not in s for n, s in svc.items() if n not in ("etl-job", "etl-scheduler", "dashboard"))
+
+
+def test_minio_init_creates_the_buckets_and_one_user_per_identity():
+    """minio-init runs etl/access.py's provisioning in the ETL image: the buckets of the docker profile,
+    and a user for every stage policy, each from its own variables of docker/.env."""
+    from etl.access import POLICY_PREFIX, stage_policies
+    from etl.config import load_config
+
     svc = services()
     init = svc["minio-init"]
-    assert str(init["image"]).split("${", 1)[-1].find("minio/mc") != -1
+    assert init["image"] == svc["spark-master"]["image"]
     assert init["depends_on"]["minio"]["condition"] == "service_healthy"
-    script = command_text(init["command"])
-    for bucket in ("landing", "lake", "exports"):
-        assert re.search(rf"mc mb [^\n]*\S+/{bucket}\b", script), f"bucket {bucket} not created"
+    assert command_text(init["command"]).startswith("python -m etl.access --profile docker --provision")
+    env = env_items(init)
+    for policy in stage_policies(load_config("docker", environ={})):
+        group = policy.removeprefix(POLICY_PREFIX).upper()
+        assert {f"ETL_{group}_ACCESS_KEY", f"ETL_{group}_SECRET_KEY"} <= set(env), policy
     assert "healthcheck" in svc["minio"] and "minio-data:/data" in svc["minio"]["volumes"]
+
+
+def _commands(service: dict) -> list[str]:
+    """Everything a service runs as a command line: command, entrypoint and health check."""
+    out = [command_text(service[key]) for key in ("command", "entrypoint") if service.get(key)]
+    test = (service.get("healthcheck") or {}).get("test")
+    if test:
+        out.append(command_text(test[1:] if isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") else test))
+    return out
+
+
+def test_no_secret_on_any_command_line():
+    """A command's arguments are readable by every user of the host (ps, /proc/<pid>/cmdline): credentials
+    reach the containers as environment variables only (what mc alias/user add and the old MySQL health
+    check did not)."""
+    secret_names = {n for n in REQUIRED_VAR.findall(COMPOSE_FILE.read_text()) if SECRET_NAME.search(n)}
+    secret_names |= {"MYSQL_PWD"}
+    assert {"MINIO_ROOT_PASSWORD", "MYSQL_PASSWORD", "SPARK_AUTH_SECRET"} <= secret_names
+    values = {v for k, v in dummy_env().items() if k in secret_names}
+    for name, service in services().items():
+        for line in _commands(service):
+            used = set(re.findall(r"\$\$?\{?([A-Z0-9_]+)", line))
+            assert not used & secret_names, f"{name} puts {sorted(used & secret_names)} on a command line: {line}"
+            assert not any(v in line for v in values), name
+            assert not re.search(r"spark\.authenticate\.secret|--password|(^| )-p\S", line), f"{name}: {line}"
+
+
+def test_the_spark_cluster_authenticates_and_encrypts_its_connections():
+    svc = services()
+    profile = yaml.safe_load((ROOT / "conf" / "docker.yaml").read_text())
+    assert profile["spark"]["conf"]["spark.authenticate"] == "true"           # the driver
+    assert profile["spark"]["conf"]["spark.network.crypto.enabled"] == "true"
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2", "etl-job", "etl-scheduler"):
+        env = env_items(svc[name])
+        assert env["_SPARK_AUTH_SECRET"].startswith("${SPARK_AUTH_SECRET:?"), name   # generated, in docker/.env
+    for name, variable in (("spark-master", "SPARK_MASTER_OPTS"), ("spark-worker-1", "SPARK_WORKER_OPTS")):
+        options = env_items(svc[name])[variable].split()
+        assert {"-Dspark.authenticate=true", "-Dspark.network.crypto.enabled=true"} <= set(options), name
+    everything = COMPOSE_FILE.read_text() + SCHEDULER.read_text() + (ROOT / "conf" / "docker.yaml").read_text()
+    assert "spark.authenticate.secret" not in everything          # never a setting (command line, SparkConf)
+
+
+def test_mysql_init_grants_what_the_loader_and_the_consumer_get_in_dev():
+    """docker/mysql/init/10-least-privilege.sh (bash, in the mysql image) and etl/export/mysql.py
+    account_grants (dev) grant the same: the script reads docker/mysql/account-grants.sql, which must be
+    what the migrations give today (a migration added without regenerating it fails here)."""
+    from etl.export.mysql import GRANTS_TEMPLATE, SCHEMA_MIGRATIONS_DDL, grants_template
+
+    assert GRANTS_TEMPLATE.read_text() == grants_template(), \
+        "run: python -m etl.export.mysql --grants-template docker/mysql/account-grants.sql"
+    script = (DOCKER / "mysql" / "init" / "10-least-privilege.sh").read_text()
+    assert re.search(r'^SCHEMA_MIGRATIONS_DDL="([^"]*)"', script, re.M).group(1) == SCHEMA_MIGRATIONS_DDL
+    assert "INSERT INTO schema_migrations" in script   # applied as root and recorded: the loader applies none
+    assert "ON ${db}.* TO" not in script and ".* TO" not in GRANTS_TEMPLATE.read_text()   # nothing schema-wide
+    mysql = services()["mysql"]
+    assert {"MYSQL_READER_USER", "MYSQL_READER_PASSWORD"} <= set(env_items(mysql))
+    assert any(v.endswith(":/etl-sql:ro") for v in mysql["volumes"])
+    assert "./mysql/account-grants.sql:/etl-grants.sql:ro" in mysql["volumes"]
 
 
 def test_mysql_matches_the_docker_profile():
@@ -270,7 +370,7 @@ def test_no_plaintext_credentials_in_compose_or_env_example():
     assert {k: v for k, v in assignments.items() if v.strip()} == {}, "docker/.env.example must hold no values"
     required = set(REQUIRED_VAR.findall(COMPOSE_FILE.read_text()))
     assert required <= set(assignments), f"undocumented in .env.example: {sorted(required - set(assignments))}"
-    assert "ETL_MASTER_KEY" in required
+    assert "ETL_MASTER_KEY" not in COMPOSE_FILE.read_text(), "the stack's credentials are Docker secrets, no master key"
     assert (DOCKER / ".gitignore").read_text().split().count(".env") == 1
 
 
@@ -402,8 +502,8 @@ def test_docker_compose_config_validates():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"
     # and it refuses to run without the credentials docker/.env must provide
-    env.pop("ETL_MASTER_KEY")
+    env.pop("MYSQL_READER_PASSWORD")
     missing = subprocess.run([*base, "config", "-q"], env=env, capture_output=True, text=True, timeout=120,
                              cwd=ROOT)
     if not (DOCKER / ".env").exists():
-        assert missing.returncode != 0 and "ETL_MASTER_KEY" in missing.stderr
+        assert missing.returncode != 0 and "MYSQL_READER_PASSWORD" in missing.stderr

@@ -159,7 +159,8 @@ def test_buckets_exist(cfg, started):
 
 @integration
 def test_app_user_reaches_database_over_tcp(cfg, started, tmp_path):
-    result = _app_query(cfg, tmp_path, "select current_user(); create table if not exists probe (id int); "
+    # A table the loader owns (a gold table's staging name): it may create no other (docs/security.md).
+    result = _app_query(cfg, tmp_path, "select current_user(); create table if not exists alerts__staging (id int); "
                                        "show databases;")
     assert result.returncode == 0, result.stderr
     out = result.stdout.split()
@@ -207,7 +208,7 @@ def test_stop_then_start_with_stale_pid_files(cfg, started, tmp_path):
 
     names = {bucket["Name"] for bucket in services.s3_client(cfg).list_buckets()["Buckets"]}
     assert {"landing", "lake", "exports"} <= names
-    result = _app_query(cfg, tmp_path, "select count(*) from probe")  # data survived the restart
+    result = _app_query(cfg, tmp_path, "select count(*) from alerts__staging")  # data survived the restart
     assert result.returncode == 0, result.stderr
 
 

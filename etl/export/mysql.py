@@ -42,8 +42,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (BooleanType, ByteType, DataType, DateType, DecimalType, IntegerType, LongType,
                                ShortType, StringType, StructType)
 
-from etl.config import PROJECT_ROOT, Config
-from etl.errors import ExportError
+from etl.config import LOOPBACK_HOSTS, PROJECT_ROOT, Config
+from etl.errors import ConfigError, ExportError
 from etl.retry import RetryPolicy, call_with_retries, mysql_policy
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,26 @@ class MySQLTarget:
         return text
 
 
+def mysql_url(cfg: Config) -> str:
+    """The JDBC URL, with TLS as ``mysql.ssl_mode`` says; ConfigError for plain text to another machine.
+
+    Plain text (DISABLED) only to a loopback server (the dev profile's MariaDB): the password and the
+    data would otherwise cross the network readable. Only then may the driver fetch the server's RSA
+    key to send the password (``allowPublicKeyRetrieval``); under TLS it is never needed.
+    """
+    m = cfg.mysql
+    if m.ssl_mode == "DISABLED" and m.host not in LOOPBACK_HOSTS:
+        raise ConfigError(f"mysql.ssl_mode is DISABLED but mysql.host {m.host} is not this machine: the "
+                          f"password and the gold data would cross the network in plain text; set "
+                          f"mysql.ssl_mode to REQUIRED, VERIFY_CA or VERIFY_IDENTITY (docs/security.md, TLS)")
+    tls = f"sslMode={m.ssl_mode}" + ("&allowPublicKeyRetrieval=true" if m.ssl_mode == "DISABLED" else "")
+    return (f"jdbc:mysql://{m.host}:{m.port}/{m.database}?rewriteBatchedStatements=true&{tls}"
+            "&connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true&connectTimeout=10000")
+
+
 def target_for(cfg: Config, get_secret: Callable[[str], str]) -> MySQLTarget:
     m = cfg.mysql
-    url = (f"jdbc:mysql://{m.host}:{m.port}/{m.database}"
-           "?rewriteBatchedStatements=true&useSSL=false&allowPublicKeyRetrieval=true"
-           "&connectionTimeZone=UTC&forceConnectionTimeZoneToSession=true&connectTimeout=10000")
-    return MySQLTarget(url, get_secret(m.user_secret), get_secret(m.password_secret), mysql_policy(cfg))
+    return MySQLTarget(mysql_url(cfg), get_secret(m.user_secret), get_secret(m.password_secret), mysql_policy(cfg))
 
 
 # MySQL/MariaDB error codes (server 1xxx, client 2xxx) worth another try: too many connections,
@@ -120,6 +134,107 @@ def sql_error_of(exc: BaseException) -> tuple[str | None, int | None]:
 
 def is_transient_connect_error(exc: BaseException) -> bool:
     return is_transient_sql_error(*sql_error_of(exc))
+
+
+# The run history SQL consumers audit (resources/sql): the loader appends to them and may never drop,
+# rename, truncate or delete from them (docs/security.md, "MySQL accounts"). etl_runs was the first of
+# them; V005 renamed it etl_table_loads and left etl_runs as a view over it.
+AUDIT_TABLES = ("etl_table_loads", "etl_run_records", "schema_migrations")
+# Views over the audit tables: the loader may read them, the consumers are not given them.
+AUDIT_VIEWS = ("etl_runs",)
+LOADER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
+AUDIT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, CREATE"
+LEGACY_SUFFIX = "_legacy"      # V005: a served table's old column names, for one release
+
+
+_CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?", re.I)
+_CREATE_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?VIEW\s+`?(\w+)`?", re.I)
+_DROP = re.compile(r"^DROP\s+(TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?(.+)$", re.I | re.S)
+_RENAME = re.compile(r"^RENAME\s+TABLE\s+(.+)$", re.I | re.S)
+
+
+def schema_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, str]:
+    """Name -> ``table`` or ``view``: what the migrations leave in the schema, found by replaying their
+    CREATE, DROP and RENAME statements (a table built beside the live one and renamed over it counts
+    under its final name only), plus ``schema_migrations`` (apply_migrations creates it). The accounts'
+    grants are derived from this, so a table a future migration adds is granted without a hand list."""
+    objects: dict[str, str] = {"schema_migrations": "table"}
+    for _, sql in migrations(folder):
+        for statement in split_statements(sql):
+            if m := _CREATE_TABLE.match(statement):
+                objects[m.group(1)] = "table"
+            elif m := _CREATE_VIEW.match(statement):
+                objects[m.group(1)] = "view"
+            elif m := _DROP.match(statement):
+                for name in m.group(2).split(","):
+                    objects.pop(name.strip().strip("`"), None)
+            elif m := _RENAME.match(statement):
+                for pair in m.group(1).split(","):
+                    old, new = (n.strip().strip("`") for n in re.split(r"\s+TO\s+", pair.strip(), flags=re.I))
+                    objects[new] = objects.pop(old)
+    return objects
+
+
+def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]:
+    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables,
+    the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
+    histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
+    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served`` is what the consumers may read:
+    the gold tables, their histories and their views. A migration's object that fits none of these is an
+    error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    from etl.gold.marts import GOLD_TABLES
+
+    objects = schema_objects(folder)
+    histories = {f"{t}{HISTORY_SUFFIX}" for t in SNAPSHOT_TABLES}
+    groups: dict[str, list[str]] = {k: [] for k in ("loaded", "owned", "audit", "audit_views", "served_views")}
+    unknown = []
+    for name, kind in objects.items():
+        if kind == "view":
+            group = ("audit_views" if name in AUDIT_VIEWS else
+                     "served_views" if name.removesuffix(LEGACY_SUFFIX) in GOLD_TABLES else None)
+        else:
+            group = ("loaded" if name in GOLD_TABLES else "owned" if name in histories or name == LOADED_TABLE
+                     else "audit" if name in AUDIT_TABLES else None)
+        if group is None:
+            unknown.append(f"{kind} {name}")
+        else:
+            groups[group].append(name)
+    if unknown:
+        raise ValueError(f"the MySQL migrations create {', '.join(unknown)}, which no account grant covers: "
+                         f"name it in etl/export/mysql.py (a gold table, a snapshot's history, an audit table "
+                         f"or view, a _legacy view)")
+    out = {k: tuple(v) for k, v in groups.items()}
+    return {**out, "served": (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])}
+
+
+def account_grants(database: str, account: str, reader: str | None = None) -> list[str]:
+    """The GRANT statements of the loader ``account`` (and the read-only consumer ``reader``), object by
+    object from ``account_objects`` (the migrations): a schema-wide DROP would also reach the audit
+    tables. The loader owns each gold table with its ``__staging`` and ``__retired`` names (the atomic
+    swap), the histories and ``etl_gold_loaded``; on the audit tables it may read, append and update a
+    rerun's row, never DROP, ALTER or DELETE; it reads the views. The consumer reads the gold tables,
+    their histories and views, nothing else. Grants are by name, so they hold across the RENAME swap."""
+    objects = account_objects()
+    loaded = [f"{t}{suffix}" for t in objects["loaded"] for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
+    out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in (*loaded, *objects["owned"])]
+    out += [f"GRANT {AUDIT_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in objects["audit"]]
+    out += [f"GRANT SELECT ON `{database}`.`{t}` TO {account};"
+            for t in (*objects["audit_views"], *objects["served_views"])]
+    if reader:
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["served"]]
+    return out
+
+
+GRANTS_TEMPLATE = PROJECT_ROOT / "docker" / "mysql" / "account-grants.sql"
+
+
+def grants_template() -> str:
+    """``account_grants`` with placeholders for the compose stack's mysql init (docker/mysql/init), which
+    cannot run Python: it puts the database and the two accounts in place of ``@DATABASE@``,
+    ``@LOADER@`` and ``@READER@``."""
+    head = ["-- Written by `python -m etl.export.mysql --grants-template docker/mysql/account-grants.sql` from",
+            "-- resources/sql (etl/export/mysql.py account_grants); tests/test_docker_stack.py checks it. Do not edit."]
+    return "\n".join([*head, *account_grants("@DATABASE@", "@LOADER@", "@READER@")]) + "\n"
 
 
 def migrations(folder: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
@@ -233,17 +348,42 @@ def _java_message(exc: Exception) -> str:
     return f"{top} ({root})"[:300]
 
 
+SCHEMA_MIGRATIONS_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, "
+                         "applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+
+
+def pending_migration_statements(done: Iterable[str]) -> list[str]:
+    """The statements of every migration not in ``done``, each followed by its ``schema_migrations`` row.
+
+    The account that creates the MySQL accounts runs these (``etl services start``, the compose stack's
+    mysql init): a migration may rename or replace what the loader may not (V005 turned the audit table
+    etl_runs into etl_table_loads and a view), and the loader's grants name the tables it creates."""
+    out, done = [], set(done)
+    for version, sql in migrations():
+        if version not in done:
+            out += [*split_statements(sql), f"INSERT INTO schema_migrations VALUES ('{version}', UTC_TIMESTAMP(3))"]
+    return out
+
+
 def apply_migrations(conn: Connection) -> list[str]:
-    """Apply every migration not yet recorded in ``schema_migrations``; safe to run again."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(32) PRIMARY KEY, "
-                 "applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    """Apply every migration not yet recorded in ``schema_migrations``; safe to run again. Where the
+    accounts were set up by ``etl services start`` or the compose stack, they are all recorded already
+    (applied as the MySQL admin, ``pending_migration_statements``) and this only checks."""
+    conn.execute(SCHEMA_MIGRATIONS_DDL)
     done = {row[0] for row in conn.query("SELECT version FROM schema_migrations")}
     applied = []
     for version, sql in migrations():
         if version in done:
             continue
-        for statement in split_statements(sql):
-            conn.execute(statement)
+        try:
+            for statement in split_statements(sql):
+                conn.execute(statement)
+        except ExportError as exc:
+            if "denied" not in str(exc).lower():
+                raise
+            raise ExportError(f"MySQL migration {version} is not applied and the loader may not apply it "
+                              f"({str(exc)[:200]}): apply it as the MySQL admin (etl services start in dev, "
+                              f"docs/security.md, MySQL accounts)") from None
         conn.execute(f"INSERT INTO schema_migrations VALUES ('{version}', UTC_TIMESTAMP(3))")
         applied.append(version)
     return applied
@@ -549,7 +689,10 @@ def record_runs(conn: Connection, run_id: str, run_date: date, counts: Mapping[s
     rows = ", ".join(f"('{run_id}', '{run_date.isoformat()}', '{_checked_name(t)}', {int(n)}, '{stamp}')"
                      for t, n in counts.items())
     if rows:
-        conn.execute(f"REPLACE INTO {LOADS_TABLE} (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows}")
+        # An upsert, not REPLACE (a DELETE and an INSERT): the loader has no DELETE on the audit tables.
+        conn.execute(f"INSERT INTO {LOADS_TABLE} (run_id, run_date, table_name, row_count, loaded_at) VALUES {rows} "
+                     "ON DUPLICATE KEY UPDATE run_date = VALUES(run_date), row_count = VALUES(row_count), "
+                     "loaded_at = VALUES(loaded_at)")
 
 
 # etl_run_records (resources/sql/V003__etl_run_records.sql): one row per run, etl/run/records.py mysql_run_row.
@@ -559,8 +702,9 @@ RUN_RECORD_COLUMNS = ("run_id", "run_date", "run_trigger", "profile", "started_a
 
 def record_run(conn: Connection, row: Sequence[str | None]) -> None:
     """The run's ``etl_run_records`` row (a rerun of the same run id replaces it)."""
-    conn.execute_with(f"REPLACE INTO etl_run_records ({', '.join(RUN_RECORD_COLUMNS)}) "
-                      f"VALUES ({', '.join('?' * len(RUN_RECORD_COLUMNS))})", row)
+    conn.execute_with(f"INSERT INTO etl_run_records ({', '.join(RUN_RECORD_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' * len(RUN_RECORD_COLUMNS))}) ON DUPLICATE KEY UPDATE "
+                      + ", ".join(f"{c} = VALUES({c})" for c in RUN_RECORD_COLUMNS[1:]), row)
 
 
 def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:
@@ -621,3 +765,14 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
                  "%d unchanged table(s) kept%s", len(counts), target.describe(), switch_seconds, len(kept),
                  f" ({', '.join(kept)})" if kept else "")
     return {t: counts[t] if t in counts else contents[t].rows for t in tables}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the compose stack's MySQL grants from the migrations",
+                                     allow_abbrev=False)
+    parser.add_argument("--grants-template", type=Path, required=True, help="file the GRANT statements are written to")
+    args = parser.parse_args()
+    args.grants_template.write_text(grants_template())
+    print(args.grants_template)

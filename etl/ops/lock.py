@@ -406,8 +406,8 @@ class FileRunLock(RunLock):
 def lock_for(cfg, run_id: str, get_secret: Callable[[str], str], identity: str | None = None) -> RunLock:
     """The run lock of this profile's lake: S3 conditional writes, or a file lock locally.
 
-    On S3 it signs in as the credential group ``identity`` (the run's first stage's): every group
-    may write the lake's ``ops/`` area (etl/access.py), so one identity serves the whole run.
+    On S3 it signs in as the credential group ``identity``: the run identity, the only one that may
+    write the lock (etl/access.py), so one identity serves the whole run.
     """
     from etl.storage import S3Store, store_for
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -167,6 +167,19 @@ def maintain_table(spark: SparkSession, name: str, uri: str, hours: float) -> Ta
     return TableMaintenance(name, uri, before, after, files, size)
 
 
+def owner_identity(name: str) -> str:
+    """The object-store identity that owns ``<layer>/<table>`` (etl/catalog.py, etl/access.py): only it
+    may rewrite the table's files; a table the catalogue does not know is left to the transform one."""
+    from etl import catalog
+    from etl.access import stage_identities
+
+    layer, _, table = name.partition("/")
+    try:
+        return stage_identities()[catalog.table(layer, table).stage]
+    except KeyError:
+        return "transform"
+
+
 def maintenance_id() -> str:
     """The lock owner's id for ``etl maintain``: a run that finds the lock held names it as maintenance."""
     from etl.run.ids import new_run_id
@@ -175,13 +188,16 @@ def maintenance_id() -> str:
 
 
 def maintain_lake(spark: SparkSession, cfg: Config, only: tuple[str, ...] = (),
-                  lock: RunLock | None = None) -> MaintenanceReport:
+                  lock: RunLock | None = None,
+                  sign_in: Callable[[str], object] | None = None) -> MaintenanceReport:
     """Maintain every table of the lake (or those whose ``<layer>/<table>`` is in ``only``).
 
     A table that fails is reported and the others are still maintained; the caller
     decides the exit code from ``report.failed``. ``lock``: the run lock the caller holds
     (``etl maintain`` takes it like a run); checked before each table, so maintenance that
     lost it (it expired and a run took it over) stops before its next commit (LockError).
+    ``sign_in(identity)`` signs Spark in as the owner of each table before it is maintained (OPTIMIZE
+    and VACUUM rewrite and delete its files, which no other identity may).
     """
     hours = retention_hours(cfg)
     settings = {
@@ -202,6 +218,8 @@ def maintain_lake(spark: SparkSession, cfg: Config, only: tuple[str, ...] = (),
             if lock is not None:
                 lock.check()
             try:
+                if sign_in is not None:
+                    sign_in(owner_identity(name))
                 report.tables.append(maintain_table(spark, name, uri, hours))
             except Exception as exc:  # noqa: BLE001 - one table's failure must not stop the others
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

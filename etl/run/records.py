@@ -8,8 +8,9 @@ the error line. ``run_record`` turns a ``RunSummary`` into that row without any
 I/O (tests/unit/test_runs.py); the rest reads and writes it. The tables a run wrote are
 those of the catalogue its stages name (etl/run/stages.py, ``Stage.writes``).
 
-A run with an export stage also REPLACEs the same record into MySQL's ``etl_run_records``
-for SQL consumers; MySQL's ``etl_runs`` stays the per-table load log (docs/operations-records.md).
+A run with an export stage also upserts the same record into MySQL's ``etl_run_records``
+for SQL consumers; MySQL's ``etl_table_loads`` (``etl_runs``, a view) stays the per-table load log
+(docs/operations-records.md).
 Which table a run wrote is read from Delta itself: during a run every commit
 carries the run id as its ``userMetadata`` (``USER_METADATA_CONF``), so
 its latest commit's ``userMetadata`` tells whether the table's latest version is this run's
@@ -141,7 +142,7 @@ def records_to_mysql(summary: "RunSummary", error: BaseException | None, mysql_e
 
 
 def write_mysql_run_record(spark: SparkSession, cfg: Config, get_secret, record: Mapping) -> None:
-    """REPLACE the run's row in MySQL's ``etl_run_records`` (applying pending migrations first)."""
+    """Upsert the run's row in MySQL's ``etl_run_records`` (applying pending migrations first)."""
     from etl.export.mysql import Connection, apply_migrations, record_run, target_for
 
     with Connection(spark, target_for(cfg, get_secret)) as conn:
@@ -227,9 +228,15 @@ def last_success_end(spark: SparkSession, cfg: Config) -> datetime | None:
 
 # -- the records without Spark (etl status, etl check-freshness) --------------------------------------
 
-def storage_options(cfg: Config, get_secret, identity: str = "export") -> dict[str, str]:
+# Who reads ops/runs for etl status and etl check-freshness: the export identity may read the lake and
+# writes nothing there; the run identity, which owns ops/runs, could also rewrite it and the lock.
+RECORDS_READER = "export"
+
+
+def storage_options(cfg: Config, get_secret, identity: str = RECORDS_READER) -> dict[str, str]:
     """delta-rs (object_store) options for the profile's S3-compatible endpoint, signed in as ``identity``
-    (the export identity reads the lake, as the Spark reader did); empty for a local lake."""
+    (by default the reader of the run records, ``RECORDS_READER``); empty for a local lake. The keys stay
+    in this dict, handed to delta-rs in memory: never the environment, a command line or a log line."""
     s3 = cfg.storage.s3
     if s3 is None:
         return {}
@@ -253,7 +260,8 @@ def read_records(cfg: Config, get_secret) -> list[dict]:
     uri = runs_uri(cfg)
     location = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
     try:
-        table = DeltaTable(location, storage_options=storage_options(cfg, get_secret)).to_pyarrow_table()
+        options = storage_options(cfg, get_secret, RECORDS_READER)
+        table = DeltaTable(location, storage_options=options).to_pyarrow_table()
     except TableNotFoundError:
         return []
     except (DeltaError, OSError) as exc:

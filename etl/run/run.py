@@ -6,8 +6,8 @@ the chosen stages will use (and drops the values), so no key, a wrong key, a
 tampered file or a missing secret stop the run with one line before any data is
 touched. Afterwards secrets are decrypted lazily, by the stage that needs them.
 Then the run takes the run lock (etl/ops/lock.py) for as long as its stages write, so
-two runs never write the same Delta tables at once; it signs in as its first stage's
-identity to take it, refreshes it between stages, and a backfill (etl/run/backfill.py)
+two runs never write the same Delta tables at once; it signs in as the run identity
+(the bookkeeping's own, etl/access.py) to take it, refreshes it between stages, and a backfill (etl/run/backfill.py)
 hands one lock to each date's run. The run's row in ``ops/runs`` (etl/run/records.py) is
 written before the lock is released, whatever the outcome.
 """
@@ -24,6 +24,7 @@ from typing import Iterator, Sequence
 from pyspark.sql import SparkSession
 
 from etl import faults
+from etl.access import RUN_IDENTITY
 from etl.config import Config
 from etl.errors import EtlError, SecretError, StorageAccessError
 from etl.log import current_run_id
@@ -33,7 +34,7 @@ from etl.run.ids import new_run_id
 from etl.run.stages import PIPELINE, Stage
 from etl.run.summary import RunSummary
 from etl.secrets import OK, open_secrets, referenced_secrets
-from etl.spark import build_session, use_stage_credentials
+from etl.spark import build_session, is_local, restart_session, use_stage_credentials
 from etl.storage import store_for
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,30 @@ class Run:
     def _enter(self, stage: Stage) -> None:
         """From now on Spark and the object-store clients sign in as ``stage``'s identity
         (``storage.s3.stage_credentials``): ingest, transform (silver, gold) or export."""
-        self._identity = stage.identity
-        if self._spark is not None and self.cfg.storage.s3 is not None:
-            if use_stage_credentials(self._spark, self.cfg, self.secret, stage.identity):
-                log.info("object store: signed in as the %s identity", stage.identity)
+        self._sign_in(stage.identity)
+
+    def _sign_in(self, identity: str) -> None:
+        """Spark and the object-store clients sign in as ``identity`` from now on.
+
+        In local mode the tasks run in this JVM, whose cached S3A file systems are closed on a change
+        (``use_stage_credentials``). A cluster's executors keep their own cache, filled with the keys
+        of the first stage that used them, out of this process's reach: there a change of identity
+        starts a new Spark application (``restart_session``), with executors of its own that never
+        held another identity's keys. The gold frames kept for the export belong to the old session
+        and are dropped; the export then reads the gold Delta tables."""
+        previous, self._identity = self._identity, identity
+        if self._spark is None or self.cfg.storage.s3 is None or previous == identity:
+            return
+        if not is_local(self._spark):
+            if self.summary.gold is not None:
+                self.summary.gold.frames.clear()
+            began = time.monotonic()
+            self._spark = restart_session(self._spark, self.cfg, self.secret, identity)
+            self._spark.conf.set(records.USER_METADATA_CONF, self.run_id)
+            log.info("object store: signed in as the %s identity, in a new Spark application (executors of "
+                     "its own, %.1f s)", identity, time.monotonic() - began)
+        elif use_stage_credentials(self._spark, self.cfg, self.secret, identity):
+            log.info("object store: signed in as the %s identity", identity)
 
     def store(self, root: str):
         """The object store at a configured area root, signed in as the current stage's identity."""
@@ -160,14 +181,14 @@ class Run:
             raise refused from None
 
     def lock(self, stages: Sequence[Stage]) -> RunLock:
-        """The run lock of this profile, signed in as the first stage's identity (not yet taken)."""
-        first = first_stage(stages)
-        return lock_for(self.cfg, self.run_id, self.secret, first.identity if first else None)
+        """The run lock of this profile, signed in as the run identity (not yet taken): no stage's
+        identity may write the lock or ops/runs (etl/access.py)."""
+        return lock_for(self.cfg, self.run_id, self.secret, RUN_IDENTITY)
 
     @contextmanager
     def locked(self, stages: Sequence[Stage], lock: RunLock | None = None) -> Iterator[RunLock]:
         """The run lock for this run: ``lock`` when a backfill already holds it (now naming this
-        run), else taken here (as the first stage's identity) and released at the end, also on failure."""
+        run), else taken here (as the run identity) and released at the end, also on failure."""
         if lock is not None:
             keep_lock(lock, run_id=self.run_id)
             yield lock
@@ -225,6 +246,8 @@ class Run:
             return
         try:
             try:
+                # ops/runs belongs to the run identity (the bookkeeping), not to the last stage's.
+                self._sign_in(RUN_IDENTITY)
                 written = [t for stage in self._started for t in stage.writes()]
                 self.summary.table_versions.update(records.written_versions(self.spark, self.cfg, self.run_id,
                                                                             written))

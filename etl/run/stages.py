@@ -4,9 +4,10 @@ Each stage is an object that says
 
 - ``name``: how ``--stages``, the logs and the run record (``ops/runs``) call it;
 - ``identity``: the object-store credential group it signs in with
-  (``storage.s3.stage_credentials.<identity>``, etl/access.py gives each its policy):
-  ingest reads landing and writes the lake, transform (silver, gold) works in the
-  lake only, export reads gold and writes the exports bucket;
+  (``storage.s3.stage_credentials.<identity>``, etl/access.py gives each its policy: the
+  prefixes of the catalogue tables its stages own): ingest reads landing and writes bronze,
+  transform (silver, gold) writes silver and gold, export reads the lake and writes the
+  exports bucket; the run lock and record are the run identity's;
 - ``writes()`` / ``reads()``: the catalogue tables (etl/catalog.py) it writes and reads,
   from which the dry run's plan and the run record's table versions come;
 - ``mysql``: whether it signs in to MySQL (its secrets are then checked before the run);

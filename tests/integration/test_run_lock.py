@@ -164,7 +164,7 @@ def test_a_missing_lake_bucket_is_a_config_error_not_a_traceback(client, lake_pr
 
 
 def test_maintain_while_a_run_holds_the_lock_exits_5_and_leaves_the_lock_alone(stack, make_lock, lake_prefix):
-    """`etl maintain` takes the same lock as a run (the real S3 object on MinIO, as its transform identity):
+    """`etl maintain` takes the same lock as a run (the real S3 object on MinIO, as the run identity):
     while a run holds it, it exits 5 naming the holder, before Spark starts, and the run keeps its lock."""
     holder = make_lock("nightly-run")
     holder.acquire()

@@ -87,6 +87,7 @@ PROFILE_COMMANDS = {
     "services": ["services", "status"],
     "secrets": ["secrets", "list"],
     "maintain": ["maintain"],
+    "dashboard": ["dashboard"],
 }
 
 

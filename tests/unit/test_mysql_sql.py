@@ -440,13 +440,17 @@ def test_swap_refuses_a_table_name_that_is_not_plain():
 
 
 def test_etl_runs_gets_one_row_per_table_in_one_statement():
+    """An upsert into V005's etl_table_loads (key run_id, table_name), not REPLACE: the loader has no
+    DELETE on the audit tables."""
     conn = RecordingConnection()
     record_runs(conn, "20261123T010203Z-abc123", date(2026, 11, 22), {"alerts": 0, "kpi_daily_sales": 3},
                 datetime(2026, 11, 23, 1, 2, 5, 678000))
     assert conn.statements == [
-        "REPLACE INTO etl_table_loads (run_id, run_date, table_name, row_count, loaded_at) VALUES "
+        "INSERT INTO etl_table_loads (run_id, run_date, table_name, row_count, loaded_at) VALUES "
         "('20261123T010203Z-abc123', '2026-11-22', 'alerts', 0, '2026-11-23 01:02:05.678'), "
-        "('20261123T010203Z-abc123', '2026-11-22', 'kpi_daily_sales', 3, '2026-11-23 01:02:05.678')"]
+        "('20261123T010203Z-abc123', '2026-11-22', 'kpi_daily_sales', 3, '2026-11-23 01:02:05.678') "
+        "ON DUPLICATE KEY UPDATE run_date = VALUES(run_date), row_count = VALUES(row_count), "
+        "loaded_at = VALUES(loaded_at)"]
 
 
 def test_served_frame_renames_reserved_columns_and_dates_a_snapshot(spark):
@@ -585,3 +589,112 @@ def test_small_tables_are_collected_in_one_job_bounded_by_the_row_limit(spark):
     assert rows == {"small": [{"id": 1, "name": "a", "amount": Decimal("0.10"), "day": "2026-11-22"}]}
     # "grown" holds more than the limit (it grew since it was counted): left to the JDBC writer
     assert collect_small({}, 10) == {}
+
+
+# -- TLS (docs/security.md, "TLS") ---------------------------------------------------------------
+def _mysql_config(profile: str, **environ: str):
+    from etl.config import load_config
+
+    return load_config(profile, environ=environ)
+
+
+@pytest.mark.parametrize("mode", ["REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"])
+def test_the_url_carries_the_configured_ssl_mode(mode):
+    from etl.export.mysql import mysql_url
+
+    url = mysql_url(_mysql_config("docker", ETL__MYSQL__SSL_MODE=mode))
+    assert f"sslMode={mode}" in url.split("?", 1)[1].split("&")
+    assert "useSSL=false" not in url and "allowPublicKeyRetrieval" not in url
+
+
+def test_plain_text_only_to_a_loopback_server():
+    from etl.errors import ConfigError
+    from etl.export.mysql import mysql_url
+
+    assert "sslMode=DISABLED" in mysql_url(_mysql_config("dev"))          # the loopback MariaDB
+    with pytest.raises(ConfigError, match="mysql.ssl_mode is DISABLED but mysql.host db.example.com"):
+        mysql_url(_mysql_config("dev", ETL__MYSQL__HOST="db.example.com"))
+    with pytest.raises(ConfigError):
+        mysql_url(_mysql_config("docker", ETL__MYSQL__SSL_MODE="DISABLED"))
+
+
+def test_tls_is_on_unless_a_profile_turns_it_off_and_verified_in_the_production_template():
+    import yaml
+
+    from etl.config import CONF_DIR, Config, _merge
+    from etl.export.mysql import mysql_url
+
+    assert _mysql_config("local").mysql.ssl_mode == "VERIFY_IDENTITY"       # the default
+    assert _mysql_config("docker").mysql.ssl_mode == "REQUIRED"
+    data = _merge(yaml.safe_load((CONF_DIR / "base.yaml").read_text()),
+                  yaml.safe_load((CONF_DIR / "production.yaml.example").read_text()))
+    production = Config.model_validate({**data, "profile": "production"})
+    assert "sslMode=VERIFY_IDENTITY" in mysql_url(production)
+    assert production.storage.s3.ssl_enabled and not production.storage.s3.prefixed_roots
+
+
+# -- the accounts' grants, from the migrations (docs/security.md, "MySQL accounts") ----------------------
+def _granted(statements: list[str], account: str) -> dict[str, str]:
+    """Object -> privileges of ``account`` in GRANT statements."""
+    out = {}
+    for statement in statements:
+        m = re.fullmatch(r"GRANT (.+) ON `db`\.`(\w+)` TO (\S+);", statement)
+        assert m, statement
+        if m.group(3) == account:
+            out[m.group(2)] = m.group(1)
+    return out
+
+
+def test_every_table_and_view_the_migrations_leave_has_a_grant():
+    from etl.export.mysql import AUDIT_TABLES, account_grants, schema_objects
+
+    objects = schema_objects()
+    # V005 and V006 replayed: renamed and temporary names count under their final names only
+    assert objects["etl_table_loads"] == "table" and objects["etl_runs"] == "view"
+    assert objects["alerts_legacy"] == "view" and objects["forecast_backtest_history"] == "table"
+    assert not [name for name in objects if "__v00" in name]
+    statements = account_grants("db", "L", "R")
+    loader, reader = _granted(statements, "L"), _granted(statements, "R")
+    assert set(objects) <= set(loader), set(objects) - set(loader)
+    for table in AUDIT_TABLES:
+        assert loader[table] == "SELECT, INSERT, UPDATE, CREATE"           # append-only: no DROP, ALTER, DELETE
+    assert loader["etl_runs"] == "SELECT" and loader["kpi_daily_sales_legacy"] == "SELECT"
+    assert "DROP" in loader["kpi_peak_hours__staging"] and "DROP" in loader["customer_rfm_history"]
+
+
+def test_the_consumer_reads_every_served_gold_table_history_and_view_and_no_audit_table():
+    from etl.export.mysql import SNAPSHOT_TABLES, account_grants, schema_objects
+    from etl.gold.marts import GOLD_TABLES
+
+    reader = _granted(account_grants("db", "L", "R"), "R")
+    assert set(reader.values()) == {"SELECT"}
+    served = {*GOLD_TABLES, *(f"{t}_history" for t in SNAPSHOT_TABLES),
+              *(n for n, kind in schema_objects().items() if kind == "view" and n.endswith("_legacy"))}
+    assert set(reader) == served
+    assert not {"etl_runs", "etl_table_loads", "etl_run_records", "schema_migrations", "etl_gold_loaded"} & set(reader)
+    assert not [n for n in reader if n.endswith(("__staging", "__retired"))]
+
+
+def test_a_migration_table_no_grant_covers_stops_the_grants(tmp_path):
+    """A future migration's table that is neither a gold table, a history, an audit table nor a view
+    of one: an error naming it, never a table nobody may load or read."""
+    from etl.export.mysql import MIGRATIONS_DIR, account_objects
+
+    for path in MIGRATIONS_DIR.glob("V*__*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "V099__surprise.sql").write_text("CREATE TABLE IF NOT EXISTS kpi_surprise (id INT PRIMARY KEY);\n"
+                                                 "CREATE OR REPLACE VIEW surprise_view AS SELECT 1;\n")
+    with pytest.raises(ValueError, match="table kpi_surprise, view surprise_view, which no account grant covers"):
+        account_objects(tmp_path)
+
+
+def test_migrations_run_by_the_admin_are_recorded_and_only_the_pending_ones():
+    from etl.export.mysql import pending_migration_statements
+
+    everything = pending_migration_statements([])
+    recorded = [s for s in everything if s.startswith("INSERT INTO schema_migrations")]
+    assert [r.split("'")[1] for r in recorded] == [v for v, _ in migrations()]
+    assert everything[-1] == "INSERT INTO schema_migrations VALUES ('V006', UTC_TIMESTAMP(3))"
+    later = pending_migration_statements(["V001", "V002", "V003", "V004", "V005"])
+    assert later[-1] == everything[-1] and not [s for s in later if "RENAME TABLE" in s]
+    assert pending_migration_statements([v for v, _ in migrations()]) == []

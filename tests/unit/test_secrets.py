@@ -494,15 +494,19 @@ def test_a_crash_before_the_key_swap_is_finished_by_a_rerun(key_file, tmp_path, 
 def test_referenced_secrets_follow_the_config():
     dev = load_config("dev", environ={})
     stage_keys = {f"minio_{group}_{kind}_key": [f"storage.s3.stage_credentials.{group}.{kind}_key_secret"]
-                  for group in ("ingest", "transform", "export") for kind in ("access", "secret")}
+                  for group in ("ingest", "transform", "export", "run") for kind in ("access", "secret")}
     assert referenced_secrets(dev) == {
         "minio_access_key": ["storage.s3.access_key_secret"], "minio_secret_key": ["storage.s3.secret_key_secret"],
-        **stage_keys, "mysql_user": ["mysql.user_secret"], "mysql_password": ["mysql.password_secret"]}
-    # Each stage needs only its own identity (least privilege), never MinIO's root pair.
-    assert set(referenced_secrets(dev, ["ingest"])) == {"minio_ingest_access_key", "minio_ingest_secret_key"}
+        **stage_keys, "mysql_user": ["mysql.user_secret"], "mysql_password": ["mysql.password_secret"],
+        "mysql_reader_user": ["mysql.reader_user_secret"], "mysql_reader_password": ["mysql.reader_password_secret"]}
+    # Each stage needs only its own identity (least privilege) and the run identity (the run lock, ops/runs),
+    # never MinIO's root pair.
+    run = {"minio_run_access_key", "minio_run_secret_key"}
+    assert set(referenced_secrets(dev, ["ingest"])) == {"minio_ingest_access_key", "minio_ingest_secret_key", *run}
     assert set(referenced_secrets(dev, ["silver", "gold"])) == {"minio_transform_access_key",
-                                                               "minio_transform_secret_key"}
-    assert set(referenced_secrets(dev, ["export_excel"])) == {"minio_export_access_key", "minio_export_secret_key"}
+                                                               "minio_transform_secret_key", *run}
+    assert set(referenced_secrets(dev, ["export_excel"])) == {"minio_export_access_key", "minio_export_secret_key",
+                                                              *run}
     assert "mysql_password" in referenced_secrets(dev, ["gold", "export"])
     # Without stage credentials every stage uses the default pair.
     single = load_config("local", environ={"ETL__STORAGE__S3": '{"endpoint": "http://h:1", '
@@ -531,10 +535,12 @@ def etl(capsys, *argv: str, stdin: str | None = None, monkeypatch=None) -> tuple
     return code, out, err
 
 
-# The dev profile's object-store identities: one per stage group (least privilege), plus MinIO's root pair.
-STAGE_KEYS = tuple(f"minio_{group}_{kind}_key" for group in ("ingest", "transform", "export")
+# The dev profile's object-store identities: one per stage group and the run's (least privilege), plus
+# MinIO's root pair; the MySQL loader and the consumers' read-only account.
+STAGE_KEYS = tuple(f"minio_{group}_{kind}_key" for group in ("ingest", "transform", "export", "run")
                    for kind in ("access", "secret"))
-DEV_SECRETS = ("minio_access_key", "minio_secret_key", *STAGE_KEYS, "mysql_user", "mysql_password")
+DEV_SECRETS = ("minio_access_key", "minio_secret_key", *STAGE_KEYS, "mysql_user", "mysql_password",
+               "mysql_reader_user", "mysql_reader_password")
 
 
 def filled(capsys, monkeypatch, names=DEV_SECRETS):
@@ -625,7 +631,7 @@ def test_check_lists_every_referenced_secret_as_ok(dev_env, capsys, monkeypatch)
 
 def test_check_names_missing_and_tampered_secrets_and_fails(dev_env, capsys, monkeypatch):
     values = filled(capsys, monkeypatch, names=("minio_access_key", "minio_secret_key", *STAGE_KEYS, "mysql_user",
-                                                 "unused"))
+                                                 "mysql_reader_user", "mysql_reader_password", "unused"))
     document = doc(dev_env)
     document["secrets"]["minio_secret_key"] = document["secrets"]["minio_access_key"]
     write_doc(dev_env, document)
@@ -633,9 +639,10 @@ def test_check_names_missing_and_tampered_secrets_and_fails(dev_env, capsys, mon
     assert code == EXIT_CONFIG
     states = {line.split()[-2]: line.split()[0] for line in out.splitlines() if line.startswith(("ok", "missing", "failed"))}
     assert states == {"minio_access_key": "ok", "minio_secret_key": "failed", "mysql_user": "ok",
-                      "mysql_password": "missing", **{name: "ok" for name in STAGE_KEYS}}
+                      "mysql_password": "missing", "mysql_reader_user": "ok", "mysql_reader_password": "ok",
+                      **{name: "ok" for name in STAGE_KEYS}}
     assert "not referenced by profile 'dev': unused" in out
-    assert len(err.strip().splitlines()) == 1 and "2 of 10 secret(s)" in err
+    assert len(err.strip().splitlines()) == 1 and "2 of 14 secret(s)" in err
     assert not any(v in out + err for v in values.values())
 
 
@@ -667,7 +674,7 @@ def test_rotate_command_keeps_values_and_retires_the_old_key(dev_env, capsys, mo
     key_path = tmp_path / "home" / "master.key"
     old = key_path.read_text()
     code, out, _ = etl(capsys, "rotate")
-    assert code == 0 and f"re-encrypted {dev_env} (10 secret(s))" in out and "old key no longer opens" in out
+    assert code == 0 and f"re-encrypted {dev_env} (14 secret(s))" in out and "old key no longer opens" in out
     assert key_path.read_text() != old
     assert etl(capsys, "check")[0] == 0
     assert all(SecretStore(dev_env).get(n) == v for n, v in values.items())

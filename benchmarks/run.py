@@ -282,6 +282,16 @@ def gold_table_times(messages: list[dict]) -> dict[str, dict]:
     return out
 
 
+def add_task_cpu(tables: dict[str, dict], cpu_by_job: dict[str, float]) -> None:
+    """Each table's Spark task CPU seconds (``task_cpu_s``): its jobs ``gold X`` (compute) and ``write X``, and
+    Delta's own jobs under them (``Delta: gold X: ...``). The JVM's threads only: a Python worker's CPU
+    (the forecast's statsmodels fits) is not in it."""
+    for name, table in tables.items():
+        own = (f"gold {name}", f"write {name}")
+        table["task_cpu_s"] = round(sum(s for job, s in cpu_by_job.items()
+                                        if job in own or job.startswith(tuple(f"Delta: {o}: " for o in own))), 2)
+
+
 def event_log_env(folder: Path) -> dict[str, str]:
     """Spark's event log into ``folder`` for one run (added to any ``spark.conf`` the caller's environment sets):
     heap, spill, shuffle and the slowest actions are read from it afterwards (benchmarks/eventlog.py)."""
@@ -334,6 +344,7 @@ def pipeline_run(target: Target, run_date: date, rows: int, driver_memory: str, 
     result["messages"] = log_messages(stderr)
     result["stages_s"] = stage_times(result["messages"])
     result["gold_tables"] = gold_table_times(result["messages"])
+    add_task_cpu(result["gold_tables"], result["spark"].pop("task_cpu_s_by_job", {}))
     result["other_s"] = round(result["wall_s"] - sum(result["stages_s"].values()), 2)
     result["rows"] = rows
     result["rows_per_s"] = round(rows / result["wall_s"]) if result["wall_s"] else None
@@ -671,15 +682,20 @@ def order_analytics_lines(results: list[dict]) -> list[str]:
     runs = [(r, name) for r in results for name in ("full", "incremental")]
     heads = [f"{r['label']} {'full run' if name == 'full' else 'incremental day'}" for r, name in runs]
     lines = [OA_BEGIN, "",
-             "Seconds per table: the table's frame computed once (`gold X: computed in`) plus its Delta write "
-             "(`table gold/X (...) ... in N s`), from the run's JSON log. A facts table is computed by its "
+             "Per table: wall seconds / Spark task CPU seconds. Wall: the table's frame computed once (`gold X: "
+             "computed in`) plus its Delta write (`table gold/X (...) ... in N s`), from the run's JSON log. Task "
+             "CPU: the CPU of its Spark jobs (`gold X`, `write X` and Delta's own under them) from the event log, "
+             "the JVM's threads only (not the forecast's Python workers, nor the driver's planning); on a "
+             "shared machine the wall seconds include waiting for a core. A facts table is computed by its "
              "write; the incremental day rewrites only its changed months.", "",
              "| table | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
 
     def figure(r: dict, name: str, table: str) -> str:
         run = r["pipeline"].get(name) or {}
         times = (run.get("gold_tables") or {}).get(table)
-        return "–" if not times else f"{times['seconds']:,.1f} s"
+        if not times:
+            return "–"
+        return f"{times['seconds']:,.1f} s" + (f" / {times['task_cpu_s']:,.1f}" if "task_cpu_s" in times else "")
 
     def total(r: dict, name: str, tables) -> float | None:
         run = r["pipeline"].get(name) or {}
@@ -688,8 +704,14 @@ def order_analytics_lines(results: list[dict]) -> list[str]:
 
     for table in (*OA_TABLES, *OA_FACTS):
         lines.append(f"| `{table}` | " + " | ".join(figure(r, n, table) for r, n in runs) + " |")
+    def cpu_total(r: dict, name: str, tables) -> str:
+        times = (r["pipeline"].get(name) or {}).get("gold_tables") or {}
+        cpu = [times[t]["task_cpu_s"] for t in tables if "task_cpu_s" in times.get(t, {})]
+        return f" / {sum(cpu):,.1f}" if cpu else ""
+
     lines.append("| **the eleven together (seconds added to the run)** | "
-                 + " | ".join(f"**{_seconds(total(r, n, (*OA_TABLES, *OA_FACTS)))}**" for r, n in runs) + " |")
+                 + " | ".join(f"**{_seconds(total(r, n, (*OA_TABLES, *OA_FACTS)))}"
+                              f"{cpu_total(r, n, (*OA_TABLES, *OA_FACTS))}**" for r, n in runs) + " |")
 
     def of_run(r: dict, name: str, key) -> str:
         run = r["pipeline"].get(name)

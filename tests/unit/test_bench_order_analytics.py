@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from openpyxl import Workbook
 
-from benchmarks.run import OA_TABLES, excel_counts, gold_table_times, order_analytics_lines
+from benchmarks.run import OA_TABLES, add_task_cpu, excel_counts, gold_table_times, order_analytics_lines
 from etl import delta_io
 from etl.export.report import ORDER_ANALYTICS_SHEETS
 from etl.storage import LocalStore
@@ -46,6 +46,14 @@ def test_seconds_per_table_are_its_compute_plus_its_writes(caplog):
     assert times["facts_channel_daily"]["rows_written"] == 40 and "compute_s" not in times["facts_channel_daily"]
     assert times["facts_pos_mix_month"]["rows_written"] == 0       # counted, with its seconds
     assert "transactions" not in times                              # silver is not gold
+
+
+def test_task_cpu_of_a_table_is_its_own_jobs_and_deltas_under_them():
+    tables = {"kpi_order_mix": {}, "kpi_order": {}}
+    add_task_cpu(tables, {"gold kpi_order_mix": 2.0, "write kpi_order_mix": 0.5,
+                          "Delta: write kpi_order_mix: Filtering files for query": 0.25,
+                          "gold kpi_order_mix_other": 9.0, "silver sales": 9.0, "gold kpi_order": 1.0})
+    assert tables == {"kpi_order_mix": {"task_cpu_s": 2.75}, "kpi_order": {"task_cpu_s": 1.0}}
 
 
 def report_with(tmp_path, empty: tuple[str, ...] = ()) -> SimpleNamespace:
@@ -98,7 +106,7 @@ def test_the_report_section_shows_each_table_and_says_which_has_no_rows():
 
     text = "\n".join(order_analytics_lines([result]))
 
-    assert "| `kpi_order_mix` | 2.0 s | 2.0 s |" in text
+    assert "| `kpi_order_mix` | 2.0 s | 2.0 s |" in text            # no task CPU in this result: wall only
     assert "**20.0 s**" in text              # nine tables at 2 s and two facts at 1 s
     assert "| `customer_rfm` | 5 / 5 / 3 |" in text
     assert "missing rows in kpi_order_mix in MySQL" in text

@@ -726,7 +726,7 @@ def order_analytics_lines(results: list[dict]) -> list[str]:
         of_run(r, n, lambda run: _seconds(run["wall_s"])) for r, n in runs) + " |")
     lines.append("| CPU seconds, whole process tree | " + " | ".join(
         of_run(r, n, lambda run: f"{run['cpu_s']:,.0f}") for r, n in runs) + " |")
-    lines.append("| load average at the start / end of the size | " + " | ".join(
+    lines.append("| load average (1 minute) at the start / end of the size's three runs | " + " | ".join(
         f"{r['load_average_start'][0]} / {r['load_average_end'][0]}" for r, _ in runs) + " |")
     lines += ["", "The data of each size: " + "; ".join(
         f"{r['label']}: {r['sales']:,} in-store sales over {r['days']} days, plus {r['orders_per_day']:,} online "
@@ -734,7 +734,10 @@ def order_analytics_lines(results: list[dict]) -> list[str]:
         f"sales each), {r['customers']:,} customers, profile `{r['profile']}`, measured {r['measured_at']}"
         for r in results) + ".", ""]
     lines += ["Rows of each table after the export of the incremental day (gold: the Delta table; MySQL: the "
-              "served table; Excel: the non-empty rows of its sheet, title and header included):", "",
+              "served table; Excel: the non-empty rows of its sheet, title and header included, where "
+              "`Channels_Daily` shows the last 90 days, `Peak_Hours` is a 7 × 24 grid, `Cohort_Retention` a "
+              "triangle of one row per cohort month and `RFM_Segments` the customers under a count per segment):",
+              "",
               "| table | " + " | ".join(f"{r['label']} gold / MySQL / Excel" for r in results) + " |",
               "|---" * (len(results) + 1) + "|"]
     for table in OA_TABLES:

@@ -89,7 +89,8 @@ def test_excel_counts_every_table_and_tells_an_empty_one(tmp_path):
 def test_excel_counts_says_when_the_report_is_missing(tmp_path):
     (tmp_path / "exports").mkdir()
     target = SimpleNamespace(exports=LocalStore(str(tmp_path / "exports")), roots={"exports": "the root"})
-    assert excel_counts(target, date(2026, 11, 2), tmp_path)["error"] == "Daily_Report_20261102.xlsx not found in the root"
+    counts = excel_counts(target, date(2026, 11, 2), tmp_path)
+    assert counts["error"] == "Daily_Report_20261102.xlsx not found in the root"
 
 
 def test_the_report_section_shows_each_table_and_says_which_has_no_rows():

@@ -12,7 +12,7 @@ DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all bench-order-analytics
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -140,6 +140,13 @@ bench-tiny: bench-deps
 # its peak (Spark's shuffle files and disk cache under /tmp, the lake, the CSVs twice).
 bench-100m: bench-deps
 	$(BENCH) --sales 100000000 --peers duckdb --no-serve $(BENCH_ARGS)
+
+# What the order analytics (issue 24) cost at 1M and 10M in-store sales: all seven feeds (online and POS
+# orders at a tenth of the in-store sales a day each), no peers; the full run, the incremental day and the
+# export, with the seconds of each of the nine tables and their two facts tables, then every table's rows
+# counted in gold, MySQL and the Excel report. benchmarks/results/order_analytics/; about an hour on 2 cores.
+bench-order-analytics: bench-deps
+	$(BENCH) --order-analytics --sales 1000000 10000000 $(BENCH_ARGS)
 
 # Every figure of docs/benchmarks.md's generated section, in one command: about two hours.
 bench-all: bench bench-100m

@@ -13,6 +13,9 @@ not need one more service; the event log is JSON Lines, one listener event per l
 - shuffle: bytes written and read by shuffles; GC: the JVM's total collection time.
 - time: the SQL executions (one per action) by duration, with the job description the
   pipeline gave them, so that a profile names the slowest tables and steps.
+- CPU: the tasks' CPU seconds (``Executor CPU Time`` plus deserialisation, the JVM's threads only, not
+  Python workers) by job description, all of them (``task_cpu_s_by_job``): on a shared machine, where
+  wall time lies, what a table's own jobs cost.
 - counts: Spark SQL executions started (``SparkListenerSQLExecutionStart``: every action, Delta's
   own snapshot and MERGE queries included, also those that never ended in a killed run) and Spark
   jobs started (``SparkListenerJobStart``). On a small day these, not the rows, are the run's cost
@@ -53,6 +56,7 @@ def summarize(folder: Path, top: int = 12) -> dict:
     executions: list[dict] = []
     job_descriptions: dict[int, str] = {}
     stage_seconds_by_description: dict[str, float] = defaultdict(float)
+    cpu_ns_by_description: dict[str, int] = defaultdict(int)
     for event in events(folder):
         kind = event["Event"]
         if kind == "SparkListenerTaskEnd":
@@ -60,6 +64,8 @@ def summarize(folder: Path, top: int = 12) -> dict:
             heap = (event.get("Task Executor Metrics") or {}).get("JVMHeapMemory", 0)
             peak_heap = max(peak_heap, heap)
             metrics = event.get("Task Metrics") or {}
+            cpu_ns_by_description[job_descriptions.get(event.get("Stage ID")) or "(no description)"] += (
+                metrics.get("Executor CPU Time", 0) + metrics.get("Executor Deserialize CPU Time", 0))
             peak_execution = max(peak_execution, metrics.get("Peak Execution Memory", 0))
             memory_spilled += metrics.get("Memory Bytes Spilled", 0)
             disk_spilled += metrics.get("Disk Bytes Spilled", 0)
@@ -99,7 +105,8 @@ def summarize(folder: Path, top: int = 12) -> dict:
             "gc_s": round(gc_ms / 1000, 1), "tasks": tasks, "stages": stages, "sql_executions": len(executions),
             "sql_executions_started": sql_started, "jobs": jobs, "app_start_ms": app_start_ms,
             "slowest_sql": executions[:top],
-            "stage_seconds_by_job": [{"job": name, "seconds": round(s, 1)} for name, s in by_description[:top]]}
+            "stage_seconds_by_job": [{"job": name, "seconds": round(s, 1)} for name, s in by_description[:top]],
+            "task_cpu_s_by_job": {name: round(ns / 1e9, 2) for name, ns in sorted(cpu_ns_by_description.items())}}
 
 
 if __name__ == "__main__":

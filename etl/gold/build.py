@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -216,11 +217,18 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
 def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool = False) -> GoldResult:
     result = GoldResult()
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
+    started = time.monotonic()
     with job_description(spark, "gold inputs"):
         frames = {name: materialize(frame) for name, frame in frames.items()}
+    log.info("gold inputs: computed in %.2f s", time.monotonic() - started)
+
     def computed(name: str, frame: DataFrame) -> DataFrame:
+        """The table computed once; its seconds logged, since its write (logged by delta_io) only copies it."""
+        started = time.monotonic()
         with job_description(spark, f"gold {name}"):
-            return materialize(frame.coalesce(1))
+            frame = materialize(frame.coalesce(1))
+        log.info("gold %s: computed in %.2f s", name, time.monotonic() - started)
+        return frame
 
     for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate, prepare=computed).items():
         uri = table_uri(cfg, "gold", name)

@@ -15,7 +15,8 @@ MIB = 2 ** 20
 def task_end(stage: int, heap_mib: int, spilled_mib: int = 0, disk_mib: int = 0, written_mib: int = 0) -> dict:
     return {"Event": "SparkListenerTaskEnd", "Stage ID": stage,
             "Task Executor Metrics": {"JVMHeapMemory": heap_mib * MIB},
-            "Task Metrics": {"Peak Execution Memory": 2 * MIB, "Memory Bytes Spilled": spilled_mib * MIB,
+            "Task Metrics": {"Peak Execution Memory": 2 * MIB, "Executor CPU Time": 1_400_000_000,
+                             "Executor Deserialize CPU Time": 100_000_000, "Memory Bytes Spilled": spilled_mib * MIB,
                              "Disk Bytes Spilled": disk_mib * MIB,
                              "Shuffle Write Metrics": {"Shuffle Bytes Written": written_mib * MIB},
                              "Shuffle Read Metrics": {"Remote Bytes Read": 0, "Local Bytes Read": written_mib * MIB}}}
@@ -53,6 +54,7 @@ def test_summary_sums_spill_and_shuffle_and_takes_the_peak_heap(tmp_path):
     assert summary["stage_seconds_by_job"] == [{"job": "silver sales", "seconds": 12.0},
                                                {"job": "(no description)", "seconds": 1.5}]
     assert summary["slowest_sql"] == [{"id": 4, "seconds": 12.5, "description": "silver sales"}]
+    assert summary["task_cpu_s_by_job"] == {"silver sales": 3.0, "(no description)": 1.5}
 
 
 def test_serving_figures_from_the_export_log_lines():

@@ -55,7 +55,7 @@ SLICE_RUN_UNIT = "tests/integration/[slice run]"
 # xdist's own order is by number of tests, which put the single-test, ten-minute modules last. Weights
 # are relative costs from `pytest --durations` (docs/development.md); unlisted modules weigh nothing.
 UNIT_WEIGHTS = {SLICE_RUN_UNIT: 100, "tests/integration/test_operations_records.py": 40,
-                "tests/integration/test_backfill.py": 35, "tests/integration/test_bench_smoke.py": 30,
+                "tests/integration/test_backfill.py": 21, "tests/integration/test_bench_smoke.py": 30,
                 "tests/integration/test_history_load.py": 30,
                 "tests/integration/test_ingest.py": 25, "tests/integration/test_silver.py": 25,
                 "tests/integration/test_transient_outage.py": 12, "tests/integration/test_run_lock.py": 8}

@@ -10,8 +10,9 @@ VENV     := .venv
 BIN      := $(VENV)/bin
 DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
+CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -48,11 +49,34 @@ unit: setup
 
 setup: $(VENV)/.installed jars
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@scripts/check-prerequisites.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
+
+# The whole dependency tree, pinned: a fresh environment with the newest versions pyproject.toml allows,
+# frozen into resources/constraints.txt (review the diff, run the tests, commit).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[test,bench]'
+	{ sed -n '1,3p' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
+
+# The unit tests on every supported Python (3.11 to 3.13), each in its own .venv-<version> with the same
+# pins: make unit-pythons PYTHONS="python3.11 $$(pyenv prefix 3.12.1)/bin/python3.12 ..."
+PYTHONS ?= python3.11 python3.12 python3.13
+unit-pythons: jars
+	@set -e; for py in $(PYTHONS); do \
+	  version=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  venv=.venv-$$version; echo "== unit tests on Python $$version ($$py) in $$venv"; \
+	  test -x $$venv/bin/python || $$py -m venv $$venv; \
+	  $$venv/bin/python -m pip install --quiet --upgrade pip; \
+	  $$venv/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'; \
+	  $$venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not integration and not cluster"; \
+	done
 
 # Jars declared once in resources/jars/pom.xml, copied (no transitive deps) into .jars/.
 jars: .jars/.fetched
@@ -96,7 +120,7 @@ BENCH_ARGS ?=
 BENCH      := $(BIN)/python benchmarks/run.py --services
 
 bench-deps: setup
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
 
 bench: bench-deps
 	$(BENCH) --tiny --sales 1000000 10000000 $(BENCH_ARGS)
@@ -118,3 +142,20 @@ bench-all: bench bench-100m
 
 clean:
 	rm -rf .local/lake .local/landing .local/exports .local/generated
+
+# The Airflow example DAG loaded by Airflow's own DagBag on Airflow 2 and 3, each in a virtual
+# environment of its own (created once, a few minutes each; Airflow is no dependency of the project).
+# Airflow 2's pins that let pip resolve it without Airflow's constraint files (else it backtracks for long).
+AIRFLOW2 := apache-airflow==2.11.0 apache-airflow-providers-apache-spark==5.3.2 'connexion[flask]==2.14.2' \
+            'flask<2.3' flask-appbuilder==4.5.3
+AIRFLOW3 := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4
+check-airflow-dag:
+	@set -e; for major in 2 3; do \
+	  venv=.venv-airflow$$major; \
+	  if [ ! -x $$venv/bin/airflow ]; then \
+	    $(PYTHON) -m venv $$venv && $$venv/bin/python -m pip install --quiet --upgrade pip; \
+	    if [ $$major = 2 ]; then $$venv/bin/python -m pip install --quiet $(AIRFLOW2); \
+	    else $$venv/bin/python -m pip install --quiet $(AIRFLOW3); fi; \
+	  fi; \
+	  $$venv/bin/python scripts/check_airflow_dag.py; \
+	done

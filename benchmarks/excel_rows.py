@@ -59,7 +59,7 @@ def reused_cells(sheet, data) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     data = rows(args.rows)

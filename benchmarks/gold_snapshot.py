@@ -24,7 +24,7 @@ MARTS = ("customers_data_mart", "sales_team_data_mart")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("items", nargs="*", default=list(MARTS), metavar="[LABEL:]TABLE[@VERSION]")
     args = parser.parse_args(argv)

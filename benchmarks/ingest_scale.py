@@ -79,7 +79,7 @@ def write_many(folder: Path, files: int, rows_per_file: int) -> tuple[list[Path]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("scenario", choices=["big", "many"])
     parser.add_argument("--size-gb", type=float, default=2.0)
     parser.add_argument("--files", type=int, default=10_000)

@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import time
 
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("peer", choices=["duckdb", "pandas"])
     parser.add_argument("--folder", type=Path, required=True)
     parser.add_argument("--date", type=date.fromisoformat, required=True)

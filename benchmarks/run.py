@@ -964,7 +964,7 @@ def load_tuning(folder: Path) -> dict[str, list[dict]]:
 # ----------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--sales", type=int, nargs="+",
                         help="total in-store sales of the history, one benchmark per value (default 1M 10M, "
                              "none with --tiny)")

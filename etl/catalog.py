@@ -99,6 +99,10 @@ FACTS_SCHEMAS = {
     "store_person_month": _ddl("store_id int, sales_person_id int, sales_month string, total_sales decimal(28,2), "
                                "total_transactions int, max_single_transaction decimal(18,2)"),
     "daily": _ddl("date date, revenue decimal(28,2), order_count bigint, units bigint, sales_month string"),
+    "channel_daily": _ddl("date date, channel string, order_count bigint, revenue decimal(28,2), "
+                          "cancelled_orders bigint, sales_month string"),
+    "pos_mix_month": _ddl("sales_month string, dimension string, value string, order_count bigint, "
+                          "revenue decimal(28,2)"),
 }
 
 # Bronze: one table per landing feed, in the order ingest takes them (reference data first).

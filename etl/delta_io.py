@@ -23,6 +23,7 @@ keeps its guarantee, and every caller goes through them:
 * ``replace_if_changed``: overwrite a small table only when its content differs.
 * ``overwrite``: replace a table whole (gold).
 * ``upsert_new_versions``: the conformed facts, whose rows are versions of business keys.
+* ``add_missing_columns``: an older table gains the (nullable) columns a newer schema added.
 
 Each returns a ``Commit``: the table version written (or None when nothing was
 committed) and the rows it wrote, from the commit's ``operationMetrics`` read
@@ -44,6 +45,7 @@ from typing import Iterable
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from etl.spark import CACHE_LEVEL, job_description
 
@@ -230,13 +232,14 @@ def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, 
 
 @logged
 def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, assignments: dict[str, str], *,
-                    name: str) -> Commit:
-    """Set ``assignments`` on the target rows that match a row of the (small, broadcast) ``source``."""
+                    name: str, broadcast: bool = True) -> Commit:
+    """Set ``assignments`` on the target rows that match a row of the ``source`` (small and broadcast, unless
+    ``broadcast`` is false)."""
     if not is_table(spark, uri):
         return Commit(uri, None)
     before = current_version(spark, uri)
     with job_description(spark, f"merge {name}"):
-        (DeltaTable.forPath(spark, uri).alias("t").merge(F.broadcast(source).alias("s"), on)
+        (DeltaTable.forPath(spark, uri).alias("t").merge((F.broadcast(source) if broadcast else source).alias("s"), on)
          .whenMatchedUpdate(set=assignments).execute())
     return _committed(spark, uri, before)
 
@@ -349,6 +352,27 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
     finally:
         todo.unpersist()
         stored.unpersist()
+
+
+def add_missing_columns(spark: SparkSession, uri: str, schema: StructType) -> list[str]:
+    """Add to a stored table the nullable columns of ``schema`` it lacks (a table written by an older
+    release), in one ``ALTER TABLE ADD COLUMNS`` (a metadata-only commit: the stored rows read them as
+    null). Schema auto-merge stays off, so a write never changes a schema by accident; this is the one
+    deliberate, additive change. Returns the names added (none: no commit)."""
+    if not is_table(spark, uri):
+        return []
+    stored = set(spark.read.format("delta").load(uri).columns)
+    missing = [f for f in schema.fields if f.name not in stored]
+    required = [f.name for f in missing if not f.nullable]
+    if required:
+        raise ValueError(f"{uri} lacks NOT NULL column(s) {', '.join(required)}, which cannot be added to "
+                         "stored rows; rebuild the table")
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        with job_description(spark, "alter table"):
+            spark.sql(f"ALTER TABLE delta.`{uri}` ADD COLUMNS ({columns})")
+        log.info("added column(s) %s to %s", ", ".join(f.name for f in missing), uri)
+    return [f.name for f in missing]
 
 
 @logged

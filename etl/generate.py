@@ -42,6 +42,13 @@ handle (empty phones, restaurants no store matches, items without ``itemcode``,
 re-sent unchanged customers, aliased headers, XLSX deliveries). ``opts.drop_days``
 cut that day's sales, online orders and order-event orders to ``DROP_FACTOR``.
 
+POS order events and online orders carry planted patterns for the order analytics (see
+docs/design.md, "Sample data"): lunch and dinner peaks in the order times, a weekly season and a
+trend in the basket quantities (``day_factor``), a mix of order types, platforms and payments
+(``ORDER_MIX``), item pairs that sell together (``PLANTED_PAIRS``), regulars and churning customers
+(``CustomerBase.shopper``). The in-store sales feed keeps the original draw and every feed keeps its
+number of records a day.
+
 Defective records are added to a file, never put in place of good ones: a file holds
 ``sales_per_day`` (``orders_per_day``, ``events_orders_per_day``) good records plus the
 injected ones, so expectations stay simple to state.
@@ -130,6 +137,24 @@ FIRST_STREAM_ID = 1_001
 CENT = Decimal("0.01")
 TAX_RATE = Decimal("0.18")
 _MASK = (1 << 64) - 1
+
+# Planted patterns (POS order events and online orders; the in-store sales feed stays the original draw, so
+# its files and the counts of records per day do not change). Order counts per day are fixed by the options;
+# the rhythm of the day is in the order times, the weekly season and the trend in the baskets' quantities.
+# Relative order intensity per hour of the day (UTC as written): lunch 12-13, dinner 19-20.
+HOUR_WEIGHTS = (0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.0, 1.2, 1.5, 3.0, 6.0, 6.5, 3.5, 1.5, 1.5, 2.0, 3.5,
+                6.0, 7.0, 4.5, 2.0, 0.8)
+WEEKDAY_FACTORS = (0.85, 0.85, 0.9, 0.95, 1.1, 1.3, 1.25)   # Monday .. Sunday: busier weekends
+TREND_PER_YEAR = 0.5                                         # basket size grows 50% over a year, linearly
+PLANTED_PAIRS = ((2, 7), (5, 10), (6, 12))                   # product ids bought together
+PAIR_SHARE = 0.3                                             # orders built around a planted pair
+BASKET_SIZES = (1, 1, 1, 2, 2, 3, 4)                          # items in an order without a planted pair
+REGULAR_SHARE = 0.1                                          # customers 1 .. 10%: regulars, never churn
+REGULAR_ORDERS = 0.35                                        # of the orders placed by a regular
+# Order type -> weight, platforms (order_from) with weights, payment types with weights.
+ORDER_MIX = (("Dine In", 45, (("POS", 1),), (("Card", 5), ("Cash", 2), ("Online", 3))),
+             ("Delivery", 40, (("Zomato", 55), ("Swiggy", 45)), (("Online", 9), ("Cash", 1))),
+             ("Pick Up", 15, (("POS", 70), ("Zomato", 15), ("Swiggy", 15)), (("Online", 5), ("Card", 3), ("Cash", 2))))
 
 
 @dataclass(frozen=True)
@@ -266,6 +291,55 @@ def _count(n: int, rate: float) -> int:
 
 def _pick(rng: random.Random, n: int, k: int) -> set[int]:
     return set(rng.sample(range(n), min(n, k))) if n > 0 and k > 0 else set()
+
+
+def _weighted(rng: random.Random, choices: tuple) -> tuple:
+    """One of ``choices`` (tuples whose second item is a weight), from one draw."""
+    point = rng.random() * sum(c[1] for c in choices)
+    for choice in choices:
+        point -= choice[1]
+        if point < 0:
+            return choice
+    return choices[-1]
+
+
+class _Clock:
+    """Times of day for the orders of a day: ``n`` evenly spread quantiles (one jittered in each ``1/n``)
+    through the inverse of the distribution ``HOUR_WEIGHTS`` gives over ``span`` seconds (uniform within
+    an hour). Monotone, so the times come in order, as the feeds write them; vectorised (numpy, its own
+    seeded stream per day) because it runs once per order."""
+
+    def __init__(self, span: int, seed: int):
+        hours = -(-span // 3600)
+        weights = [HOUR_WEIGHTS[h] * min(3600, span - h * 3600) / 3600 for h in range(hours)]
+        total, running = sum(weights), 0.0
+        self.quantiles, self.edges = [0.0], [0.0]
+        for h, weight in enumerate(weights):
+            running += weight / total
+            self.quantiles.append(running)
+            self.edges.append(float(min(span, (h + 1) * 3600)))
+        self.quantiles[-1] = 1.0
+        self.span, self.seed = span, seed
+
+    def day(self, index: int, n: int) -> list[float]:
+        """Seconds into day ``index`` of its ``n`` orders, ascending, each below ``span``."""
+        import numpy as np
+
+        if n <= 0:
+            return []
+        jitter = np.random.default_rng([self.seed, index]).random(n)
+        seconds = np.interp((np.arange(n) + jitter) / n, self.quantiles, self.edges)
+        return np.minimum(seconds, self.span - 1e-3).tolist()
+
+
+def day_factor(opts: "GenerateOptions", day: date) -> float:
+    """How large the baskets of ``day`` are: the weekday's factor times the trend since ``opts.start``."""
+    return WEEKDAY_FACTORS[day.weekday()] * (1 + TREND_PER_YEAR * (day - opts.start).days / 365)
+
+
+def _scaled(quantity: int, factor: float, rng: random.Random) -> int:
+    """``quantity × factor`` rounded at random (up with the fractional part's probability): the mean is exact."""
+    return max(1, int(quantity * factor + rng.random()))
 
 
 def format_phone(digits: str, style: int) -> str:
@@ -413,6 +487,9 @@ class CustomerBase:
     def __init__(self, opts: GenerateOptions):
         self.opts = opts
         self.changed: dict[int, Customer] = {}
+        self._spans: list[tuple[int, int]] | None = None
+        self._pool: list[int] = []
+        self._pool_day = -1
 
     def phone(self, customer_id: int, version: int) -> str:
         """Unique per customer: ``9...`` first, ``8...`` after a change (unknown phones use ``7...``)."""
@@ -431,6 +508,31 @@ class CustomerBase:
 
     def current(self, customer_id: int) -> Customer:
         return self.changed.get(customer_id) or self.base(customer_id)
+
+    def span(self, customer_id: int) -> tuple[int, int]:
+        """The days ``[joins, leaves)`` (indexes from ``opts.start``) in which a non-regular customer shops:
+        60% join during the first 80% of the period, 70% stop 14 days to half the period after joining
+        (they churn)."""
+        h = _mix(self.opts.seed, 303, customer_id)
+        joins = (h >> 8) % max(1, int(self.opts.days * 0.8)) if h % 10 < 6 else 0
+        leaves = joins + 14 + (h >> 32) % max(1, self.opts.days // 2) if (h >> 4) % 10 < 7 else 1 << 30
+        return joins, leaves
+
+    def shopper(self, rng: random.Random, index: int) -> int:
+        """The customer of an order on day ``index`` from one draw: a regular (ids up to ``REGULAR_SHARE`` of
+        the base, who never churn) for ``REGULAR_ORDERS`` of the orders, else a customer active that day."""
+        u = rng.random()
+        regulars = max(1, int(self.opts.customers * REGULAR_SHARE))
+        if index != self._pool_day:
+            if self._spans is None:
+                self._spans = [self.span(c) for c in range(regulars + 1, self.opts.customers + 1)]
+            self._pool = [regulars + 1 + k for k, (joins, leaves) in enumerate(self._spans) if joins <= index < leaves]
+            self._pool_day = index
+        pool = self._pool
+        if u < REGULAR_ORDERS or not pool:
+            return 1 + min(regulars - 1, int(u / REGULAR_ORDERS * regulars)) if u < REGULAR_ORDERS \
+                else 1 + min(self.opts.customers - 1, int(u * self.opts.customers))
+        return pool[min(len(pool) - 1, int((u - REGULAR_ORDERS) / (1 - REGULAR_ORDERS) * len(pool)))]
 
     def change(self, customer: Customer, rng: random.Random) -> Customer:
         """A new version: moved to another region, a new phone, or a new address in the same city."""
@@ -660,19 +762,23 @@ class _OrdersFeed:
         self.bad = random.Random(opts.seed * 1000 + 12)
         self.next_id = FIRST_ORDER_ID
         self.catalogue = _catalogue()
+        self.clock = _Clock(86400, opts.seed * 1000 + 22)
         self.duplicate_days = (_pick(self.bad, opts.days, _count(opts.days, opts.defect_rate))
                                if opts.defects else set())
 
     def _order(self, rng: random.Random, at: datetime, phone: str | None = None,
-               product: tuple[str, Decimal] | None = None) -> list[tuple[str, str]]:
+               product: tuple[str, Decimal] | None = None, index: int | None = None,
+               factor: float = 1.0) -> list[tuple[str, str]]:
+        """One order; ``index`` (the day's) picks an active customer and ``factor`` scales the count."""
         if phone is None:
-            phone = self.people.current(rng.randint(1, self.opts.customers)).phone
+            customer = (rng.randint(1, self.opts.customers) if index is None else self.people.shopper(rng, index))
+            phone = self.people.current(customer).phone
         style = rng.randrange(3)
         if product is None:
             _, _, sku, _, price = rng.choice(self.catalogue)
         else:
             sku, price = product
-        count = rng.randint(1, 3)
+        count = rng.randint(1, 3) if factor == 1.0 else _scaled(rng.randint(1, 3), factor, rng)
         order_id = self.next_id
         self.next_id += 1
         return [("order_id", str(order_id)), ("mobile_number", format_phone(phone, style)),
@@ -712,6 +818,8 @@ class _OrdersFeed:
                      for _ in range(_count(n, opts.defect_rate))]
             injected = dict(zip(self.bad.sample(range(n + len(kinds)), len(kinds)), kinds))
         day_start = datetime.combine(day, time(0))
+        factor = day_factor(opts, day)
+        times = self.clock.day(index, n)
         path = self.out / key
         path.parent.mkdir(parents=True, exist_ok=True)
         normal = 0
@@ -720,8 +828,8 @@ class _OrdersFeed:
             for position in range(n + len(injected)):
                 kind = injected.get(position)
                 if kind is None:
-                    at = day_start + timedelta(seconds=int((normal + self.rng.random()) * 86400 / n))
-                    elements = self._order(self.rng, at)
+                    at = day_start + timedelta(seconds=int(times[normal]))
+                    elements = self._order(self.rng, at, index=index, factor=factor)
                     normal += 1
                 else:
                     elements = self._defect(kind, day_start)
@@ -768,6 +876,9 @@ class _EventsFeed:
         self.next_order = FIRST_EVENT_ORDER_ID
         self.next_stream = FIRST_STREAM_ID
         self.catalogue = _catalogue()
+        self.by_id = {product[0]: product for product in self.catalogue}
+        self.clock = _Clock(self.SPAN, opts.seed * 1000 + 23)
+        self.index, self.factor = 0, 1.0
         stores, _ = _legacy_reference_rows(opts)
         refs = store_refs(opts)
         # (restID, name, address, contact): stores with an external_ref, and outlets no store matches.
@@ -832,12 +943,25 @@ class _EventsFeed:
         return {"itemid": 1282571400 + pid, "name": name, "itemcode": sku, "category": category,
                 "price": price, "quantity": quantity, "addon": addon}
 
+    def _basket(self, rng: random.Random) -> list[tuple[int, str, str, str, Decimal]]:
+        """The products of an order: ``PAIR_SHARE`` of the orders hold a planted pair (sometimes with one
+        more product), the others ``BASKET_SIZES`` products drawn evenly."""
+        if rng.random() < PAIR_SHARE:
+            first, second = PLANTED_PAIRS[rng.randrange(len(PLANTED_PAIRS))]
+            basket = [self.by_id[first], self.by_id[second]]
+            if rng.random() < 0.3:
+                extra = rng.choice(self.catalogue)
+                if extra not in basket:
+                    basket.append(extra)
+            return basket
+        return rng.sample(self.catalogue, min(len(self.catalogue), rng.choice(BASKET_SIZES)))
+
     def _order_events(self, start: datetime, flags: set[str]) -> list[tuple[datetime, str, tuple[str, ...]]]:
         """The lines of one order as (delivery time, JSON text, report tags), in no particular order."""
         rng, bad = self.rng, self.bad
         oid = self.next_order
         self.next_order += 1
-        person = self.people.current(rng.randint(1, self.opts.customers))
+        person = self.people.current(self.people.shopper(rng, self.index))
         style = rng.randrange(3)
         content_tags: list[str] = []
         if "unknown_customers" in flags:
@@ -856,8 +980,7 @@ class _EventsFeed:
             content_tags.append("unmatched_restaurants")
         else:
             restaurant = rng.choice(self.restaurants)
-        products = rng.sample(self.catalogue, rng.randint(1, 3))
-        items = [self._item(p, rng.randint(1, 3), rng) for p in products]
+        items = [self._item(p, _scaled(rng.randint(1, 3), self.factor, rng), rng) for p in self._basket(rng)]
         if "items_without_itemcode" in flags:
             items[0]["itemcode"] = ""
             items[0]["name"] = items[0]["name"].lower().replace("(", "").replace(")", "")
@@ -868,12 +991,12 @@ class _EventsFeed:
                           "category": "Seasonal", "price": Decimal(uprice), "quantity": bad.randint(1, 2),
                           "addon": []})
             content_tags.append("unknown_products")
-        order_type = rng.choice(["Delivery", "Delivery", "Pick Up", "Dine In"])
-        order_from = rng.choice(["Zomato", "Swiggy"]) if order_type == "Delivery" else "POS"
+        order_type, _, platforms, payments = _weighted(rng, ORDER_MIX)
+        order_from, payment_type = _weighted(rng, platforms)[0], _weighted(rng, payments)[0]
         core = sum((i["price"] * i["quantity"] for i in items), Decimal(0))
         order = {"id": oid, "source": order_from.lower() if order_from != "POS" else "pos",
                  "created_on": start.strftime("%Y-%m-%d %H:%M:%S"), "order_type": order_type,
-                 "order_from": order_from, "payment_type": rng.choice(["Online", "Cash", "Card"]),
+                 "order_from": order_from, "payment_type": payment_type,
                  "discount": (core * Decimal("0.1")).quantize(Decimal(1)) if core >= 500 and rng.random() < 0.4
                  else Decimal(0),
                  "delivery": Decimal(rng.choice(["0", "30", "40"])) if order_type == "Delivery" else Decimal(0),
@@ -945,6 +1068,8 @@ class _EventsFeed:
         path = self.out / key
         path.parent.mkdir(parents=True, exist_ok=True)
         day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        self.index, self.factor = index, day_factor(opts, day)
+        times = self.clock.day(index, n)
         pending: list[tuple[datetime, int, str, tuple[str, ...]]] = []
         sequence = line = 0
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
@@ -958,7 +1083,7 @@ class _EventsFeed:
                         report.mark(tag, key, line)
 
             for i in range(n):
-                start = day_start + timedelta(seconds=(i + rng.random()) * self.SPAN / n)
+                start = day_start + timedelta(seconds=times[i])
                 deliver(start)
                 for at, text, tags in self._order_events(start.replace(microsecond=0), flags.get(i, set())):
                     sequence += 1

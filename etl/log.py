@@ -62,3 +62,13 @@ def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     # py4j logs "Exception while sending command" with a traceback, through the root logger, when the Spark
     # JVM is gone; the CLI says that in one line instead (etl.cli.spark_jvm_stopped).
     handler.addFilter(lambda record: f"{os.sep}py4j{os.sep}" not in record.pathname)
+
+
+def console_progress_wanted() -> bool:
+    """Spark's console progress bar (``[Stage 3:=====>   (40 + 2) / 200]``) for a person watching: only
+    when standard error is a terminal and the log is text. It redraws one line in place, which a JSON
+    log or a file cannot hold; there each Delta write's log line is the progress (etl.delta_io)."""
+    if not sys.stderr.isatty():
+        return False
+    return not any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers)
+

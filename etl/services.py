@@ -5,7 +5,9 @@ MySQL database, and a developer should get both with one idempotent command,
 without Docker and without touching any system-wide service. So this module
 
 * installs the binaries when absent (MinIO with ``go install``, MariaDB with
-  ``apt-get``),
+  ``apt-get``, through ``sudo`` for a user who is not root),
+* runs MariaDB as the invoking user, or, for root, as Debian's ``mysql`` system
+  user (``MariaDBAccount``), never as the OS root when that can be avoided,
 * runs each server as a detached process bound to 127.0.0.1 only, with data,
   pid file and log under the configured ``services.*.data_dir`` (``.local/``,
   git-ignored),
@@ -25,8 +27,10 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import pwd
 import re
 import secrets
+import stat
 import shutil
 import signal
 import socket
@@ -36,6 +40,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from etl.config import PROJECT_ROOT, Config, load_config
@@ -88,6 +93,9 @@ def _mariadb_paths(cfg: Config) -> dict[str, Path]:
         "dir": base,
         "data": base / "data",
         "pid": base / "mysqld.pid",
+        # The server's own pid file: ours (above) is written by this process, as root perhaps, while the
+        # server, which may run as another user, writes its own; one file for both would race.
+        "server_pid": base / "mariadbd.pid",
         "log": base / "mysqld.log",
         "socket": base / "mysqld.sock",
         # Its own temporary folder: a starting server deletes leftover #sql* files in its tmpdir, which
@@ -455,6 +463,61 @@ def _mariadb_tools() -> dict[str, str | None]:
     }
 
 
+SERVER_OS_USER = "mysql"        # Debian's mariadb-server creates it; the server runs as it when we are root
+
+
+@dataclass(frozen=True)
+class MariaDBAccount:
+    """Who the dev server runs as, and the MariaDB account our SQL uses over the socket.
+
+    Socket authentication maps the OS user connecting to the MariaDB account of the same name, so
+    the admin account is ``root`` when we are root and the invoking user otherwise
+    (``mariadb-install-db --auth-root-socket-user``). MariaDB refuses to run as root unless told to;
+    run by root, the server runs as ``mysql`` instead (the folder is handed to it), unless that user
+    cannot reach the folder (a parent such as root's 0700 home): then it runs as root and says why."""
+    os_user: str          # the server process's OS user
+    admin: str            # the MariaDB account with socket authentication our SQL connects as
+    reason: str = ""      # why the server runs as root, when it must
+
+
+def _unreachable_parent(folder: Path, uid: int, gid: int) -> Path | None:
+    """The first folder on the way to ``folder`` that the OS user ``uid``/``gid`` cannot enter."""
+    for parent in reversed([folder, *folder.parents]):
+        if not parent.exists():
+            return None
+        info = parent.stat()
+        bit = (stat.S_IXUSR if info.st_uid == uid else stat.S_IXGRP if info.st_gid == gid else stat.S_IXOTH)
+        if not info.st_mode & bit:
+            return parent
+    return None
+
+
+def mariadb_account(folder: Path) -> MariaDBAccount:
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return MariaDBAccount(me, me)
+    try:
+        server = pwd.getpwnam(SERVER_OS_USER)
+    except KeyError:
+        return MariaDBAccount("root", "root", f"there is no OS user {SERVER_OS_USER}")
+    blocked = _unreachable_parent(folder.resolve(), server.pw_uid, server.pw_gid)
+    if blocked is not None:
+        return MariaDBAccount("root", "root", f"the OS user {SERVER_OS_USER} cannot enter {blocked} "
+                              f"(mode {stat.S_IMODE(blocked.stat().st_mode):04o}); give it o+x or move "
+                              "services.mariadb.data_dir to a folder it can reach")
+    return MariaDBAccount(SERVER_OS_USER, "root")
+
+
+def _hand_over(folder: Path, os_user: str) -> None:
+    """The server's folder (data, temporary files, log, socket, pid) owned by the user it runs as."""
+    if os.geteuid() != 0 or os_user == "root":
+        return
+    account = pwd.getpwnam(os_user)
+    for path in (folder, *folder.rglob("*")):
+        if not path.is_symlink():
+            os.chown(path, account.pw_uid, account.pw_gid)
+
+
 def ensure_mariadb_installed(cfg: Config, say: Say = _print) -> dict[str, str]:
     """Paths of mariadbd, mariadb-install-db and the client, installing the Debian packages if needed."""
     tools = _mariadb_tools()
@@ -470,17 +533,30 @@ def ensure_mariadb_installed(cfg: Config, say: Say = _print) -> dict[str, str]:
 
 
 def _install_mariadb(cfg: Config, say: Say) -> dict[str, str]:
-    command = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server mariadb-client"
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise ServiceError(f"MariaDB is not installed; install it with `{command}` (as root)")
+    sudo = _sudo_prefix()
+    prefix = "sudo " if sudo is None or sudo else ""
+    command = (f"{prefix}apt-get update && {prefix}env DEBIAN_FRONTEND=noninteractive "
+               "apt-get install -y mariadb-server mariadb-client")
+    if not shutil.which("apt-get"):
+        raise ServiceError("MariaDB is not installed and this is not a Debian-like system (no apt-get): "
+                           "install mariadb-server and mariadb-client with the system's package manager")
+    if sudo is None:
+        raise ServiceError("MariaDB is not installed; install it with `sudo apt-get install -y mariadb-server "
+                           "mariadb-client` (this user is not root and has no sudo)")
     log = _mariadb_paths(cfg)["dir"] / "apt.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    say(f"mariadb: installing mariadb-server and mariadb-client with apt-get (about a minute, log {_show(log)})")
+    how = "apt-get" if not sudo else "sudo apt-get"
+    say(f"mariadb: installing mariadb-server and mariadb-client with {how} (about a minute, log {_show(log)})")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # sudo asks for its password on the terminal when it needs one (stdin stays the terminal then).
+    stdin = None if sudo and sys.stdin.isatty() else subprocess.DEVNULL
     with open(log, "ab") as out:
-        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "mariadb-server", "mariadb-client"]):
-            if subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT).returncode:
-                raise ServiceError(f"`{' '.join(argv)}` failed; see {log}{_last_log_line(log)}")
+        for argv in ([*sudo, "apt-get", "update"],
+                     [*sudo, *(["env", "DEBIAN_FRONTEND=noninteractive"] if sudo else []),
+                      "apt-get", "install", "-y", "mariadb-server", "mariadb-client"]):
+            if subprocess.run(argv, env=env, stdin=stdin, stdout=out, stderr=subprocess.STDOUT).returncode:
+                raise ServiceError(f"`{' '.join(argv)}` failed; see {log}{_last_log_line(log)}; "
+                                   f"or install it yourself: `{command}`")
     tools = _mariadb_tools()
     missing = [name for name, path in tools.items() if not path]
     if missing:
@@ -488,10 +564,19 @@ def _install_mariadb(cfg: Config, say: Say) -> dict[str, str]:
     return tools  # type: ignore[return-value]
 
 
-def _root_sql(client: str, sock: Path, sql: str, hide: tuple[str, ...] = (), timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run SQL as MariaDB root over the unix socket (socket auth: no password), SQL on stdin."""
+def _sudo_prefix() -> list[str] | None:
+    """``[]`` as root, ``["sudo"]`` for another user with sudo, None without a way to install packages."""
+    if os.geteuid() == 0:
+        return []
+    return ["sudo"] if shutil.which("sudo") else None
+
+
+def _root_sql(client: str, sock: Path, sql: str, hide: tuple[str, ...] = (), timeout: float = 30,
+              admin: str | None = None) -> subprocess.CompletedProcess:
+    """Run SQL as the MariaDB admin account over the unix socket (socket auth: no password), SQL on stdin."""
+    admin = admin or mariadb_account(sock.parent).admin
     result = subprocess.run(
-        [client, "--no-defaults", f"--socket={sock}", "--user=root", "--batch", "--skip-column-names"],
+        [client, "--no-defaults", f"--socket={sock}", f"--user={admin}", "--batch", "--skip-column-names"],
         input=sql, capture_output=True, text=True, timeout=timeout,
     )
     if result.returncode:
@@ -507,7 +592,8 @@ def _socket_answers(client: str, sock: Path) -> bool:
         return False
     try:
         return subprocess.run(
-            [client, "--no-defaults", f"--socket={sock}", "--user=root", "--connect-timeout=2", "-e", "select 1"],
+            [client, "--no-defaults", f"--socket={sock}", f"--user={mariadb_account(sock.parent).admin}",
+             "--connect-timeout=2", "-e", "select 1"],
             stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
         ).returncode == 0
     except subprocess.TimeoutExpired:
@@ -560,24 +646,32 @@ def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:
             sock.unlink(missing_ok=True)
             _require_free(settings.port, "services.mariadb.port")
             paths["tmp"].mkdir(parents=True, exist_ok=True)
+            account = mariadb_account(paths["dir"])
+            if account.reason:
+                say(f"mariadb: the server runs as root: {account.reason}")
             if not (paths["data"] / "mysql").is_dir():
                 paths["data"].mkdir(parents=True, exist_ok=True)
                 init_log = paths["dir"] / "install-db.log"
                 say(f"mariadb: initialising {_show(paths['data'])}")
+                _hand_over(paths["dir"], account.os_user)
                 with open(init_log, "wb") as out:
                     result = subprocess.run(
-                        [tools["install_db"], "--no-defaults", f"--datadir={paths['data']}", "--user=root",
-                         f"--tmpdir={paths['tmp']}",
-                         "--auth-root-authentication-method=socket", "--skip-test-db"],
+                        [tools["install_db"], "--no-defaults", f"--datadir={paths['data']}",
+                         f"--user={account.os_user}", f"--tmpdir={paths['tmp']}",
+                         "--auth-root-authentication-method=socket", "--skip-test-db",
+                         # Another user than root administers over the socket as itself.
+                         *([f"--auth-root-socket-user={account.admin}"] if account.admin != "root" else [])],
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                     )
                 if result.returncode:
                     raise ServiceError(f"mariadb-install-db failed (exit {result.returncode}); see {init_log}")
+            paths["log"].touch()
+            _hand_over(paths["dir"], account.os_user)
             proc = _spawn([
                 tools["server"], "--no-defaults", f"--datadir={paths['data']}", f"--socket={sock}",
                 f"--tmpdir={paths['tmp']}",
-                f"--port={settings.port}", f"--bind-address={HOST}", f"--pid-file={paths['pid']}",
-                f"--log-error={paths['log']}", "--user=root", "--skip-name-resolve",
+                f"--port={settings.port}", f"--bind-address={HOST}", f"--pid-file={paths['server_pid']}",
+                f"--log-error={paths['log']}", f"--user={account.os_user}", "--skip-name-resolve",
             ], paths["log"])
             paths["pid"].write_text(f"{proc.pid}\n")
             try:

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from etl.config import Config
 from etl.jars import jars_csv
+from etl.log import console_progress_wanted
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,9 @@ def materialize(frame: DataFrame) -> DataFrame:
     return frame.localCheckpoint(eager=True, storageLevel=CACHE_LEVEL)
 
 
-def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
-    """Non-secret Spark settings for a profile (pure, so it can be tested and printed)."""
+def spark_conf(cfg: Config, under_spark_submit: bool = False, console_progress: bool = False) -> dict[str, str]:
+    """Non-secret Spark settings for a profile (pure, so it can be tested and printed).
+    ``console_progress``: Spark's progress bar on standard error (etl.log.console_progress_wanted)."""
     conf = {
         "spark.app.name": cfg.spark.app_name,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -107,7 +109,7 @@ def spark_conf(cfg: Config, under_spark_submit: bool = False) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
         "spark.ui.enabled": str(cfg.spark.ui_enabled).lower(),
-        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.showConsoleProgress": str(console_progress).lower(),
         "spark.redaction.regex": REDACTION_REGEX,
         "spark.sql.redaction.options.regex": OPTIONS_REDACTION_REGEX,
         "spark.sql.redaction.string.regex": STRING_REDACTION_REGEX,
@@ -266,7 +268,8 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
     # this environment's packages; PySpark reads the variable, not spark.pyspark.python, in local mode.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     under_spark_submit = running_under_spark_submit()
-    profile, given = spark_conf(cfg, under_spark_submit), submitted_conf(under_spark_submit)
+    profile = spark_conf(cfg, under_spark_submit, console_progress=console_progress_wanted())
+    given = submitted_conf(under_spark_submit)
     conf, warnings = session_conf(profile, given)
     for line in warnings:
         log.warning(line)

@@ -28,6 +28,10 @@ FIRST = ["Asha", "Ben", "Cara", "Dev", "Elif", "Farah", "Gus", "Hana", "Ivan", "
 LAST = ["Rao", "Ng", "Diaz", "Shah", "Kaya", "Ali", "Berg", "Mori", "Petrov", "Li", "Lee", "Vogel"]
 REGIONS = ["North", "South", "East", "West", "Central"]
 CHANNELS = ["store", "online", "pos"]
+ORDER_TYPES = ["Dine In", "Dine In", "Delivery", "Delivery", "Pick Up"]
+PRODUCTS = [("Vanilla Cone", "Classics"), ("Chocolate Fudge Cup", "Classics"), ("Mango Kulfi", "Kulfi"),
+            ("Pista Kulfi", "Kulfi"), ("Berry Sorbet", "Sorbets"), ("Lemon Sorbet", "Sorbets"),
+            ("Brownie Sundae", "Sundaes"), ("Caramel Sundae", "Sundaes")]
 
 
 def silver_rows(run_date: date, seed: int = 7):
@@ -53,7 +57,7 @@ def silver_rows(run_date: date, seed: int = 7):
             id_map.append((1000 + cid, cid))
 
     weights = [1 / (1 + i % 23) for i in range(60)]
-    transactions, number = [], 0
+    transactions, lines, number = [], [], 0
     start = run_date - timedelta(days=150)
     day = start
     while day <= run_date:
@@ -72,12 +76,25 @@ def silver_rows(run_date: date, seed: int = 7):
             ts = None if channel == "store" else datetime(day.year, day.month, day.day, rnd.randint(8, 21),
                                                           rnd.randint(0, 59), rnd.randint(0, 59))
             warnings = ["unknown_product"] if rnd.random() < 0.03 else []
-            transactions.append((channel, f"{channel[0].upper()}{number:06d}", customer, store, person, day, ts,
+            order_type = rnd.choice(ORDER_TYPES) if channel == "pos" else None
+            order_from = (rnd.choice(["Zomato", "Swiggy"]) if order_type == "Delivery" else "POS") if order_type else None
+            payment = rnd.choice(["Online", "Cash", "Card"]) if channel == "pos" else None
+            tid = f"{channel[0].upper()}{number:06d}"
+            transactions.append((channel, tid, customer, store, person, day, ts,
                                  amount, units, "Cancelled" if cancelled else "Success", not cancelled, warnings,
-                                 None, None, None))
+                                 None, None, None, order_type, order_from, payment))
+            # Lines: a planted pair (1 and 2) on a third of the POS orders, one to three products otherwise.
+            products = rnd.sample(range(1, len(PRODUCTS) + 1), rnd.randint(1, 3 if channel == "pos" else 1))
+            if channel == "pos" and rnd.random() < 0.33:
+                products = sorted({1, 2, *products[:1]})
+            share = (amount / len(products)).quantize(Decimal("0.01"))
+            for position, product in enumerate(products, start=1):
+                line_amount = amount - share * (len(products) - 1) if position == 1 else share
+                lines.append((channel, tid, position, day, customer, store, product, PRODUCTS[product - 1][0], None,
+                              "name", 1, None, line_amount, not cancelled, None, None, None))
         day += timedelta(days=1)
     team = [(s * 10 + p, rnd.choice(FIRST), rnd.choice(LAST)) for s in (1, 2, 3) for p in (1, 2, 3)]
-    return transactions, customers, id_map, team
+    return transactions, lines, customers, id_map, team
 
 
 def build(run_date: date, out: Path, max_rows: int) -> Path:
@@ -90,15 +107,17 @@ def build(run_date: date, out: Path, max_rows: int) -> Path:
     cfg = load_config("local", environ={"ETL__SPARK__SHUFFLE_PARTITIONS": "2", "ETL__SPARK__MASTER": "local[2]"})
     spark = build_session(cfg)
     try:
-        transactions, customers, id_map, team = silver_rows(run_date)
+        transactions, lines, customers, id_map, team = silver_rows(run_date)
         silver = {
             "transactions": spark.createDataFrame(transactions, TRANSACTIONS),
             "dim_customer": spark.createDataFrame(customers, DIM_CUSTOMER),
             "customer_id_map": spark.createDataFrame(id_map, CUSTOMER_ID_MAP),
         }
-        inputs = {**silver, "sales_lines": spark.createDataFrame([], SALES_LINES),
+        catalogue = [(number, name, f"SKU-{number:04d}", category)
+                     for number, (name, category) in enumerate(PRODUCTS, start=1)]
+        inputs = {**silver, "sales_lines": spark.createDataFrame(lines, SALES_LINES),
                   "sales_team": spark.createDataFrame(team, "id int, first_name string, last_name string"),
-                  "products": spark.createDataFrame([], "id int, name string, sku_id string")}
+                  "products": spark.createDataFrame(catalogue, "id int, name string, sku_id string, category string")}
         gold = {name: spark.createDataFrame(frame.collect(), frame.schema)
                 for name, frame in build_all(inputs, run_date).items()}
         lake = {"silver": silver, "gold": gold}
@@ -112,7 +131,7 @@ def build(run_date: date, out: Path, max_rows: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 22))
     parser.add_argument("--out", type=Path, default=ROOT / ".local" / "exports" / "sample")
     parser.add_argument("--max-rows", type=int, default=1_048_576)

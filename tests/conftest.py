@@ -6,6 +6,10 @@ Integration fixtures (loopback MinIO and MariaDB) live in tests/integration/conf
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +87,17 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False
     return SliceRunAwareScheduling(config, log)
+
+
+@contextmanager
+def server_folder(prefix: str):
+    """A folder for a test MariaDB's data that Debian's ``mysql`` user can reach: run by root, the
+    server runs as ``mysql`` (etl.services.mariadb_account), and pytest's own temporary folders sit
+    under a 0700 ``/tmp/pytest-of-root``. Removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=f"etl-test-{prefix}-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+

@@ -22,6 +22,7 @@ import pytest
 from etl import services
 from etl.config import load_config
 from etl.secrets import SecretStore
+from tests.conftest import server_folder
 from tests.integration.conftest import free_ports
 
 integration = pytest.mark.integration
@@ -30,7 +31,13 @@ PREBUILT_MINIO = Path("/tmp/gobin")  # built earlier on this machine; only a spe
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
+def server_dir():
+    with server_folder("services") as folder:
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory, server_dir):
     root = tmp_path_factory.mktemp("svc")
     minio_port, console_port, mariadb_port = free_ports(3)
     environ = {
@@ -38,7 +45,7 @@ def cfg(tmp_path_factory):
         "ETL__SERVICES__MINIO__CONSOLE_PORT": str(console_port),
         "ETL__SERVICES__MINIO__DATA_DIR": str(root / "minio"),
         "ETL__SERVICES__MARIADB__PORT": str(mariadb_port),
-        "ETL__SERVICES__MARIADB__DATA_DIR": str(root / "mariadb"),
+        "ETL__SERVICES__MARIADB__DATA_DIR": str(server_dir / "mariadb"),
         "ETL__STORAGE__S3__ENDPOINT": f"http://127.0.0.1:{minio_port}",
         "ETL__MYSQL__PORT": str(mariadb_port),
         "ETL__SECRETS__FILE": str(root / "secrets.json"),
@@ -101,6 +108,34 @@ def test_start_runs_both_and_second_start_is_a_no_op(cfg, started):
     for value in _secret_values(cfg):
         assert value not in output
         assert value not in cfg.secrets_file.read_text()
+
+
+def _process_user(pid: int) -> str:
+    import pwd
+
+    uid = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("Uid:"))
+    return pwd.getpwuid(int(uid)).pw_name
+
+
+@integration
+def test_the_mariadb_server_never_runs_as_the_os_root_user(cfg, started):
+    """Run by root, the dev server runs as Debian's mysql user (and by anyone else, as that user)."""
+    info, _ = started
+    expected = services.SERVER_OS_USER if os.geteuid() == 0 else _process_user(os.getpid())
+    assert _process_user(info["mariadb"]["pid"]) == expected != "root"
+    data = Path(cfg.path(cfg.services.mariadb.data_dir), "data")
+    assert data.stat().st_uid == (Path("/proc", str(info["mariadb"]["pid"])).stat().st_uid)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the choice of another OS user is made only by root")
+def test_a_folder_the_mysql_user_cannot_reach_runs_the_server_as_root_and_says_why(tmp_path):
+    with server_folder("reach") as reachable:
+        assert services.mariadb_account(reachable / "mariadb") == services.MariaDBAccount("mysql", "root")
+        reachable.chmod(0o700)
+        account = services.mariadb_account(reachable / "mariadb")
+        assert (account.os_user, account.admin) == ("root", "root")
+        assert f"cannot enter {reachable} (mode 0700)" in account.reason
 
 
 @integration
@@ -254,6 +289,33 @@ def test_mariadb_installed_with_apt_when_absent(bare_cfg, monkeypatch):
     monkeypatch.setattr(services.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert services.ensure_mariadb_installed(bare_cfg, say=lambda line: None) == installed
     assert calls == [["apt-get", "update"], ["apt-get", "install", "-y", "mariadb-server", "mariadb-client"]]
+
+
+def test_mariadb_installed_with_sudo_for_another_user(bare_cfg, monkeypatch):
+    """A fake apt-get and sudo (the real ones change the machine); the commands are what is checked."""
+    installed = {"server": "/usr/sbin/mariadbd", "install_db": "/usr/bin/mariadb-install-db", "client": "/usr/bin/mariadb"}
+    calls: list[list[str]] = []
+
+    def fake_run(argv, env=None, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(services, "_mariadb_tools", lambda: installed if calls else dict.fromkeys(installed))
+    monkeypatch.setattr(services.subprocess, "run", fake_run)
+    monkeypatch.setattr(services.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(services.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert services.ensure_mariadb_installed(bare_cfg, say=lambda line: None) == installed
+    assert calls == [["sudo", "apt-get", "update"],
+                     ["sudo", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                      "mariadb-server", "mariadb-client"]]
+
+
+def test_mariadb_missing_without_sudo_names_the_command(bare_cfg, monkeypatch):
+    monkeypatch.setattr(services, "_mariadb_tools", lambda: dict.fromkeys(("server", "install_db", "client")))
+    monkeypatch.setattr(services.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(services.shutil, "which", lambda name: None if name == "sudo" else f"/usr/bin/{name}")
+    with pytest.raises(services.ServiceError, match="sudo apt-get install -y mariadb-server mariadb-client"):
+        services.ensure_mariadb_installed(bare_cfg, say=lambda line: None)
 
 
 def test_sql_string_literal_is_escaped():

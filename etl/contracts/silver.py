@@ -36,6 +36,12 @@ LINEAGE = [
     StructField("run_id", StringType(), True),
 ]
 
+POS_ORDER_FIELDS = [
+    StructField("order_type", StringType(), True),            # e.g. dine-in, delivery, takeaway
+    StructField("order_from", StringType(), True),            # source platform
+    StructField("payment_type", StringType(), True),
+]
+
 TRANSACTIONS = StructType([
     StructField("channel", StringType(), False),              # store | online | pos
     StructField("transaction_id", StringType(), False),       # sale_id / derived id, order_id, orderID
@@ -50,6 +56,9 @@ TRANSACTIONS = StructType([
     StructField("is_revenue", BooleanType(), False),          # status == Success
     StructField("warnings", ArrayType(StringType()), False),  # names of failed warn rules
     *LINEAGE,
+    # POS only (null for store and online), the order's current state, trimmed, blank as null. Last, so that
+    # a table written before they existed gets them in the same place (ALTER TABLE ADD COLUMNS appends).
+    *POS_ORDER_FIELDS,
 ])
 
 SALES_LINES = StructType([

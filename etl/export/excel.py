@@ -15,7 +15,9 @@ sheet's rows are an Excel table (``Table``, its own filter buttons and banded
 rows; openpyxl's write-only writer writes tables when their columns are given).
 Widths are fitted from one small aggregate (max length per column).
 A sheet longer than the configured limit continues on ``Name (2)``, ...
-(titles are kept within Excel's 31 characters). The full daily report, with
+(titles are kept within Excel's 31 characters). Small bounded tables (a :class:`Block`: the
+RFM segment counts, the forecast and its backtest) are written whole, as their own Excel tables,
+above a sheet's main table or alone. Ratios (``decimal(9,4)``) keep four decimals (``0.0000``). The full daily report, with
 its Summary sheet and charts, is assembled by ``etl/export/report.py``.
 
 **Text from the data is written as text, never as a formula.** openpyxl stores a
@@ -44,7 +46,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -61,13 +63,17 @@ PERCENT_FORMAT = "0.00%"        # Excel's percent: the cell holds the fraction (
 DAYS_FORMAT = '0.00 "days"'
 HUNDRED = Decimal(100)
 PERCENT_SUFFIXES = ("_percentage", "_pct", "_rate")
+PERCENT_PREFIXES = ("mape_",)   # mean absolute percent errors, x100 in the lake like every percentage
+RATIO_FORMAT = "0.0000"         # DECIMAL(9,4) ratios (support, confidence, lift): not money, four decimals
 # A text id that is a plain number (no sign, no leading zero, at most 15 digits: Excel keeps 15
 # significant digits) is stored as a number.
 NUMERIC_ID = re.compile(r"0|[1-9][0-9]{0,14}")
 TABLE_STYLE = "TableStyleMedium2"
 # Words of a column name shown otherwise in a header (``share_pct`` -> ``Share %``).
 HEADER_WORDS = {"id": "ID", "ids": "IDs", "utc": "(UTC)", "pct": "%", "avg": "Average", "7d": "7 days",
-                "30d": "30 days", "mtd": "month to date"}
+                "30d": "30 days", "mtd": "month to date",
+                "28d": "28 days", "90d": "90 days", "80": "80%", "prev": "previous", "rfm": "RFM", "mape": "MAPE",
+                "mae": "MAE"}
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MAX_TITLE = 31          # Excel's limit on a sheet name
@@ -147,8 +153,10 @@ def is_day_count(column: str) -> bool:
 
 def number_format(column: str, dtype) -> str | None:
     if isinstance(dtype, DecimalType):
-        if column.endswith(PERCENT_SUFFIXES):
+        if column.endswith(PERCENT_SUFFIXES) or column.startswith(PERCENT_PREFIXES):
             return PERCENT_FORMAT
+        if dtype.scale == 4:
+            return RATIO_FORMAT
         return DAYS_FORMAT if is_day_count(column) else MONEY_FORMAT
     if isinstance(dtype, (DateType, TimestampType)):
         return DATE_FORMAT
@@ -190,12 +198,17 @@ def column_widths(frame: DataFrame) -> list[int]:
     return widths
 
 
-def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[int]):
+def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[int], blocks: Sequence["Block"] = ()):
+    """A new sheet with its widths, the ``blocks`` (first sheet only) and the table's header under them."""
     sheet = workbook.create_sheet(title)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.print_title_rows = "1:1"      # the header repeats on every printed page
+    top = 1 + sum(block.height for block in blocks)
+    sheet.freeze_panes = f"A{top + 1}"
+    sheet.print_title_rows = f"{top}:{top}"      # the header repeats on every printed page
+    row = 1
+    for block in blocks:
+        row = write_block(sheet, block, row)
     header = []
     for name in frame.columns:
         cell = WriteOnlyCell(sheet, value=header_text(name))
@@ -203,20 +216,92 @@ def _start_sheet(workbook: Workbook, title: str, frame: DataFrame, widths: list[
         cell.alignment = Alignment(horizontal="center")
         header.append(cell)
     sheet.append(header)
-    return sheet
+    return sheet, top
 
 
-def _finish_sheet(sheet, headers: list[str], rows: int) -> None:
+def _finish_sheet(sheet, headers: list[str], rows: int, top: int = 1, name: str | None = None) -> None:
     """The sheet's range as an Excel table (filter buttons, banded rows, structured references). A
     table holds at least one row under its header: an empty sheet's table is its header and one empty
     row. openpyxl's write-only mode cannot read the header back, so the table's columns are given."""
-    ref = f"A1:{get_column_letter(len(headers))}{max(rows, 1) + 1}"
-    table = Table(displayName=table_name(sheet.title), ref=ref,
+    ref = f"A{top}:{get_column_letter(len(headers))}{top + max(rows, 1)}"
+    table = Table(displayName=table_name(name or sheet.title), ref=ref,
                   tableColumns=[TableColumn(id=i, name=h) for i, h in enumerate(headers, start=1)],
                   tableStyleInfo=TableStyleInfo(name=TABLE_STYLE, showRowStripes=True))
     with warnings.catch_warnings():     # "in write-only mode you must add table columns manually": done above
         warnings.simplefilter("ignore", UserWarning)
         sheet.add_table(table)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A small table written whole at a place of a sheet (above a sheet's main table, or several on a
+    sheet of their own): a caption, a header in words, rows as the lake holds them (percentages x100,
+    turned into fractions here), formats chosen from the columns' Spark types. Bounded by the caller
+    (a handful of segments, a 14-day forecast): it is never split over sheets."""
+    caption: str | None
+    columns: tuple[str, ...]
+    formats: tuple[str | None, ...]
+    rows: tuple[tuple, ...]
+    table: str                          # the Excel table's name (unique in the workbook)
+    empty: str | None = None            # the line shown instead of a table when there are no rows
+
+    @property
+    def height(self) -> int:
+        """Rows the block takes, the blank row after it included."""
+        return (1 if self.caption else 0) + (1 + max(len(self.rows), 1) if self.rows or not self.empty else 1) + 1
+
+    @classmethod
+    def of(cls, caption, schema, rows, table, empty=None, overrides=None) -> "Block":
+        """A block of ``rows`` (tuples in ``schema``'s column order) with the formats of their types."""
+        formats = tuple((overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in schema.fields)
+        return cls(caption, tuple(schema.names), formats, tuple(tuple(r) for r in rows), table, empty)
+
+
+CAPTION_FONT = Font(bold=True)
+NOTE_FONT = Font(italic=True)
+
+
+def write_block(sheet, block: Block, row: int) -> int:
+    """Append ``block`` to the write-only ``sheet`` whose next row is ``row``; returns the next free row."""
+    if block.caption:
+        caption = WriteOnlyCell(sheet)
+        set_text(caption, block.caption)
+        caption.font = CAPTION_FONT
+        sheet.append([caption])
+        row += 1
+    if not block.rows and block.empty:
+        cell = WriteOnlyCell(sheet)
+        set_text(cell, block.empty)
+        cell.font = NOTE_FONT
+        sheet.append([cell])
+        sheet.append([])
+        return row + 2
+    header = []
+    for name in block.columns:
+        cell = WriteOnlyCell(sheet, value=header_text(name))
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        header.append(cell)
+    sheet.append(header)
+    top = row
+    for values in block.rows:
+        cells = []
+        for value, fmt in zip(values, block.formats):
+            if fmt == PERCENT_FORMAT:
+                value = as_fraction(value)
+            if isinstance(value, str):
+                cell = WriteOnlyCell(sheet)
+                set_text(cell, value)
+            else:
+                cell = WriteOnlyCell(sheet, value=_local(value))
+            if fmt:
+                cell.number_format = fmt
+            cells.append(cell)
+        sheet.append(cells)
+    if not block.rows:
+        sheet.append([])
+    _finish_sheet(sheet, [header_text(c) for c in block.columns], len(block.rows), top, block.table)
+    sheet.append([])
+    return top + 1 + max(len(block.rows), 1) + 1
 
 
 def _styled_cells(sheet, formats: list[str | None]) -> list[tuple[int, WriteOnlyCell]]:
@@ -242,32 +327,39 @@ def _local(value):
     return value
 
 
-def sheet_rows(frame: DataFrame, max_rows: int) -> Iterator[tuple[list[tuple], bool]]:
+def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None) -> Iterator[tuple[list[tuple], bool]]:
     """``frame``'s rows for one sheet after another: (rows, more). Each sheet's rows are one Arrow
     transfer of at most ``max_rows`` rows (``max_rows - 1`` written under the header, one more to know
-    whether the sheet continues); the next sheet starts at an ``offset`` (``frame`` is in a total order)."""
+    whether the sheet continues); the next sheet starts at an ``offset`` (``frame`` is in a total order).
+    ``first``: rows the first sheet holds when something stands above its table (default ``max_rows - 1``)."""
     per_sheet = max_rows - 1
+    size = per_sheet if first is None else max(first, 0)
     start = 0
     while True:
         part = frame.offset(start) if start else frame
-        table = part.limit(per_sheet + 1).toArrow()
-        more = table.num_rows > per_sheet
+        table = part.limit(size + 1).toArrow()
+        more = table.num_rows > size
         rows: list[tuple] = []
-        for batch in table.slice(0, per_sheet).to_batches():
+        for batch in table.slice(0, size).to_batches():
             columns = [[_local(v) for v in column.to_pylist()] for column in batch.columns]
             rows.extend(zip(*columns) if columns else [()] * batch.num_rows)
         del table
         yield rows, more
         if not more:
             return
-        start += per_sheet
+        start += size
+        size = per_sheet
 
 
 def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
-                overrides: Mapping[str, str] | None = None) -> SheetResult:
+                overrides: Mapping[str, str] | None = None, blocks: Sequence[Block] = (),
+                empty: str | None = None) -> SheetResult:
     """Write ``frame`` into ``name``, continuing on ``name (2)`` ... past ``max_rows`` (header included).
 
-    ``overrides``: number formats by column name, replacing the ones chosen from the schema."""
+    ``overrides``: number formats by column name, replacing the ones chosen from the schema.
+    ``blocks``: small tables written above the table on the first sheet; their rows count against that
+    sheet's ``max_rows`` (when they leave no room, the first sheet holds them and the header only).
+    ``empty``: a line written under the (empty) table when ``frame`` has no row, saying so."""
     if max_rows < 2:
         raise ValueError(f"max_rows must leave room for the header and one row, got {max_rows}")
     formats = [(overrides or {}).get(f.name) or number_format(f.name, f.dataType) for f in frame.schema.fields]
@@ -278,9 +370,10 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     widths = column_widths(frame)
     titles: list[str] = []
     total = replaced = 0
-    for rows, more in sheet_rows(frame, max_rows):
+    above = sum(block.height for block in blocks)
+    for rows, more in sheet_rows(frame, max_rows, max_rows - 1 - above if blocks else None):
         titles.append(continuation_title(name, len(titles) + 1))
-        sheet = _start_sheet(workbook, titles[-1], frame, widths)
+        sheet, top = _start_sheet(workbook, titles[-1], frame, widths, blocks if len(titles) == 1 else ())
         styled = _styled_cells(sheet, formats)
         plain = [index for index in range(len(formats)) if not formats[index]]
         for row in rows:
@@ -309,7 +402,13 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
                     cell.value = value
                     values[index] = cell
             sheet.append(values)
-        _finish_sheet(sheet, headers, len(rows))
+        if empty and not rows and not more and len(titles) == 1:
+            note = WriteOnlyCell(sheet)
+            set_text(note, empty)
+            note.font = NOTE_FONT
+            sheet.append([])                        # the empty row of the table
+            sheet.append([note])                    # below the table, outside it
+        _finish_sheet(sheet, headers, len(rows), top)
         total += len(rows)
     if replaced:
         log.warning("excel sheet %s: %d text value(s) held control characters a workbook cannot store; "

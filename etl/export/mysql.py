@@ -486,9 +486,15 @@ SERVED_RENAMES: dict[str, dict[str, str]] = {
     "kpi_top_customers_30d": {"rank": "spend_rank"},
     "kpi_daily_sales": {"date": "sales_date"},
     "alerts": {"date": "alert_date"},
+    "kpi_channel_daily": {"date": "sales_date"},            # V006 (order analytics)
+    "kpi_revenue_forecast": {"date": "forecast_date"},
 }
 # Tables holding one run date's figures: served with ``as_of_date`` first, every date kept in <table>_history.
-SNAPSHOT_TABLES = ("kpi_regional_revenue", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_repeat_customers")
+# V006 adds the order-analytics tables cut from a window ending on D (the tables over every date or month
+# up to D, kpi_channel_daily, kpi_order_mix and kpi_cohort_retention, are not snapshots).
+SNAPSHOT_TABLES = ("kpi_regional_revenue", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_repeat_customers",
+                   "kpi_peak_hours", "kpi_menu_performance_30d", "customer_rfm", "kpi_basket_pairs_90d",
+                   "kpi_revenue_forecast", "forecast_backtest")
 HISTORY_SUFFIX = "_history"
 AS_OF = "as_of_date"
 

@@ -8,7 +8,7 @@ many rows each sheet holds. Uploading the file is the caller's business.
 
 Sheets, in this order::
 
-    Summary                          headline figures for D, alerts, sheet notes, three charts
+    Summary                          headline figures for D, alerts, sheet notes, four charts
     Customers                        silver dim_customer, the version valid on D, one row per customer
     Current_Day_Orders               silver transactions dated D (none: the month of D, 1st .. D)
     Archived_Previous_Day            silver transactions dated D-1
@@ -18,12 +18,22 @@ Sheets, in this order::
     KPI_Top_Customers_Last_30_Days   gold kpi_top_customers_30d
     Customers_Data_Mart              gold customers_data_mart
     Sales_Team_Data_Mart             gold sales_team_data_mart
+    Channels_Daily                   gold kpi_channel_daily, D-89 .. D
+    Order_Mix                        gold kpi_order_mix
+    Peak_Hours                       gold kpi_peak_hours as a 7 x 24 grid under a colour scale
+    Menu_Performance                 gold kpi_menu_performance_30d
+    RFM_Segments                     customers per segment, then gold customer_rfm
+    Basket_Pairs                     gold kpi_basket_pairs_90d
+    Cohort_Retention                 gold kpi_cohort_retention as a triangle under a colour scale
+    Forecast                         gold kpi_revenue_forecast, then forecast_backtest
 
 Every data sheet is written from one Arrow transfer per sheet (``toArrow()`` of
 at most ``max_rows`` rows into openpyxl's write-only mode, see
 ``etl/export/excel.py``) in a total order: gold tables by their
 registry sort keys, transactions by (date, channel, id), customers by id. A
-sheet past ``max_rows`` (header included) continues on ``Name (2)``, ...
+sheet past ``max_rows`` (header included) continues on ``Name (2)``, ... The grid
+sheets (``GRID_SHEETS``) are small tables collected once and written whole: bounded
+by construction far below a sheet's limit, they are never split.
 
 **Summary first, written last.** The Summary needs figures known only once the
 data sheets are written (row counts, which sheets were split), while a
@@ -41,7 +51,8 @@ sheet whose values needed that gets a note on the Summary.
 The Summary's charts (native Excel charts, ``openpyxl.chart``) read small
 tables written on the Summary itself, to the right of the charts: revenue by
 region for the month of D (one row per region), orders by month (one row per
-month), top customers over the last 30 days (10 rows, ties kept). Those are
+month), top customers over the last 30 days (10 rows, ties kept), and the
+revenue of the last 60 days followed by the 14-day forecast of all channels. Those are
 the only frames collected to the driver, together with two one-row lookups.
 """
 
@@ -56,6 +67,8 @@ from typing import Any, Callable
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.legend import Legend
+from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
@@ -63,9 +76,11 @@ from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType, IntegerType, StringType, StructField, StructType
 
 from etl.export.excel import (DATE_FORMAT, DATETIME_FORMAT, HEADER_FILL, HEADER_FONT, MONEY_FORMAT,
-                              PERCENT_FORMAT, SheetResult, as_fraction, report_file_name, set_text, write_sheet)
+                              PERCENT_FORMAT, Block, SheetResult, as_fraction, header_text, report_file_name,
+                              set_text, table_name, write_block, write_sheet)
 from etl.gold.common import UNKNOWN, customers_as_of, full_name
 from etl.gold.marts import GOLD_TABLES
 
@@ -81,7 +96,27 @@ GOLD_SHEETS = {
     "Customers_Data_Mart": "customers_data_mart",
     "Sales_Team_Data_Mart": "sales_team_data_mart",
 }
-SHEETS = (SUMMARY, "Customers", "Current_Day_Orders", "Archived_Previous_Day", *GOLD_SHEETS)
+# Order analytics (issue 24): sheet name -> the gold table it shows, in workbook order after GOLD_SHEETS.
+ORDER_ANALYTICS_SHEETS = {
+    "Channels_Daily": "kpi_channel_daily",               # the last CHANNEL_DAYS days
+    "Order_Mix": "kpi_order_mix",
+    "Peak_Hours": "kpi_peak_hours",                      # a 7 x 24 grid (GRID_SHEETS)
+    "Menu_Performance": "kpi_menu_performance_30d",
+    "RFM_Segments": "customer_rfm",                      # customers per segment, then the customers
+    "Basket_Pairs": "kpi_basket_pairs_90d",
+    "Cohort_Retention": "kpi_cohort_retention",          # a triangle (GRID_SHEETS)
+    "Forecast": "kpi_revenue_forecast",                  # and forecast_backtest under it
+}
+# Sheets written whole from a small collected table, never split: their size is bounded by construction
+# (7 rows; one row per cohort month; 14 days x 4 channels plus 4 backtest rows).
+GRID_SHEETS = ("Peak_Hours", "Cohort_Retention", "Forecast")
+SHEETS = (SUMMARY, "Customers", "Current_Day_Orders", "Archived_Previous_Day", *GOLD_SHEETS, *ORDER_ANALYTICS_SHEETS)
+CHANNEL_DAYS = 90                  # Channels_Daily: D-89 .. D
+SUMMARY_DAYS = 60                  # the Summary's revenue line: D-59 .. D, then the forecast
+FORECAST_CHANNEL = "all"           # the Summary charts the forecast of all channels together
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# Low white, high green (Excel's own two-colour scale): busy hours and retained cohorts stand out.
+COLOR_SCALE = dict(start_type="min", start_color="FFFFFF", end_type="max", end_color="63BE7B")
 
 CUSTOMER_COLUMNS = ["customer_id", "full_name", "address", "pincode", "phone_number", "region",
                     "customer_joining_date", "merged_customer_ids"]
@@ -214,11 +249,153 @@ def transactions_sheet(transactions: DataFrame, dim_customer: DataFrame, run_dat
             .orderBy(*TRANSACTION_SORT))
 
 
+# -- order analytics (issue 24) -------------------------------------------------------------------------
+
+def _empty_line(table: str, run_date: date) -> str:
+    return f"No rows: gold {table} is empty for {run_date.isoformat()}."
+
+
+def channels_sheet(kpi_channel_daily: DataFrame, run_date: date) -> DataFrame:
+    """``kpi_channel_daily`` of the last ``CHANNEL_DAYS`` days (``D-89 .. D``), by (date, channel)."""
+    spec = GOLD_TABLES["kpi_channel_daily"]
+    first = run_date - timedelta(days=CHANNEL_DAYS - 1)
+    return spec.ordered(kpi_channel_daily.select(*spec.columns)
+                        .filter(F.col("date").between(F.lit(first), F.lit(run_date))))
+
+
+SEGMENT_SCHEMA = StructType([StructField("rfm_segment", StringType()), StructField("customers", IntegerType()),
+                             StructField("customer_share_pct", DecimalType(9, 2)),
+                             StructField("monetary", DecimalType(18, 2))])
+
+
+def segment_block(customer_rfm: DataFrame, run_date: date) -> Block:
+    """Customers per RFM segment (a handful of rows: one small aggregate), most customers first; the
+    share is of all customers of the table."""
+    rows = (customer_rfm.groupBy("rfm_segment")
+            .agg(F.count(F.lit(1)).cast("int").alias("customers"), F.sum("monetary").alias("monetary"))
+            .orderBy(F.desc("customers"), "rfm_segment").collect())
+    total = sum(r["customers"] for r in rows)
+    values = [(r["rfm_segment"], r["customers"],
+               (Decimal(r["customers"] * 100) / total).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP"),
+               r["monetary"]) for r in rows]
+    return Block.of("Customers per segment", SEGMENT_SCHEMA, values, "T_RFM_Segments_per_segment",
+                    empty=_empty_line("customer_rfm", run_date))
+
+
+def _header_cell(sheet, value) -> WriteOnlyCell:
+    """A grid's header cell (an hour, a weekday, a cohort month): text always as text."""
+    cell = WriteOnlyCell(sheet)
+    if isinstance(value, str):
+        set_text(cell, value)
+    else:
+        cell.value = value
+    cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+    cell.alignment = Alignment(horizontal="center")
+    return cell
+
+
+def _note_cell(sheet, text: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet)
+    set_text(cell, text)
+    cell.font = Font(italic=True)
+    return cell
+
+
+def write_peak_hours(workbook: Workbook, rows: list, run_date: date) -> SheetResult:
+    """``kpi_peak_hours`` as a grid: Monday .. Sunday down, hours 0 .. 23 (UTC) across, order counts,
+    under a colour scale. Always 8 rows (header and 7 days): it never reaches a sheet's row limit."""
+    name = "Peak_Hours"
+    sheet = workbook.create_sheet(name)
+    sheet.column_dimensions["A"].width = 12
+    for hour in range(24):
+        sheet.column_dimensions[get_column_letter(hour + 2)].width = 6
+    if not rows:
+        sheet.append([_note_cell(sheet, _empty_line("kpi_peak_hours", run_date))])
+        return SheetResult(name, (name,), 0)
+    sheet.freeze_panes = "B2"
+    counts = {(r["day_of_week"], r["hour"]): r["order_count"] for r in rows}
+    sheet.append([_header_cell(sheet, "Day"), *(_header_cell(sheet, hour) for hour in range(24))])
+    for day, weekday in enumerate(WEEKDAYS, start=1):
+        sheet.append([_header_cell(sheet, weekday), *(counts.get((day, hour)) for hour in range(24))])
+    sheet.conditional_formatting.add("B2:Y8", ColorScaleRule(**COLOR_SCALE))
+    sheet.append([])
+    first = run_date - timedelta(days=27)
+    sheet.append([_note_cell(sheet, f"Orders by weekday and hour (UTC), online and POS orders dated "
+                                    f"{first.isoformat()} .. {run_date.isoformat()} (gold kpi_peak_hours).")])
+    return SheetResult(name, (name,), len(WEEKDAYS))
+
+
+def write_cohort_retention(workbook: Workbook, rows: list, run_date: date) -> SheetResult:
+    """``kpi_cohort_retention`` as a triangle: one row per cohort month (with its size), one column per
+    month offset, retention as a fraction under ``0.00%`` and a colour scale. One row per month since
+    the first transaction: far below a sheet's row limit, so it is never split."""
+    name = "Cohort_Retention"
+    sheet = workbook.create_sheet(name)
+    if not rows:
+        sheet.append([_note_cell(sheet, _empty_line("kpi_cohort_retention", run_date))])
+        return SheetResult(name, (name,), 0)
+    cohorts = sorted({r["cohort_month"] for r in rows})
+    offsets = max(r["month_offset"] for r in rows) + 1
+    size = {r["cohort_month"]: r["cohort_size"] for r in rows}
+    retention = {(r["cohort_month"], r["month_offset"]): r["retention_pct"] for r in rows}
+    sheet.column_dimensions["A"].width = 12
+    sheet.column_dimensions["B"].width = 12
+    for offset in range(offsets):
+        sheet.column_dimensions[get_column_letter(offset + 3)].width = 9
+    sheet.freeze_panes = "C2"
+    sheet.append([_header_cell(sheet, "Cohort"), _header_cell(sheet, "Customers"),
+                  *(_header_cell(sheet, offset) for offset in range(offsets))])
+    for cohort in cohorts:
+        cells = [_header_cell(sheet, cohort), size[cohort]]
+        for offset in range(offsets):
+            cell = WriteOnlyCell(sheet, value=as_fraction(retention.get((cohort, offset))))
+            cell.number_format = PERCENT_FORMAT
+            cells.append(cell)
+        sheet.append(cells)
+    last = f"{get_column_letter(offsets + 2)}{len(cohorts) + 1}"
+    sheet.conditional_formatting.add(f"C2:{last}", ColorScaleRule(**COLOR_SCALE))
+    sheet.append([])
+    sheet.append([_note_cell(sheet, "Share of each cohort (customers by the month of their first transaction) "
+                                    "with a transaction 0, 1, 2, ... months later (gold kpi_cohort_retention).")])
+    return SheetResult(name, (name,), len(cohorts))
+
+
+def write_forecast(workbook: Workbook, forecast: DataFrame, forecast_rows: list, backtest: DataFrame,
+                   backtest_rows: list, run_date: date) -> SheetResult:
+    """The forecast rows (``kpi_revenue_forecast``, by channel and date), then the backtest
+    (``forecast_backtest``): two small Excel tables, written whole."""
+    name = "Forecast"
+    sheet = workbook.create_sheet(name)
+    blocks = [
+        Block.of(f"Revenue forecast for {(run_date + timedelta(days=1)).isoformat()} .. "
+                 f"{(run_date + timedelta(days=14)).isoformat()} (80% prediction interval)", forecast.schema,
+                 forecast_rows, table_name("Forecast"), empty=_empty_line("kpi_revenue_forecast", run_date)),
+        Block.of("Backtest: the model against the seasonal-naive forecast over the last 14 days", backtest.schema,
+                 backtest_rows, table_name("Forecast backtest"), empty=_empty_line("forecast_backtest", run_date)),
+    ]
+    widths = [max(len(header_text(c)) + 4, 12) for c in forecast.columns]
+    widths[forecast.columns.index("model")] = 40
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    row = 1
+    for block in blocks:
+        row = write_block(sheet, block, row)
+    return SheetResult(name, (name,), len(forecast_rows) + len(backtest_rows))
+
+
 # -- headline figures and chart data (small, collected) ---------------------------------------------
 
-def _headline(read_table: ReadTable, run_date: date, regions: list, customers_on_record: int) -> Headline:
-    day = (read_table("gold", "kpi_daily_sales").filter(F.col("date") == F.lit(run_date))
-           .select("revenue", "order_count").first())
+def recent_days(read_table: ReadTable, run_date: date) -> list:
+    """``kpi_daily_sales`` of the last ``SUMMARY_DAYS`` days (date, revenue, order_count), read once: the
+    headline takes D from it, the forecast chart the whole line."""
+    first = run_date - timedelta(days=SUMMARY_DAYS - 1)
+    return (read_table("gold", "kpi_daily_sales").filter(F.col("date").between(F.lit(first), F.lit(run_date)))
+            .select("date", "revenue", "order_count").orderBy("date").collect())
+
+
+def _headline(read_table: ReadTable, run_date: date, regions: list, customers_on_record: int,
+              recent: list) -> Headline:
+    day = next((row for row in recent if row["date"] == run_date), None)
     month = (read_table("gold", "kpi_monthly_order_trends").filter(F.col("sales_month") == f"{run_date:%Y-%m}")
              .select("revenue", "order_count", "unique_customers").first())
     alerts = [tuple(row) for row in read_table("gold", "alerts").filter(F.col("date") == F.lit(run_date))
@@ -356,7 +533,23 @@ def sheet_link(title: str) -> Hyperlink:
     return Hyperlink(ref="", location=f"'{title}'!A1", display=title)
 
 
-def _chart_data(grid: _Grid, sheet, regions: list, months: list, top: list) -> dict[str, tuple[int, int, int]]:
+def forecast_chart_rows(recent: list, forecast_rows: list, run_date: date) -> list[tuple]:
+    """(day, revenue, forecast, lower 80%, upper 80%) for ``D-59 .. D+14``: the revenue of the last 60 days,
+    then the forecast of all channels with its interval (none: the line stops at D)."""
+    revenue = {row["date"]: row["revenue"] for row in recent}
+    ahead = {row["date"]: row for row in forecast_rows if row["channel"] == FORECAST_CHANNEL}
+    out = []
+    for offset in range(-(SUMMARY_DAYS - 1), 15):
+        day = run_date + timedelta(days=offset)
+        point = ahead.get(day)
+        out.append((day.isoformat(), revenue.get(day, Decimal("0.00")) if offset <= 0 else None,
+                    point["forecast"] if point else None, point["lower_80"] if point else None,
+                    point["upper_80"] if point else None))
+    return out
+
+
+def _chart_data(grid: _Grid, sheet, regions: list, months: list, top: list,
+                forecast: list) -> dict[str, tuple[int, int, int]]:
     """The three chart tables side by side from CHART_DATA_COLUMN, one blank column apart;
     name -> (first column, header row, last row). Sets their column widths on ``sheet``."""
     out = {}
@@ -368,6 +561,8 @@ def _chart_data(grid: _Grid, sheet, regions: list, months: list, top: list) -> d
         "top": (("Customer", "Spend, last 30 days"),
                 [(f"{t['customer_name']} (#{t['customer_id']})", t["total_spend"]) for t in top],
                 (None, MONEY_FORMAT), (32, 20)),
+        "forecast": (("Day", "Revenue", "Forecast", "Lower 80%", "Upper 80%"), forecast,
+                     (None, MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT), (12, 12, 12, 12, 12)),
     }
     column = CHART_DATA_COLUMN
     grid.put(1, column, "Chart data (read by the charts)", font=BOLD)
@@ -422,23 +617,40 @@ def _charts(sheet, data: dict[str, tuple[int, int, int]]) -> list:
     top.x_axis.scaling.orientation = "maxMin"   # rank 1 at the top ...
     top.y_axis.crosses = "max"                  # ... and the spend axis stays at the bottom
     charts.append(_style_chart(top, "Top customers, last 30 days", "Spend", 2 + 2 * CHART_ROWS))
+
+    column, header, last = data["forecast"]
+    ahead = LineChart()
+    ahead.add_data(Reference(sheet, min_col=column + 1, max_col=column + 4, min_row=header, max_row=last),
+                   titles_from_data=True)
+    ahead.set_categories(Reference(sheet, min_col=column, min_row=header + 1, max_row=last))
+    for series in ahead.series:
+        series.smooth = False
+    for series in ahead.series[2:]:          # the 80% band: its two edges, dashed, in the forecast's colour
+        series.graphicalProperties.line.dashStyle = "dash"
+        series.graphicalProperties.line.solidFill = "9DC3E6"
+    chart, anchor = _style_chart(ahead, "Revenue, last 60 days, and the 14-day forecast (all channels)", "Revenue",
+                                 2 + 3 * CHART_ROWS)
+    chart.x_axis.tickLblSkip = 7                                # a label a week
+    chart.legend = Legend()
+    chart.legend.position = "b"
+    charts.append((chart, anchor))
     for chart, anchor in charts:
         sheet.add_chart(chart, anchor)
     return [chart for chart, _ in charts]
 
 
 def _write_summary(workbook: Workbook, headline: Headline, sheets: list[SheetResult], notes: list[str],
-                   regions: list, months: list, top: list) -> None:
+                   regions: list, months: list, top: list, forecast: list) -> None:
     sheet = workbook.create_sheet(SUMMARY, 0)     # public API: first position, whenever created
     for letter, width in SUMMARY_WIDTHS.items():
         sheet.column_dimensions[letter].width = width
     grid = _Grid()
     _summary_text(grid, headline, sheets, notes)
-    data = _chart_data(grid, sheet, regions, months, top)
+    data = _chart_data(grid, sheet, regions, months, top, forecast)
     _charts(sheet, data)
     # Printed (and rendered to PNG): the text and the charts on one landscape page. Sheet properties
     # and the view go at the top of the sheet's XML: set them before the first row is streamed.
-    sheet.print_area = f"A1:{PRINT_LAST_COLUMN}{max(grid.last_row, 1 + 3 * CHART_ROWS)}"
+    sheet.print_area = f"A1:{PRINT_LAST_COLUMN}{max(grid.last_row, 1 + 4 * CHART_ROWS)}"
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 1
@@ -472,6 +684,33 @@ def describe(workbook: Workbook, run_date: date) -> None:
     props.subject = "Retail sales: revenue, orders, customers and sales team"
     props.creator = props.lastModifiedBy = AUTHOR
     props.keywords = f"daily report, {run_date.isoformat()}"
+
+
+def _write_order_analytics(workbook: Workbook, read_table: ReadTable, run_date: date, max_rows: int,
+                           written: list[SheetResult], label: Callable[[str], None]) -> list:
+    """The order-analytics sheets in ``ORDER_ANALYTICS_SHEETS`` order, each gold table read once; returns
+    the forecast rows (the Summary charts them)."""
+    def table_sheet(name: str, frame: DataFrame, **options) -> None:
+        label(name)
+        written.append(write_sheet(workbook, name, frame, max_rows, empty=_empty_line(
+            ORDER_ANALYTICS_SHEETS[name], run_date), **options))
+
+    table_sheet("Channels_Daily", channels_sheet(read_table("gold", "kpi_channel_daily"), run_date))
+    table_sheet("Order_Mix", gold_sheet(read_table, "kpi_order_mix"))
+    label("Peak_Hours")
+    written.append(write_peak_hours(workbook, gold_sheet(read_table, "kpi_peak_hours").collect(), run_date))
+    table_sheet("Menu_Performance", gold_sheet(read_table, "kpi_menu_performance_30d"))
+    rfm = gold_sheet(read_table, "customer_rfm")
+    table_sheet("RFM_Segments", rfm, blocks=(segment_block(rfm, run_date),))
+    table_sheet("Basket_Pairs", gold_sheet(read_table, "kpi_basket_pairs_90d"))
+    label("Cohort_Retention")
+    written.append(write_cohort_retention(workbook, gold_sheet(read_table, "kpi_cohort_retention").collect(),
+                                          run_date))
+    label("Forecast")
+    forecast, backtest = gold_sheet(read_table, "kpi_revenue_forecast"), gold_sheet(read_table, "forecast_backtest")
+    forecast_rows, backtest_rows = forecast.collect(), backtest.collect()
+    written.append(write_forecast(workbook, forecast, forecast_rows, backtest, backtest_rows, run_date))
+    return forecast_rows
 
 
 # -- entry point ----------------------------------------------------------------------------------------
@@ -518,13 +757,16 @@ def build_report(spark: SparkSession | None, read_table: ReadTable, run_date: da
             label(name)
             overrides = TRANSACTION_FORMATS if "transaction_time_utc" in frame.columns else None
             written.append(write_sheet(workbook, name, frame, max_rows, overrides))
+        forecast_rows = _write_order_analytics(workbook, read_table, run_date, max_rows, written, label)
         label("Summary")
         regions, months, top = _chart_tables(read_table)
-        headline = _headline(read_table, run_date, regions, written[0].rows)
+        recent = recent_days(read_table, run_date)
+        headline = _headline(read_table, run_date, regions, written[0].rows, recent)
     finally:
         label("")
     notes = _notes(written, max_rows, scope, run_date)
-    _write_summary(workbook, headline, written, notes, regions, months, top)
+    _write_summary(workbook, headline, written, notes, regions, months, top,
+                   forecast_chart_rows(recent, forecast_rows, run_date))
 
     tmp = path.with_name(f".{path.stem}.tmp.xlsx")
     workbook.save(tmp)

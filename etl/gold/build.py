@@ -2,9 +2,10 @@
 
 Cost follows what changed, not the size of history:
 
-1. **Facts, incrementally.** The three facts tables of ``etl/gold/facts.py``
+1. **Facts, incrementally.** The facts tables of ``etl/gold/facts.py``
    (``gold/facts_<name>``) aggregate *all* revenue transactions of silver by
-   month. Each records, in its Delta commit's ``userMetadata``, the version of
+   month (each builder keeps the rows it counts: revenue, or cancelled POS
+   orders). Each records, in its Delta commit's ``userMetadata``, the version of
    ``silver/transactions`` it reflects. A run reads silver's change data feed
    since that version, takes the months of every inserted, updated or deleted
    row (late, corrected and cancelled records included), recomputes just those
@@ -50,7 +51,7 @@ from etl.catalog import empty_schema
 from etl.config import Config
 from etl.contracts import silver as contract
 from etl.gold.common import last_30_days, month_of, month_start
-from etl.gold.facts import FACTS
+from etl.gold.facts import DATED_FACTS, FACTS
 from etl.gold.marts import GOLD_TABLES, build_all
 from etl.lake import table_uri
 from etl.spark import job_description, materialize
@@ -58,7 +59,7 @@ from etl.spark import job_description, materialize
 log = logging.getLogger(__name__)
 
 # Bump when a facts table's columns or meaning change: the next run rebuilds the facts.
-FACTS_FORMAT = 1
+FACTS_FORMAT = 2          # 2: channel_daily and pos_mix_month; builders take all transactions
 VERSION_KEY = "silver_transactions_version"
 
 @dataclass
@@ -92,6 +93,13 @@ def _read(spark: SparkSession, uri: str, schema, version: int | None = None) -> 
     if version is not None:
         reader = reader.option("versionAsOf", version)
     return reader.load(uri)
+
+
+def with_contract_columns(transactions: DataFrame) -> DataFrame:
+    """Silver transactions with every column of the contract: a table written before a nullable column
+    existed (silver not run since the upgrade) reads it as null, as the silver stage's ALTER would."""
+    missing = [f for f in contract.TRANSACTIONS.fields if f.name not in transactions.columns]
+    return transactions.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing])
 
 
 def _ensure_change_feed(spark: SparkSession, uri: str) -> None:
@@ -144,8 +152,7 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
         return empty, {name: build(empty) for name, build in FACTS.items()}, []
     _ensure_change_feed(spark, transactions_uri)
     version = delta_io.current_version(spark, transactions_uri)
-    transactions = _read(spark, transactions_uri, contract.TRANSACTIONS, version)
-    revenue = transactions.filter(F.col("is_revenue"))
+    transactions = with_contract_columns(_read(spark, transactions_uri, contract.TRANSACTIONS, version))
     done: list[FactsRefresh] = []
     months_since: dict[int, list[str] | None] = {}      # the change feed is read once per recorded version
     for name, build in FACTS.items():
@@ -161,14 +168,14 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
         writer_metadata = json.dumps({"facts_format": FACTS_FORMAT, VERSION_KEY: version})
         table = f"facts_{name}"
         if months is None:
-            delta_io.overwrite(spark, build(revenue), uri, name=table, metadata=writer_metadata)
+            delta_io.overwrite(spark, build(transactions), uri, name=table, metadata=writer_metadata)
         elif not months:      # only metadata or no-op commits: record the version, change nothing
-            delta_io.append(spark, build(revenue.limit(0)), uri, name=table, metadata=writer_metadata)
+            delta_io.append(spark, build(transactions.limit(0)), uri, name=table, metadata=writer_metadata)
         else:
             first, last = _month_bounds(months)
             in_months = (F.col("transaction_date").between(F.lit(first), F.lit(last))
                          & month_of("transaction_date").isin(months))
-            delta_io.replace_where(spark, build(revenue.filter(in_months)), uri,
+            delta_io.replace_where(spark, build(transactions.filter(in_months)), uri,
                                    f"sales_month IN ({delta_io.sql_strings(months)})", name=table,
                                    metadata=writer_metadata)
         done.append(FactsRefresh(name, version, months, reason))
@@ -187,17 +194,20 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
     window_start = min(month_start(run_date), last_30_days(run_date)[0])
     recent = transactions.filter(F.col("transaction_date").between(F.lit(window_start), F.lit(run_date)))
     # D's own month from silver, cut at D; earlier months from the facts.
-    this_month = (recent.filter(F.col("is_revenue") & (F.col("transaction_date") >= F.lit(month_start(run_date)))))
+    this_month = recent.filter(F.col("transaction_date") >= F.lit(month_start(run_date)))
     frames = {
         name: (facts[name].filter(F.col("sales_month") < F.lit(run_month)).select(*build(this_month).columns)
                .unionByName(build(this_month)))
-        for name, build in FACTS.items() if name != "daily"
+        for name, build in FACTS.items() if name not in DATED_FACTS
     }
-    frames["daily"] = facts["daily"].filter(F.col("date") <= F.lit(run_date))
+    for name in DATED_FACTS:      # rows of a date never change with D: cut at D
+        frames[name] = facts[name].filter(F.col("date") <= F.lit(run_date))
     lines = _read(spark, table_uri(cfg, "silver", "sales_lines"), contract.SALES_LINES)
-    frames["sales_lines"] = lines.filter(F.col("transaction_date").between(F.lit(last_30_days(run_date)[0]),
+    frames["sales_lines"] = lines.filter(F.col("transaction_date").between(F.lit(run_date - timedelta(days=89)),
                                                                            F.lit(run_date)))
     frames["transactions"] = recent
+    frames["transactions_365d"] = transactions.filter(
+        F.col("transaction_date").between(F.lit(run_date - timedelta(days=364)), F.lit(run_date)))
     for name in ("dim_customer", "sales_team", "products"):
         frames[name] = _read(spark, table_uri(cfg, "silver", name), empty_schema("silver", name))
     return frames, refreshed
@@ -208,10 +218,12 @@ def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool =
     frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
     with job_description(spark, "gold inputs"):
         frames = {name: materialize(frame) for name, frame in frames.items()}
-    for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate).items():
-        uri = table_uri(cfg, "gold", name)
+    def computed(name: str, frame: DataFrame) -> DataFrame:
         with job_description(spark, f"gold {name}"):
-            frame = materialize(frame.coalesce(1))
+            return materialize(frame.coalesce(1))
+
+    for name, frame in build_all(frames, run_date, cfg.gold.incentive_rate, prepare=computed).items():
+        uri = table_uri(cfg, "gold", name)
         commit = delta_io.overwrite(spark, frame, uri, name=name)
         result.frames[name] = frame
         result.locations[name] = uri

@@ -18,13 +18,14 @@ from typing import Callable, Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from etl.gold import customers, kpis, sales_team
-from etl.gold.common import revenue_up_to
+from etl.gold import customer_analytics, customers, forecast, kpis, order_analytics, sales_team
 from etl.gold.facts import FACTS, all_facts
 
 # Inputs by name: the silver tables of etl/contracts/silver.py, two reference tables, and the facts of
 # etl/gold/facts.py (aggregates of the revenue up to D, which the history-wide tables are computed from).
-INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
+# ``transactions`` holds at least the month of D and the 30 days before it, ``transactions_365d`` the
+# 365 days ``D-364 .. D``, ``sales_lines`` the 90 days ``D-89 .. D`` (each table cuts its own window).
+INPUTS = ("transactions", "transactions_365d", "sales_lines", "dim_customer", "sales_team", "products")
 FACT_INPUTS = tuple(FACTS)
 
 
@@ -36,6 +37,12 @@ class GoldTable:
     schema: str                  # column order and exact types (Spark DDL)
     sort_keys: tuple[str, ...]   # SQL ORDER BY terms: "column [DESC] [NULLS FIRST|LAST]"
     options: tuple[str, ...] = ()  # keyword options the function takes (incentive_rate)
+
+    @property
+    def gold_inputs(self) -> tuple[str, ...]:
+        """The inputs that are gold tables computed earlier in the registry (the forecast reads
+        ``kpi_channel_daily``)."""
+        return tuple(name for name in self.inputs if name in GOLD_TABLES)
 
     @property
     def columns(self) -> list[str]:
@@ -130,25 +137,88 @@ _TABLES = [
         "alerts", kpis.alerts_from_facts, ("daily",),
         "date date, revenue decimal(18,2), expected decimal(18,2), reason string",
         kpis.ALERTS_SORT),
+    # -- Order analytics: channels, order mix, peak hours, menu (etl/gold/order_analytics.py) --
+    GoldTable(
+        "kpi_channel_daily", order_analytics.kpi_channel_daily, ("channel_daily",),
+        "date date, channel string, order_count int, revenue decimal(18,2), avg_order_value decimal(18,2), "
+        "cancelled_orders int, revenue_28d decimal(18,2), order_count_28d int, avg_order_value_28d decimal(18,2)",
+        order_analytics.CHANNEL_DAILY_SORT),
+    GoldTable(
+        "kpi_order_mix", order_analytics.kpi_order_mix, ("pos_mix_month",),
+        "sales_month string, dimension string, value string, order_count int, revenue decimal(18,2), "
+        "order_share_pct decimal(9,2), revenue_share_pct decimal(9,2)",
+        order_analytics.ORDER_MIX_SORT),
+    GoldTable(
+        "kpi_peak_hours", order_analytics.kpi_peak_hours, ("transactions",),
+        "day_of_week int, hour int, order_count int, revenue decimal(18,2), avg_orders_per_day decimal(9,2), "
+        "busiest_rank int",
+        order_analytics.PEAK_HOURS_SORT),
+    GoldTable(
+        "kpi_menu_performance_30d", order_analytics.kpi_menu_performance_30d, ("sales_lines", "products"),
+        "product_id int, product_name string, category string, quantity_30d int, revenue_30d decimal(18,2), "
+        "quantity_prev_30d int, revenue_prev_30d decimal(18,2), revenue_change_pct decimal(9,2), "
+        "revenue_rank int, underperforming boolean",
+        order_analytics.MENU_SORT),
+    # -- Order analytics: customers and baskets (etl/gold/customer_analytics.py) --
+    GoldTable(
+        "customer_rfm", customer_analytics.customer_rfm, ("transactions_365d", "dim_customer"),
+        "customer_id int, customer_name string, last_purchase_date date, recency_days int, frequency int, "
+        "monetary decimal(18,2), r_score int, f_score int, m_score int, rfm_segment string",
+        ("customer_id",)),
+    GoldTable(
+        "kpi_basket_pairs_90d", customer_analytics.kpi_basket_pairs_90d,
+        ("sales_lines", "transactions_365d", "products"),
+        "product_id_a int, product_name_a string, product_id_b int, product_name_b string, orders_with_both int, "
+        "support decimal(9,4), confidence_a_to_b decimal(9,4), confidence_b_to_a decimal(9,4), lift decimal(9,4), "
+        "lift_rank int",
+        ("lift_rank", "product_id_a", "product_id_b")),
+    GoldTable(
+        "kpi_cohort_retention", customer_analytics.kpi_cohort_retention, ("customer_month",),
+        "cohort_month string, month_offset int, sales_month string, cohort_size int, active_customers int, "
+        "retention_pct decimal(9,2)",
+        ("cohort_month", "month_offset")),
+    # -- Order analytics: the revenue forecast (etl/gold/forecast.py), from kpi_channel_daily --
+    GoldTable(
+        "kpi_revenue_forecast", forecast.kpi_revenue_forecast, ("kpi_channel_daily",),
+        "channel string, date date, forecast decimal(18,2), lower_80 decimal(18,2), upper_80 decimal(18,2), "
+        "model string, trained_from date, trained_to date",
+        ("channel", "date")),
+    GoldTable(
+        "forecast_backtest", forecast.forecast_backtest, ("kpi_channel_daily",),
+        "channel string, model string, mape_model decimal(9,2), mape_seasonal_naive decimal(9,2), "
+        "mae_model decimal(18,2), mae_seasonal_naive decimal(18,2)",
+        ("channel",)),
 ]
 GOLD_TABLES: dict[str, GoldTable] = {table.name: table for table in _TABLES}
 
 
 def with_facts(frames: Mapping[str, DataFrame], run_date: date) -> Mapping[str, DataFrame]:
-    """``frames`` plus the facts of the revenue transactions up to ``run_date``, where not given."""
-    if all(name in frames for name in FACT_INPUTS):
-        return frames
-    return {**all_facts(revenue_up_to(frames["transactions"], run_date)), **frames}
+    """``frames`` plus what can be derived from ``transactions`` where not given: the facts of the
+    transactions up to ``run_date``, and ``transactions_365d`` (each table cuts its own window)."""
+    derived: dict[str, DataFrame] = {}
+    if "transactions_365d" not in frames and "transactions" in frames:
+        derived["transactions_365d"] = frames["transactions"]
+    if not all(name in frames for name in FACT_INPUTS):
+        derived.update(all_facts(frames["transactions"].filter(F.col("transaction_date") <= F.lit(run_date))))
+    return {**derived, **frames}
 
 
 def build_all(frames: Mapping[str, DataFrame], run_date: date,
-              incentive_rate: Decimal = sales_team.DEFAULT_INCENTIVE_RATE) -> dict[str, DataFrame]:
+              incentive_rate: Decimal = sales_team.DEFAULT_INCENTIVE_RATE,
+              prepare: Callable[[str, DataFrame], DataFrame] | None = None) -> dict[str, DataFrame]:
     """Every gold table for ``run_date``, ordered by its sort keys, in registry order.
 
     ``frames``: the inputs of ``INPUTS`` by name (silver transactions, sales_lines, dim_customer;
     reference sales_team and products). The facts (``FACT_INPUTS``) are computed from ``transactions``
     unless given: the gold stage passes facts it keeps up to date incrementally, and then only the
-    last 30 days and the month of ``D`` of ``transactions`` and ``sales_lines`` are read."""
-    frames = with_facts(frames, run_date)
-    return {name: table.ordered(table.build(frames, run_date, incentive_rate=incentive_rate))
-            for name, table in GOLD_TABLES.items()}
+    windows of ``transactions`` and ``sales_lines`` that ``INPUTS`` names are read. A table may read a
+    table built before it in the registry (``GoldTable.gold_inputs``); ``prepare`` (the stage
+    materializes each table) is applied to every table before a later one reads it."""
+    available = dict(with_facts(frames, run_date))
+    built: dict[str, DataFrame] = {}
+    for name, table in GOLD_TABLES.items():
+        frame = table.ordered(table.build(available, run_date, incentive_rate=incentive_rate))
+        if prepare is not None:
+            frame = prepare(name, frame)
+        built[name] = available[name] = frame
+    return built

@@ -318,15 +318,34 @@ class SilverStage:
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         # A day's keys are broadcast into the check against the stored keys; a backfill's may be too many.
         small = sum(q.rows_to_silver for q in self.result.feeds if q.feed in CHANNEL_FEEDS) <= BROADCAST_KEYS
-        return [
-            ("transactions", lambda: delta_io.upsert_new_versions(
+
+        def write_transactions() -> None:
+            self.evolve_transactions(tx_uri)
+            delta_io.upsert_new_versions(
                 self.spark, self.materialize(transactions), tx_uri, ["channel", "transaction_id"], VERSION_COLUMNS,
-                name="transactions", broadcast_keys=small)),
+                name="transactions", broadcast_keys=small)
+
+        return [
+            ("transactions", write_transactions),
             ("sales_lines", lambda: delta_io.upsert_new_versions(
                 self.spark, self.materialize(lines), lines_uri, ["channel", "transaction_id", "line_number"],
                 VERSION_COLUMNS, name="sales_lines", parent_keys=["channel", "transaction_id"],
                 broadcast_keys=small)),
         ]
+
+    def evolve_transactions(self, tx_uri: str) -> None:
+        """A ``transactions`` table written before the POS order columns existed gains them (null), and its
+        stored POS rows take their values from ``silver/orders`` (each order's current state) in one MERGE,
+        once: the change feed then carries them to gold like any other correction."""
+        added = delta_io.add_missing_columns(self.spark, tx_uri, contract.TRANSACTIONS)
+        pos_fields = [f.name for f in contract.POS_ORDER_FIELDS]
+        orders_uri = self.uri("silver", "orders")
+        if not set(pos_fields) & set(added) or not delta_io.is_table(self.spark, orders_uri):
+            return
+        current = self.spark.read.format("delta").load(orders_uri).select(
+            F.col("order_id").alias("transaction_id"), *pos_fields)
+        delta_io.update_matching(self.spark, current, tx_uri, "t.channel = 'pos' AND t.transaction_id = s.transaction_id",
+                                 {name: f"s.{name}" for name in pos_fields}, name="transactions", broadcast=False)
 
     def sales(self, reference: dict[str, DataFrame], id_map: DataFrame, progress: list) -> None:
         new, runs = self.new_bronze("sales")

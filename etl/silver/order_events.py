@@ -530,7 +530,8 @@ def events_to_silver(orders: DataFrame, order_items: DataFrame, stores: DataFram
       customers, e.g. current ``dim_customer`` rows: the normalised order phone
       finds the customer (several: the lowest id); no match or no phone leaves
       the transaction anonymous (null).
-    No salesperson. ``is_revenue``: status is ``Success``. Lines: amount = item
+    No salesperson. ``is_revenue``: status is ``Success``. ``order_type``, ``order_from`` and
+    ``payment_type`` are the current state's, trimmed (blank: null). Lines: amount = item
     total, ``product_name`` = catalogue name, else the item's name, else its code.
     """
     require_columns(orders, ORDERS.fieldNames(), "the orders frame")
@@ -570,6 +571,7 @@ def events_to_silver(orders: DataFrame, order_items: DataFrame, stores: DataFram
                   "status",
                   (F.col("status") == F.lit(silver.SUCCESS)).alias("is_revenue"),
                   WARNINGS, "source_file", "record_number", "run_id",
+                  "order_type", "order_from", "payment_type",          # trimmed, blank as null (typed_events)
               ))
     transactions = to_schema(header, silver.TRANSACTIONS, "pos transactions")
 

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from etl.contracts import orders as contract
-from etl.contracts.silver import SALES_LINES, SUCCESS, TRANSACTIONS
+from etl.contracts.silver import POS_ORDER_FIELDS, SALES_LINES, SUCCESS, TRANSACTIONS
 from etl.quality.rules import WARNINGS, bronze_row
 from etl.silver.conform import (CATALOGUE_NAME, CATALOGUE_SKU, MATCH_METHOD, PRODUCT_ID, match_product_by_sku,
                                 normalise_phone, require_columns, strip, to_schema)
@@ -111,6 +111,7 @@ def orders_to_silver(valid_orders: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.col("sku_count").alias("quantity"),
         F.lit(None).cast(contract.TYPED_COLUMNS["total_amount"]).alias("unit_price"),
         "source_file", "record_number", "run_id",
+        *[F.lit(None).cast("string").alias(f.name) for f in POS_ORDER_FIELDS],   # POS only
     )
     return (to_schema(common, TRANSACTIONS, "online transactions"),
             to_schema(common, SALES_LINES, "online sales lines"))

@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from etl.contracts import sales as contract
-from etl.contracts.silver import SALES_LINES, SUCCESS, TRANSACTIONS
+from etl.contracts.silver import POS_ORDER_FIELDS, SALES_LINES, SUCCESS, TRANSACTIONS
 from etl.quality.rules import WARNINGS, bronze_row
 from etl.silver.conform import (CATALOGUE_NAME, CATALOGUE_SKU, MATCH_METHOD, PRODUCT_ID, match_product_by_name,
                                 require_columns, to_schema)
@@ -132,6 +132,7 @@ def sales_to_silver(valid_sales: DataFrame) -> tuple[DataFrame, DataFrame]:
         "quantity",
         F.col("price").alias("unit_price"),
         "source_file", "record_number", "run_id",
+        *[F.lit(None).cast("string").alias(f.name) for f in POS_ORDER_FIELDS],   # POS only
     )
     return (to_schema(common, TRANSACTIONS, "store transactions"),
             to_schema(common, SALES_LINES, "store sales lines"))

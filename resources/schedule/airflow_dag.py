@@ -1,13 +1,17 @@
 """Airflow example: the daily ETL as four spark-submit tasks, ingest >> silver >> gold >> export.
 
-An example, not a dependency of the project: copy it to the DAGs folder of an Airflow 2.x/3.x
-with ``apache-airflow-providers-apache-spark`` installed, and create a Spark connection
-``spark_default`` pointing at the cluster (host ``spark://spark-master``, port 7077).
+An example, not a dependency of the project: copy it to the DAGs folder of Airflow 2 (2.4 or later)
+or 3 with ``apache-airflow-providers-apache-spark`` installed, create a Spark connection
+``spark_default`` pointing at the cluster (host ``spark://spark-master``, port 7077), and set
+``ETL_HOME`` / ``PROFILE`` below (``conf/production.yaml``, made from conf/production.yaml.example).
+`make check-airflow-dag` loads it with Airflow's own DagBag on Airflow 2 and 3.
 
-Each task runs ``jobs/daily_etl.py --date {{ ds }} --stages <stage>``: the run date is the DAG
-run's logical date, so a backfill (``airflow dags backfill``) or a cleared task reruns the same
-date, which the job makes safe (files already ingested are skipped, silver MERGEs, gold and
-MySQL are rewritten whole).
+The run date is the day before the run, on both: the DAG uses a data-interval timetable
+(``CronDataIntervalTimetable``) and passes ``{{ data_interval_start | ds }}``. With a plain cron
+string, Airflow 3 schedules with ``CronTriggerTimetable``, whose ``{{ ds }}`` is the day the run
+starts, not yesterday as on Airflow 2. A backfill or a cleared task reruns the same date, which
+the job makes safe (files already ingested are skipped, silver MERGEs, gold and MySQL are
+rewritten whole).
 
 Exit codes of the job (docs/operations-maintenance.md) and what the tasks do with them:
   0  success
@@ -22,12 +26,19 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+try:                                   # Airflow 3: the task SDK's DAG and exceptions
+    from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:                    # Airflow 2
+    from airflow import DAG
+    from airflow.exceptions import AirflowException, AirflowFailException
 
 ETL_HOME = "/opt/etl"
-PROFILE = "prod"
+PROFILE = "production"
+RUN_DATE = "{{ data_interval_start | ds }}"     # yesterday for the 02:30 UTC run, on Airflow 2 and 3
 STAGES = ["ingest", "silver", "gold", "export"]
 NO_RETRY_EXIT_CODES = {3, 4}
 # `etl jars` prints this list; it must match resources/jars/pom.xml.
@@ -63,7 +74,8 @@ class EtlStageOperator(SparkSubmitOperator):
 with DAG(
     dag_id="retail_lakehouse_daily",
     description="landing -> bronze -> silver -> gold -> MySQL and Excel, for the previous day",
-    schedule="30 2 * * *",                 # 02:30 UTC, for the logical date {{ ds }} (yesterday)
+    # 02:30 UTC; the run's data interval is the previous day (02:30 to 02:30), so RUN_DATE is yesterday.
+    schedule=CronDataIntervalTimetable("30 2 * * *", timezone="UTC"),
     start_date=datetime(2026, 11, 1),
     catchup=False,
     max_active_runs=1,                     # the run lock guards anyway; this avoids queued lock waits
@@ -80,11 +92,14 @@ with DAG(
             task_id=stage,
             conn_id="spark_default",
             application=f"{ETL_HOME}/jobs/daily_etl.py",
-            application_args=["--date", "{{ ds }}", "--stages", stage, "--profile", PROFILE],
+            application_args=["--date", RUN_DATE, "--stages", stage, "--profile", PROFILE],
             jars=JARS,
             name=f"etl-{stage}",
+            # The project's interpreter on the driver and the executors (its packages: pandas, openpyxl).
             env_vars={"ETL_HOME": ETL_HOME, "ETL_PROFILE": PROFILE,
-                      "ETL_MASTER_KEY_FILE": "/etc/etl/master.key"},
+                      "ETL_MASTER_KEY_FILE": "/etc/etl/master.key",
+                      "PYSPARK_PYTHON": f"{ETL_HOME}/.venv/bin/python",
+                      "PYSPARK_DRIVER_PYTHON": f"{ETL_HOME}/.venv/bin/python"},
         )
         for stage in STAGES
     ]

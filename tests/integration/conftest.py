@@ -32,6 +32,7 @@ from etl.generate import GenerateOptions, generate
 from etl.secrets import SecretStore
 from etl.spark import _s3_buckets, spark_conf
 from etl.storage import store_for
+from tests.conftest import server_folder
 
 BIN = Path(sys.executable).parent
 # JVM options of the job processes the tests start (``etl run``, spark-submit, the benchmark's runs): the
@@ -116,37 +117,38 @@ def _sample_processes(seen: set[str], done: threading.Event) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
     root = tmp_path_factory.mktemp("stack")
-    minio_port, console_port, mariadb_port = free_ports(3)
-    env = {
-        "ETL_PROFILE": "dev",
-        "ETL_MASTER_KEY_FILE": str(root / "key" / "master.key"),
-        "ETL__SERVICES__MINIO__PORT": str(minio_port),
-        "ETL__SERVICES__MINIO__CONSOLE_PORT": str(console_port),
-        "ETL__SERVICES__MINIO__DATA_DIR": str(root / "minio"),
-        "ETL__SERVICES__MARIADB__PORT": str(mariadb_port),
-        "ETL__SERVICES__MARIADB__DATA_DIR": str(root / "mariadb"),
-        "ETL__STORAGE__S3__ENDPOINT": f"http://127.0.0.1:{minio_port}",
-        "ETL__MYSQL__PORT": str(mariadb_port),
-        "ETL__SECRETS__FILE": str(root / "secrets.json"),
-        "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
-        # Jobs here process a few hundred rows: one shuffle partition, no whole-stage code generation
-        # (compiling it costs more than running it on such data), and Delta's log state rebuilt in one
-        # task instead of 50. A job process started by a test lives a few minutes: its JVM compiles with
-        # the quick JIT only (JOB_JVM_OPTIONS). How Spark computes, never what (tests/conftest.py
-        # TINY_DATA_SETTINGS).
-        "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
-        "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
-                                        "spark.databricks.delta.snapshotPartitions": "1",
-                                        "spark.driver.extraJavaOptions": JOB_JVM_OPTIONS,
-                                        "spark.executor.extraJavaOptions": JOB_JVM_OPTIONS}),
-    }
-    cfg = load_config("dev", environ=env)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("ETL_MASTER_KEY", raising=False)
-        mp.setenv("ETL_MASTER_KEY_FILE", env["ETL_MASTER_KEY_FILE"])
-        services.start(cfg, say=lambda line: None)
-        yield Stack(env, cfg)
-        services.stop(cfg, say=lambda line: None)
+    with server_folder("stack") as mariadb_dir:
+        minio_port, console_port, mariadb_port = free_ports(3)
+        env = {
+            "ETL_PROFILE": "dev",
+            "ETL_MASTER_KEY_FILE": str(root / "key" / "master.key"),
+            "ETL__SERVICES__MINIO__PORT": str(minio_port),
+            "ETL__SERVICES__MINIO__CONSOLE_PORT": str(console_port),
+            "ETL__SERVICES__MINIO__DATA_DIR": str(root / "minio"),
+            "ETL__SERVICES__MARIADB__PORT": str(mariadb_port),
+            "ETL__SERVICES__MARIADB__DATA_DIR": str(mariadb_dir / "mariadb"),
+            "ETL__STORAGE__S3__ENDPOINT": f"http://127.0.0.1:{minio_port}",
+            "ETL__MYSQL__PORT": str(mariadb_port),
+            "ETL__SECRETS__FILE": str(root / "secrets.json"),
+            "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
+            # Jobs here process a few hundred rows: one shuffle partition, no whole-stage code generation
+            # (compiling it costs more than running it on such data), and Delta's log state rebuilt in one
+            # task instead of 50. A job process started by a test lives a few minutes: its JVM compiles with
+            # the quick JIT only (JOB_JVM_OPTIONS). How Spark computes, never what (tests/conftest.py
+            # TINY_DATA_SETTINGS).
+            "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
+            "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
+                                            "spark.databricks.delta.snapshotPartitions": "1",
+                                            "spark.driver.extraJavaOptions": JOB_JVM_OPTIONS,
+                                            "spark.executor.extraJavaOptions": JOB_JVM_OPTIONS}),
+        }
+        cfg = load_config("dev", environ=env)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("ETL_MASTER_KEY", raising=False)
+            mp.setenv("ETL_MASTER_KEY_FILE", env["ETL_MASTER_KEY_FILE"])
+            services.start(cfg, say=lambda line: None)
+            yield Stack(env, cfg)
+            services.stop(cfg, say=lambda line: None)
 
 
 @pytest.fixture
@@ -259,3 +261,16 @@ def local_slice_run(stack, s3_spark, tmp_path_factory):
     assert first.returncode == 0, first.stderr[-3000:]
     first.observed = observed
     return stack, stack.config(**env), env, first
+
+def served_text(value):
+    """A Spark value as Connector/J's getString shows it (how a MySQL row reads back as text)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def sorted_rows(rows):
+    """Rows in a total order whatever their nulls (MySQL and Spark order nulls differently)."""
+    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))

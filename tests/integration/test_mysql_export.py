@@ -28,7 +28,8 @@ from etl.gold.marts import GOLD_TABLES
 from etl.run.ids import new_run_id
 from etl.secrets import SecretStore
 from etl.storage import store_for
-from tests.integration.conftest import BIN, SLICE_RUN_DATE as RUN_DATE, etl_in_process, free_ports
+from tests.integration.conftest import (BIN, SLICE_RUN_DATE as RUN_DATE, etl_in_process, free_ports,
+                                        served_text, sorted_rows)
 
 pytestmark = pytest.mark.integration
 EXPORT = [str(BIN / "etl"), "export", "mysql", "--date", RUN_DATE.isoformat()]
@@ -60,7 +61,7 @@ class Gold:
         return len(self.rows)
 
     def text_rows(self):
-        return _sorted(tuple(_text(v) for v in row) for row in self.rows)
+        return sorted_rows(tuple(served_text(v) for v in row) for row in self.rows)
 
     def figures(self, money: list[str] | None = None):
         """Row count and the sum of each money column, as MySQL prints them (NULL when no value)."""
@@ -68,20 +69,7 @@ class Gold:
         for column in _money(self.name) if money is None else money:
             values = [row[column] for row in self.rows if row[column] is not None]
             sums.append(sum(values) if values else None)
-        return (str(self.count), *[_text(v) for v in sums])
-
-
-def _text(value):
-    """A Spark value as Connector/J's getString shows it."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _sorted(rows):
-    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))
+        return (str(self.count), *[served_text(v) for v in sums])
 
 
 def gold_columns_in_mysql(name):
@@ -96,7 +84,7 @@ def served(name, frame):
 
 def mysql_rows(conn, name):
     columns = ", ".join(_q(c) for c in gold_columns_in_mysql(name))
-    return _sorted(conn.query(f"SELECT {columns} FROM {name}"))
+    return sorted_rows(conn.query(f"SELECT {columns} FROM {name}"))
 
 
 def mysql_snapshot(conn):
@@ -106,7 +94,7 @@ def mysql_snapshot(conn):
 def frame_figures(frame, money):
     """As Gold.figures, for a frame."""
     sums = frame.agg(*[F.sum(c).alias(c) for c in money]).first() if money else []
-    return (str(frame.count()), *[_text(v) for v in sums])
+    return (str(frame.count()), *[served_text(v) for v in sums])
 
 
 def mysql_figures(conn, name, money):
@@ -148,7 +136,11 @@ def test_every_gold_table_in_mysql_equals_the_delta_table(slice_export, s3_spark
         assert conn.query("SELECT COUNT(*), COUNT(DISTINCT product_key) FROM kpi_product_sales_30d")[0] == \
             (products, products)
     assert runs == {name: (RUN_DATE.isoformat(), str(gold[name].count)) for name in GOLD_TABLES}
-    assert all(gold[name].count > 0 for name in GOLD_TABLES if name != "alerts")
+    # The slice is three days of the generator's default feeds (sales and reference data: no POS order
+    # events), so it has no sales drop, too little history for a forecast (28 days) or its backtest (56),
+    # and no POS orders for the order mix or basket pairs: those are empty; every other table has rows.
+    may_be_empty = {"alerts", "kpi_revenue_forecast", "forecast_backtest", "kpi_basket_pairs_90d", "kpi_order_mix"}
+    assert [name for name in GOLD_TABLES if name not in may_be_empty and gold[name].count == 0] == []
     assert "(multi-row INSERTs)" in first.stderr       # the slice's gold tables are all small
     for name in GOLD_TABLES:
         assert f"  mysql {name}: {gold[name].count} row(s) at mysql://127.0.0.1:" in first.stdout
@@ -225,7 +217,7 @@ def test_the_batched_path_gives_the_rows_and_types_of_the_jdbc_path(slice_export
 
     def staged(conn, name):
         columns = ", ".join(_q(c) for c in gold_columns_in_mysql(name))
-        return (_sorted(conn.query(f"SELECT {columns} FROM {name}__staging")),
+        return (sorted_rows(conn.query(f"SELECT {columns} FROM {name}__staging")),
                 conn.query("SELECT column_name, column_type, is_nullable FROM information_schema.columns "
                            f"WHERE table_schema = DATABASE() AND table_name = '{name}__staging' ORDER BY 1"))
 

@@ -258,3 +258,228 @@ SELECT date, from_cents(r7_c) AS revenue, from_cents(idiv_half_up(median2, 2)) A
 FROM daily_reference
 WHERE is_anomaly
 ORDER BY date;
+
+-- table: kpi_channel_daily
+-- Every (date, channel) from the first revenue transaction through run_date; the 28-day sums are a
+-- self-join on the day number over the complete calendar.
+WITH per_day AS (
+    SELECT transaction_date AS date, CASE channel WHEN 'store' THEN 'in_store' ELSE channel END AS channel,
+           count(*) FILTER (WHERE is_revenue) AS orders,
+           coalesce(cents(sum(amount) FILTER (WHERE is_revenue)), 0) AS revenue_c,
+           count(*) FILTER (WHERE channel = 'pos' AND status <> 'Success') AS cancelled
+    FROM transactions WHERE transaction_date <= getvariable('run_date')
+    GROUP BY ALL
+),
+calendar AS (
+    SELECT CAST(d AS DATE) AS date
+    FROM range((SELECT min(transaction_date) FROM counted), getvariable('run_date') + INTERVAL 1 DAY,
+               INTERVAL 1 DAY) AS t(d)
+),
+grid AS (
+    SELECT c.date, ch.channel, date_diff('day', DATE '2000-01-01', c.date) AS k,
+           coalesce(p.orders, 0) AS orders, coalesce(p.revenue_c, 0) AS revenue_c,
+           coalesce(p.cancelled, 0) AS cancelled
+    FROM calendar c
+    CROSS JOIN (VALUES ('in_store'), ('online'), ('pos')) AS ch(channel)
+    LEFT JOIN per_day p ON p.date = c.date AND p.channel = ch.channel
+),
+rolled AS (
+    SELECT a.date, a.channel, a.orders, a.revenue_c, a.cancelled, sum(b.revenue_c) AS r28_c, sum(b.orders) AS o28
+    FROM grid a JOIN grid b ON b.channel = a.channel AND b.k BETWEEN a.k - 27 AND a.k
+    GROUP BY a.date, a.channel, a.orders, a.revenue_c, a.cancelled
+)
+SELECT date, channel, CAST(orders AS INTEGER) AS order_count, from_cents(revenue_c) AS revenue,
+       CASE WHEN orders > 0 THEN from_cents(idiv_half_up(revenue_c, orders)) END AS avg_order_value,
+       CAST(cancelled AS INTEGER) AS cancelled_orders, from_cents(r28_c) AS revenue_28d,
+       CAST(o28 AS INTEGER) AS order_count_28d,
+       CASE WHEN o28 > 0 THEN from_cents(idiv_half_up(r28_c, o28)) END AS avg_order_value_28d
+FROM rolled
+ORDER BY date, channel;
+
+-- table: kpi_order_mix
+-- Each POS revenue order once per dimension; shares in hundredths of a percent by integer division.
+WITH pos AS (
+    SELECT month_text(transaction_date) AS sales_month, cents(amount) AS amount_c, order_type, order_from,
+           payment_type
+    FROM counted WHERE channel = 'pos'
+),
+long AS (
+    SELECT sales_month, amount_c, 'order_type' AS dimension, order_type AS raw FROM pos
+    UNION ALL SELECT sales_month, amount_c, 'order_from', order_from FROM pos
+    UNION ALL SELECT sales_month, amount_c, 'payment_type', payment_type FROM pos
+),
+cells AS (
+    SELECT sales_month, dimension, coalesce(nullif(trim(raw), ''), 'Unknown') AS value, count(*) AS orders,
+           sum(amount_c) AS revenue_c
+    FROM long GROUP BY ALL
+),
+months AS (SELECT sales_month, count(*) AS orders, sum(amount_c) AS revenue_c FROM pos GROUP BY sales_month)
+SELECT c.sales_month, c.dimension, c.value, CAST(c.orders AS INTEGER) AS order_count,
+       from_cents(c.revenue_c) AS revenue,
+       CAST(from_cents(idiv_half_up(c.orders * 10000, m.orders)) AS DECIMAL(9, 2)) AS order_share_pct,
+       TRY_CAST(from_cents(idiv_half_up(c.revenue_c * 10000, m.revenue_c)) AS DECIMAL(9, 2)) AS revenue_share_pct
+FROM cells c JOIN months m USING (sales_month)
+ORDER BY c.sales_month, c.dimension, c.value;
+
+-- table: kpi_peak_hours
+-- The 7 x 24 grid left-joined with the online and POS orders of the 28 days by their UTC time;
+-- order_count / 4 is order_count x 25 cents.
+WITH o AS (
+    SELECT isodow(timezone('UTC', transaction_ts)) AS dow, hour(timezone('UTC', transaction_ts)) AS hr,
+           cents(amount) AS amount_c
+    FROM counted
+    WHERE channel IN ('online', 'pos') AND transaction_ts IS NOT NULL
+      AND transaction_date >= getvariable('run_date') - 27
+),
+grid AS (SELECT d AS day_of_week, h AS hour FROM range(1, 8) AS a(d), range(0, 24) AS b(h)),
+cells AS (
+    SELECT g.day_of_week, g.hour, count(o.dow) AS orders, coalesce(sum(o.amount_c), 0) AS revenue_c
+    FROM grid g LEFT JOIN o ON o.dow = g.day_of_week AND o.hr = g.hour
+    GROUP BY g.day_of_week, g.hour
+)
+SELECT CAST(day_of_week AS INTEGER) AS day_of_week, CAST(hour AS INTEGER) AS hour,
+       CAST(orders AS INTEGER) AS order_count, from_cents(revenue_c) AS revenue,
+       CAST(from_cents(orders * 25) AS DECIMAL(9, 2)) AS avg_orders_per_day,
+       CAST(1 + (SELECT count(*) FROM cells x WHERE x.orders > c.orders) AS INTEGER) AS busiest_rank
+FROM cells c
+ORDER BY day_of_week, hour;
+
+-- table: kpi_menu_performance_30d
+-- Every catalogue product; PERCENT_RANK < 0.2 as 5 x (products with less revenue) < n - 1.
+WITH sums AS (
+    SELECT product_id,
+           sum(quantity) FILTER (WHERE transaction_date >= getvariable('run_date') - 29) AS q30,
+           cents(sum(amount) FILTER (WHERE transaction_date >= getvariable('run_date') - 29)) AS r30,
+           sum(quantity) FILTER (WHERE transaction_date < getvariable('run_date') - 29) AS qp,
+           cents(sum(amount) FILTER (WHERE transaction_date < getvariable('run_date') - 29)) AS rp
+    FROM sales_lines
+    WHERE is_revenue AND product_id IS NOT NULL
+      AND transaction_date BETWEEN getvariable('run_date') - 59 AND getvariable('run_date')
+    GROUP BY product_id
+),
+menu AS (
+    SELECT p.id AS product_id, p.name AS product_name, p.category, coalesce(s.q30, 0) AS q30,
+           coalesce(s.r30, 0) AS r30, coalesce(s.qp, 0) AS qp, coalesce(s.rp, 0) AS rp
+    FROM products p LEFT JOIN sums s ON s.product_id = p.id
+),
+total AS (SELECT count(*) AS n FROM menu),
+ranked AS (
+    SELECT m.*, 1 + (SELECT count(*) FROM menu o WHERE o.r30 > m.r30) AS rank_desc,
+           (SELECT count(*) FROM menu o WHERE o.r30 < m.r30) AS below
+    FROM menu m
+)
+SELECT product_id, product_name, category, CAST(q30 AS INTEGER) AS quantity_30d, from_cents(r30) AS revenue_30d,
+       CAST(qp AS INTEGER) AS quantity_prev_30d, from_cents(rp) AS revenue_prev_30d,
+       CASE WHEN rp <> 0 THEN TRY_CAST(from_cents(idiv_half_up((r30 - rp) * 10000, rp)) AS DECIMAL(9, 2)) END
+           AS revenue_change_pct,
+       CAST(rank_desc AS INTEGER) AS revenue_rank,
+       (r30 = 0 OR total.n = 1 OR 5 * below < total.n - 1) AS underperforming
+FROM ranked, total
+ORDER BY revenue_rank, product_id;
+
+-- table: customer_rfm
+-- Ranks are "1 + number of strictly smaller (or larger) values"; recency desc = an earlier last date.
+WITH bought AS (
+    SELECT customer_id, transaction_date, amount FROM counted
+    WHERE customer_id IS NOT NULL AND transaction_date >= getvariable('run_date') - 364
+),
+customers AS (
+    SELECT customer_id, max(transaction_date) AS last_day, count(*) AS frequency, cents(sum(amount)) AS monetary_c
+    FROM bought GROUP BY customer_id
+),
+ranked AS (
+    SELECT c.*, (SELECT count(*) FROM customers) AS n,
+           1 + (SELECT count(*) FROM customers o WHERE o.last_day < c.last_day) AS r,
+           1 + (SELECT count(*) FROM customers o WHERE o.frequency < c.frequency) AS f,
+           1 + (SELECT count(*) FROM customers o WHERE o.monetary_c < c.monetary_c) AS m
+    FROM customers c
+),
+scored AS (
+    SELECT customer_id, last_day, frequency, monetary_c,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (r - 1)) // (n - 1)) END AS r_score,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (f - 1)) // (n - 1)) END AS f_score,
+           CASE WHEN n = 1 THEN 1 ELSE least(5, 1 + (5 * (m - 1)) // (n - 1)) END AS m_score
+    FROM ranked
+)
+SELECT s.customer_id, coalesce(r.full_name, 'Unknown') AS customer_name, s.last_day AS last_purchase_date,
+       CAST(date_diff('day', s.last_day, getvariable('run_date')) AS INTEGER) AS recency_days,
+       CAST(s.frequency AS INTEGER) AS frequency, from_cents(s.monetary_c) AS monetary,
+       CAST(s.r_score AS INTEGER) AS r_score, CAST(s.f_score AS INTEGER) AS f_score,
+       CAST(s.m_score AS INTEGER) AS m_score,
+       CASE WHEN s.r_score >= 4 AND s.f_score >= 4 THEN 'Champions'
+            WHEN s.r_score >= 3 AND s.f_score >= 3 THEN 'Loyal'
+            WHEN s.r_score = 5 AND s.f_score = 1 THEN 'New'
+            WHEN s.r_score >= 4 AND s.f_score <= 2 THEN 'Promising'
+            WHEN s.r_score = 3 AND s.f_score <= 2 THEN 'Needs Attention'
+            WHEN s.r_score <= 2 AND s.f_score >= 3 THEN 'At Risk'
+            ELSE 'Lost' END AS rfm_segment
+FROM scored s LEFT JOIN customer_record r USING (customer_id)
+ORDER BY s.customer_id;
+
+-- table: kpi_basket_pairs_90d
+-- Ratios in ten-thousandths by integer division rounded half-up; the lift rank compares
+-- both x orders_a' x orders_b' with both' x orders_a x orders_b (N is common), in HUGEINT.
+WITH pos_orders AS (
+    SELECT DISTINCT transaction_id FROM transactions
+    WHERE channel = 'pos' AND is_revenue
+      AND transaction_date BETWEEN getvariable('run_date') - 89 AND getvariable('run_date')
+),
+total AS (SELECT count(*) AS n FROM pos_orders),
+items AS (
+    SELECT DISTINCT l.transaction_id, l.product_id
+    FROM sales_lines l
+    WHERE l.channel = 'pos' AND l.is_revenue
+      AND l.transaction_date BETWEEN getvariable('run_date') - 89 AND getvariable('run_date')
+      AND l.product_id IN (SELECT id FROM products)
+),
+per_product AS (SELECT product_id, count(*) AS orders FROM items GROUP BY product_id),
+pairs AS (
+    SELECT a.product_id AS pa, b.product_id AS pb, count(*) AS both_orders
+    FROM items a JOIN items b ON a.transaction_id = b.transaction_id AND a.product_id < b.product_id
+    GROUP BY a.product_id, b.product_id
+    HAVING count(*) >= 3
+),
+figures AS (
+    SELECT p.pa, p.pb, CAST(p.both_orders AS HUGEINT) AS both_orders, CAST(x.orders AS HUGEINT) AS orders_a,
+           CAST(y.orders AS HUGEINT) AS orders_b, CAST(t.n AS HUGEINT) AS n
+    FROM pairs p JOIN per_product x ON x.product_id = p.pa JOIN per_product y ON y.product_id = p.pb, total t
+),
+names AS (SELECT id, coalesce(min(name), 'Unknown') AS name FROM products GROUP BY id)
+SELECT CAST(f.pa AS INTEGER) AS product_id_a, na.name AS product_name_a,
+       CAST(f.pb AS INTEGER) AS product_id_b, nb.name AS product_name_b,
+       CAST(f.both_orders AS INTEGER) AS orders_with_both,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.n) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4)) AS support,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.orders_a) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4))
+           AS confidence_a_to_b,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * 10000, f.orders_b) AS DECIMAL(18, 0)) * 0.0001 AS DECIMAL(9, 4))
+           AS confidence_b_to_a,
+       TRY_CAST(CAST(idiv_half_up(f.both_orders * f.n * 10000, f.orders_a * f.orders_b) AS DECIMAL(18, 0)) * 0.0001
+                AS DECIMAL(9, 4)) AS lift,
+       CAST(1 + (SELECT count(*) FROM figures o
+                 WHERE o.both_orders * f.orders_a * f.orders_b > f.both_orders * o.orders_a * o.orders_b)
+            AS INTEGER) AS lift_rank
+FROM figures f JOIN names na ON na.id = f.pa JOIN names nb ON nb.id = f.pb
+ORDER BY lift_rank, product_id_a, product_id_b;
+
+-- table: kpi_cohort_retention
+-- Months as integer indexes (year x 12 + month); every month of a cohort's range from a range().
+WITH bought AS (
+    SELECT DISTINCT customer_id, month_index(transaction_date) AS mi FROM counted WHERE customer_id IS NOT NULL
+),
+cohort AS (SELECT customer_id, min(mi) AS cohort_mi FROM bought GROUP BY customer_id),
+sizes AS (SELECT cohort_mi, count(*) AS size FROM cohort GROUP BY cohort_mi),
+months AS (
+    SELECT mi FROM range((SELECT min(cohort_mi) FROM sizes), month_index(getvariable('run_date')) + 1) AS t(mi)
+),
+active AS (
+    SELECT c.cohort_mi, b.mi, count(*) AS active FROM bought b JOIN cohort c USING (customer_id)
+    GROUP BY c.cohort_mi, b.mi
+)
+SELECT printf('%04d-%02d', (s.cohort_mi - 1) // 12, (s.cohort_mi - 1) % 12 + 1) AS cohort_month,
+       CAST(m.mi - s.cohort_mi AS INTEGER) AS month_offset,
+       printf('%04d-%02d', (m.mi - 1) // 12, (m.mi - 1) % 12 + 1) AS sales_month,
+       CAST(s.size AS INTEGER) AS cohort_size, CAST(coalesce(a.active, 0) AS INTEGER) AS active_customers,
+       TRY_CAST(from_cents(idiv_half_up(coalesce(a.active, 0) * 10000, s.size)) AS DECIMAL(9, 2)) AS retention_pct
+FROM sizes s JOIN months m ON m.mi >= s.cohort_mi
+LEFT JOIN active a ON a.cohort_mi = s.cohort_mi AND a.mi = m.mi
+ORDER BY cohort_month, month_offset;

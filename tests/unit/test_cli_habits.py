@@ -57,6 +57,21 @@ def test_the_services_module_refuses_abbreviations_too(capsys):
     assert stopped.value.code == 2
 
 
+def test_every_parser_of_the_repository_refuses_abbreviations():
+    """Benchmarks and scripts too: every ``ArgumentParser(...)`` call in a Python file passes
+    ``allow_abbrev=False`` (read from the source, so a new script cannot slip through)."""
+    call = re.compile(r"ArgumentParser\((?:[^()]|\([^()]*\))*\)", re.DOTALL)
+    lenient = []
+    for path in sorted(ROOT.glob("**/*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in {".venv", ".local", ".jars", "tests"} or relative.parts[0].startswith("."):
+            continue
+        for found in call.finditer(path.read_text(encoding="utf-8")):
+            if "allow_abbrev=False" not in found.group(0):
+                lenient.append(f"{relative}: {found.group(0)[:60]}")
+    assert lenient == []
+
+
 # -- the profile, set once ----------------------------------------------------------------------------
 
 # The shortest command line of each subcommand that reads a profile; each loads its config before it

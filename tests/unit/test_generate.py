@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -606,3 +606,122 @@ def test_customers_arrive_as_csv_and_xlsx_with_aliased_headers(full, customers):
         aliased = {"customer_name", "mobile_number"} <= set(header)
         assert aliased == (key in report.variations["aliased_headers"]), key
     assert report.variations["aliased_headers"]
+
+
+# ----------------------------------------------------------------------------- planted patterns (order analytics)
+
+PATTERNS = GenerateOptions(start=date(2026, 1, 5), days=84, customers=200, sales_per_day=0, orders_per_day=60,
+                           events_orders_per_day=150, seed=21, feeds=("orders", "order_events", "stores"))
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory):
+    """12 weeks (starting on a Monday) of online orders and POS orders, current states only:
+    (date, hour, customer phone, amount, units, order_type, order_from, payment_type, product codes);
+    online orders: the first five."""
+    out = tmp_path_factory.mktemp("patterns")
+    report = generate(PATTERNS, out, progress=False)
+    current: dict[str, tuple[int, dict]] = {}
+    for key in report.files["order_events"]:
+        for line in read_lines(out / key):
+            event = json.loads(line)
+            if event["stream_id"] > current.get(event["aggregate_id"], (0, {}))[0]:
+                current[event["aggregate_id"]] = (event["stream_id"], event)
+    pos = []
+    for _, event in current.values():
+        props = event["raw_event"]["raw_payload"]["properties"]
+        order = props["Order"]
+        at = datetime.strptime(order["created_on"], "%Y-%m-%d %H:%M:%S")
+        pos.append((at.date(), at.hour, normalise_phone(props["Customer"]["phone"]), Decimal(str(order["total"])),
+                    sum(i["quantity"] for i in props["OrderItem"]), order["order_type"], order["order_from"], order["payment_type"],
+                    frozenset(i["itemcode"] for i in props["OrderItem"] if i["itemcode"])))
+    online = []
+    for key in report.files["orders"]:
+        for o in read_orders(out / key):
+            at = datetime.strptime(o["order_date_time"], "%Y-%m-%d %H:%M:%S")
+            online.append((at.date(), at.hour, normalise_phone(o["mobile_number"]), Decimal(o["total_amount"]),
+                           int(o["sku_count"])))
+    return pos, online
+
+
+def test_weekend_days_take_more_revenue_than_weekdays(patterns):
+    pos, online = patterns
+    for orders in (pos, online):
+        revenue: dict[date, Decimal] = {}
+        for row in orders:
+            revenue[row[0]] = revenue.get(row[0], Decimal(0)) + row[3]
+        weekend = [v for d, v in revenue.items() if d.weekday() >= 5]
+        weekday = [v for d, v in revenue.items() if d.weekday() <= 3]
+        assert sum(weekend) / len(weekend) > Decimal("1.25") * sum(weekday) / len(weekday)
+
+
+def test_baskets_grow_over_the_weeks(patterns):
+    for orders in patterns:
+        def units_per_order(first_day: int, last_day: int) -> float:
+            block = [r[4] for r in orders if first_day <= (r[0] - PATTERNS.start).days <= last_day]
+            return sum(block) / len(block)
+        # 50% a year: (1 + 0.5 × 69.5 / 365) / (1 + 0.5 × 13.5 / 365) = 1.075 between weeks 1-4 and 9-12.
+        assert units_per_order(56, 83) > 1.04 * units_per_order(0, 27)
+
+
+def test_orders_peak_at_lunch_and_dinner(patterns):
+    for orders in patterns:
+        hours = [0] * 24
+        for row in orders:
+            hours[row[1]] += 1
+        quiet = hours[15] + hours[16]
+        assert hours[12] + hours[13] > 2 * quiet and hours[19] + hours[20] > 2 * quiet, hours
+        assert max(range(24), key=hours.__getitem__) in (12, 13, 19, 20), hours
+        assert hours[3] * 10 < hours[13], hours
+
+
+def test_planted_pairs_sell_together_far_above_chance(patterns):
+    pos, _ = patterns
+    baskets = [row[8] for row in pos]
+    n = len(baskets)
+    codes = sorted({code for b in baskets for code in b})
+    share = {code: sum(code in b for b in baskets) / n for code in codes}
+    planted = {frozenset({f"SKU-{a:04d}", f"SKU-{b:04d}"}) for a, b in ((2, 7), (5, 10), (6, 12))}
+    lifts = {}
+    for a in share:
+        for b in share:
+            if a < b:
+                both = sum(a in basket and b in basket for basket in baskets) / n
+                lifts[frozenset({a, b})] = both / (share[a] * share[b])
+    assert all(lifts[pair] > 2 for pair in planted), {tuple(sorted(p)): lifts[p] for p in planted}
+    assert max(v for pair, v in lifts.items() if pair not in planted) < 1.5
+    assert sum(len(b) >= 2 for b in baskets) / n > 0.5          # multi-item baskets
+
+
+def test_order_types_platforms_and_payments_are_a_realistic_mix(patterns):
+    pos, _ = patterns
+    n = len(pos)
+    types = {t: sum(r[5] == t for r in pos) / n for t in ("Dine In", "Delivery", "Pick Up")}
+    assert 0.35 < types["Dine In"] < 0.55 and 0.30 < types["Delivery"] < 0.50 and 0.08 < types["Pick Up"] < 0.22
+    assert sum(types.values()) == 1
+    assert {r[6] for r in pos if r[5] == "Delivery"} == {"Zomato", "Swiggy"}
+    assert {r[6] for r in pos if r[5] == "Dine In"} == {"POS"}
+    assert {r[6] for r in pos if r[5] == "Pick Up"} == {"POS", "Zomato", "Swiggy"}
+    payments = {p: sum(r[7] == p for r in pos) / n for p in ("Online", "Card", "Cash")}
+    assert sum(payments.values()) == 1 and min(payments.values()) > 0.05
+    delivery = [r for r in pos if r[5] == "Delivery"]
+    assert sum(r[7] == "Online" for r in delivery) / len(delivery) > 0.8   # app orders are paid in the app
+
+
+def test_regulars_come_back_and_other_customers_churn(patterns):
+    pos, online = patterns
+    days: dict[str, set[date]] = {}
+    for row in pos + online:
+        days.setdefault(row[2], set()).add(row[0])
+    # Regulars: the tenth of the customers who buy most place more than a third of the orders.
+    per_customer: dict[str, int] = {}
+    for row in pos + online:
+        per_customer[row[2]] = per_customer.get(row[2], 0) + 1
+    orders = sorted(per_customer.values(), reverse=True)
+    assert sum(orders[:PATTERNS.customers // 10]) > sum(orders) / 3, (sum(orders[:20]), sum(orders))
+    # Churn: of the customers who bought in the first four weeks, many never buy in the last four.
+    early = [d for d in days.values() if min(d) < PATTERNS.start + timedelta(days=28)]
+    gone = [d for d in early if max(d) < PATTERNS.start + timedelta(days=56)]
+    assert len(gone) / len(early) > 0.2, (len(gone), len(early))
+    # New customers keep arriving: some buy first in the second half.
+    assert sum(min(d) >= PATTERNS.start + timedelta(days=42) for d in days.values()) >= 5

@@ -39,7 +39,7 @@ RUN_DATE = date(2026, 3, 15)
 
 def transaction(tid, customer, day, amount, revenue=True, channel="pos"):
     return (channel, tid, customer, None, None, day, None, D(amount), 1,
-            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None, None, None, None)
 
 
 def version(customer, first, last, address, phone, region, valid_from=BEGINNING_OF_TIME, valid_to=END_OF_TIME):

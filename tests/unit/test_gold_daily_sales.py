@@ -49,7 +49,7 @@ def day(k: int) -> date:
 
 def transaction(tid, on, amount, units=2, revenue=True, customer=1):
     return ("store", tid, customer, 1, 10, on, None, D(amount), units,
-            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None, None, None, None)
 
 
 TRANSACTION_ROWS = [

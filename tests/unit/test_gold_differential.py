@@ -5,8 +5,11 @@ implementation (tests/unit/gold_reference.sql), row by row and column by column,
 * ~30,000 transactions from 2024-12-01 to a few days after the run date (2026-03-15): in-store
   sales over 5 stores and 15 salespersons (one missing from sales_team, one selling only in odd
   months, two who tie for rank 1 every month), online orders and POS orders, anonymous orders,
-  cancelled and refunded POS orders (not revenue), and two closed days with no sales at all;
-* sales lines: one per sale or online order, 1-3 per POS order; catalogue products, products
+  cancelled and refunded POS orders (not revenue), and two closed days with no sales at all; online
+  and POS orders at lunch and dinner hours (UTC; no night orders), POS orders with order types,
+  platforms and payment types as delivered (padded, blank, missing);
+* sales lines: one per sale or online order, 1-3 per POS order; catalogue products (with categories, one
+  without), products
   missing from the catalogue, unmatched items with a raw name or only a SKU;
 * dim_customer: SCD2 with region changes (some after the run date), customers without a record,
   blank regions, customers who stopped buying months ago, customers who bought on one date only;
@@ -15,6 +18,7 @@ implementation (tests/unit/gold_reference.sql), row by row and column by column,
 
 from __future__ import annotations
 
+import collections
 import itertools
 import random
 import re
@@ -55,6 +59,7 @@ TRANSACTIONS_ARROW = pa.schema([
     ("transaction_ts", pa.timestamp("us", tz="UTC")), ("amount", MONEY), ("units", pa.int32()),
     ("status", pa.string()), ("is_revenue", pa.bool_()), ("warnings", pa.list_(pa.string())),
     ("source_file", pa.string()), ("record_number", pa.int64()), ("run_id", pa.string()),
+    ("order_type", pa.string()), ("order_from", pa.string()), ("payment_type", pa.string()),
 ])
 SALES_LINES_ARROW = pa.schema([
     ("channel", pa.string()), ("transaction_id", pa.string()), ("line_number", pa.int32()),
@@ -70,7 +75,15 @@ DIM_CUSTOMER_ARROW = pa.schema([
     ("is_current", pa.bool_()),
 ])
 SALES_TEAM_ARROW = pa.schema([("id", pa.int32()), ("first_name", pa.string()), ("last_name", pa.string())])
-PRODUCTS_ARROW = pa.schema([("id", pa.int32()), ("name", pa.string()), ("sku_id", pa.string())])
+PRODUCTS_ARROW = pa.schema([("id", pa.int32()), ("name", pa.string()), ("sku_id", pa.string()),
+                            ("category", pa.string())])
+# POS order fields as delivered (padded, blank and missing values become Unknown in gold), and the hours of
+# the day online and POS orders come in (lunch and dinner peaks; none at night: empty peak-hour cells).
+ORDER_TYPES = ["Delivery", "Delivery", "Dine In", "Takeaway", " Takeaway ", "", None]
+ORDER_FROMS = ["Zomato", "Swiggy", "Own", "Own", None]
+PAYMENT_TYPES = ["Online", "Cash", "Card", "Card", " ", None]
+HOURS = [8, 9, 11, 12, 12, 13, 13, 14, 16, 18, 19, 19, 20, 20, 21, 22]
+CATEGORIES = ["Cones", "Cups", "Shakes", None]
 
 
 def _cents(rng: random.Random, low: int, high: int) -> Decimal:
@@ -87,6 +100,7 @@ def _split(total: Decimal, parts: int, rng: random.Random) -> list[Decimal]:
 
 def generate_silver(seed: int = SEED) -> dict[str, list[dict]]:
     rng = random.Random(seed)
+    extra = random.Random(seed + 1)    # the order-analytics fields: the rest of the data stays as it was
     customers = list(range(1, 301))
     # Most customers buy now and then, a few a lot; customers 251..270 stopped in mid-2025.
     weight = {c: rng.choice([1, 1, 1, 2, 3, 8]) for c in customers}
@@ -126,11 +140,17 @@ def generate_silver(seed: int = SEED) -> dict[str, list[dict]]:
                               customer_id=customer, store_id=store, product_id=product, product_name=name, sku_id=sku,
                               match_method=method, quantity=quantity, unit_price=None, amount=line_amount,
                               is_revenue=revenue, source_file="generated", record_number=len(lines), run_id="r"))
-        ts = None if channel == "store" else datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+        ts = None if channel == "store" else datetime(day.year, day.month, day.day, extra.choice(HOURS),
+                                                      extra.randint(0, 59), tzinfo=timezone.utc)
+        pos = channel == "pos"
+        mix = dict(order_type=extra.choice(ORDER_TYPES) if pos else None,
+                   order_from=extra.choice(ORDER_FROMS) if pos else None,
+                   payment_type=extra.choice(PAYMENT_TYPES) if pos else None)
         transactions.append(dict(channel=channel, transaction_id=tid, customer_id=customer, store_id=store,
                                  sales_person_id=salesperson, transaction_date=day, transaction_ts=ts, amount=amount,
                                  units=units if rng.random() > 0.02 else None, status=status, is_revenue=revenue,
-                                 warnings=[], source_file="generated", record_number=len(transactions), run_id="r"))
+                                 warnings=[], source_file="generated", record_number=len(transactions), run_id="r",
+                                 **mix))
 
     day = FIRST_DAY
     while day <= LAST_DAY:
@@ -169,8 +189,8 @@ def generate_silver(seed: int = SEED) -> dict[str, list[dict]]:
 
     team = [dict(id=sp, first_name=rng.choice(FIRST_NAMES), last_name=rng.choice(LAST_NAMES))
             for sps in STORE_SALESPERSONS.values() for sp in sps if sp != NOT_IN_SALES_TEAM]
-    products = [dict(id=p, name=f"Product {p}" if p % 7 else f"Catalogue Product {p}", sku_id=f"SKU-{p:04d}")
-                for p in CATALOGUE]
+    products = [dict(id=p, name=f"Product {p}" if p % 7 else f"Catalogue Product {p}", sku_id=f"SKU-{p:04d}",
+                     category=CATEGORIES[p % len(CATEGORIES)]) for p in CATALOGUE]
     return {"transactions": transactions, "sales_lines": lines, "dim_customer": dim, "sales_team": team,
             "products": products}
 
@@ -233,11 +253,18 @@ def spark_inputs(spark, silver_files):
         frame.unpersist()
 
 
+# The forecast is a fitted model, not a query: it has its own tests (tests/unit/test_gold_forecast.py).
+NOT_IN_REFERENCE = {"kpi_revenue_forecast", "forecast_backtest"}
+# Order analytics whose reference query is still being written (emptied as each lands).
+PENDING: set[str] = set()
+COMPARED = [name for name in GOLD_TABLES if name not in NOT_IN_REFERENCE | PENDING]
+
+
 def test_reference_sql_covers_every_registered_table(reference):
-    assert sorted(reference) == sorted(GOLD_TABLES)
+    assert sorted(reference) == sorted(COMPARED)
 
 
-@pytest.mark.parametrize("name", list(GOLD_TABLES))
+@pytest.mark.parametrize("name", COMPARED)
 def test_spark_table_equals_the_sql_reference(spark_inputs, reference, name):
     table = GOLD_TABLES[name]
     frame = table.ordered(table.build(with_facts(spark_inputs, RUN_DATE), RUN_DATE, incentive_rate=INCENTIVE_RATE))
@@ -275,3 +302,29 @@ def test_generated_data_exercises_the_rules(reference):
     assert {r["date"] for r in daily if r["order_count"] == 0} >= {d.isoformat() for d in CLOSED_DAYS}
     anomalies = [r["date"] for r in rows("alerts")]
     assert anomalies and all(DROP[0].isoformat() <= d <= (DROP[1] + timedelta(days=6)).isoformat() for d in anomalies)
+    channel_days = rows("kpi_channel_daily")
+    assert {r["date"] for r in channel_days if r["order_count"] == 0} >= {d.isoformat() for d in CLOSED_DAYS}
+    assert any(r["cancelled_orders"] > 0 for r in channel_days)
+    assert any(r["value"] == "Unknown" for r in rows("kpi_order_mix"))
+    peak = rows("kpi_peak_hours")
+    assert len(peak) == 168 and any(r["order_count"] == 0 for r in peak)
+    assert len({r["busiest_rank"] for r in peak}) < 168          # ties share a rank
+    assert len(rows("kpi_menu_performance_30d")) == len(CATALOGUE)
+    assert any(r["underperforming"] for r in rows("kpi_menu_performance_30d"))
+    rfm = rows("customer_rfm")
+    assert {r["rfm_segment"] for r in rfm} == {"Champions", "Loyal", "New", "Promising", "Needs Attention",
+                                               "At Risk", "Lost"}
+    assert len({r["frequency"] for r in rfm}) < len(rfm)            # tied ranks
+    assert any(r["customer_name"] == "Unknown" for r in rfm)
+    pairs = rows("kpi_basket_pairs_90d")
+    assert pairs and min(r["orders_with_both"] for r in pairs) == 3  # the threshold is reached exactly
+    assert len({r["lift_rank"] for r in pairs}) < len(pairs)          # tied lifts
+    assert all(r["product_id_a"] in CATALOGUE and r["product_id_b"] in CATALOGUE for r in pairs)
+    cohorts = rows("kpi_cohort_retention")
+    assert {r["sales_month"] for r in cohorts if r["month_offset"] == 0} >= {"2024-12", "2026-03"}
+    assert all(r["sales_month"] <= RUN_DATE.strftime("%Y-%m") for r in cohorts)
+    later = collections.defaultdict(list)
+    for r in cohorts:
+        if r["month_offset"] > 0:
+            later[r["cohort_month"]].append(r["active_customers"])
+    assert any(not any(active) for active in later.values())        # a cohort nobody came back from

@@ -1,5 +1,8 @@
 """Incremental gold equals a full rebuild (issue 5, point 3), on real Delta tables with a change feed.
 
+The facts include the channel days and the POS order mix of the order analytics (issue 24): the history
+holds POS orders with order types, platforms and payment types (some blank) and cancelled POS orders.
+
 Silver ``transactions`` is fed day by day with generated sales over fourteen
 months, and the days bring what a real feed brings: late records for old
 months, corrected amounts, an order cancelled after the fact (``is_revenue``
@@ -30,11 +33,15 @@ HISTORY_DAYS = 400          # 2025-10-01 .. 2026-11-04: crosses a year boundary
 KEYS = ["channel", "transaction_id"]
 
 
+MIX = [("Delivery", "Zomato", "Online"), ("Dine In", None, "Cash"), (" Takeaway", "Own", " ")]
+
+
 def tx(tid: str, day: date, amount: str, customer: int | None, store: int, person: int | None,
        channel: str = "store", revenue: bool = True) -> tuple:
     status = "Success" if revenue else "Cancelled"
+    mix = MIX[sum(map(ord, tid)) % len(MIX)] if channel == "pos" else (None, None, None)
     return (channel, tid, customer, store, person, day, None, Decimal(amount), 1, status, revenue, [],
-            "f", 1, "r")
+            "f", 1, "r", *mix)
 
 
 def history(rng: random.Random) -> list[tuple]:
@@ -45,7 +52,8 @@ def history(rng: random.Random) -> list[tuple]:
             channel = rng.choice(["store", "store", "online", "pos"])
             rows.append(tx(f"h{offset}-{n}", day, f"{rng.randint(100, 90000) / 100:.2f}",
                            rng.choice([None, *range(1, 30)]), rng.randint(1, 3),
-                           rng.randint(10, 14) if channel == "store" else None, channel))
+                           rng.randint(10, 14) if channel == "store" else None, channel,
+                           revenue=channel != "pos" or rng.random() > 0.1))   # some cancelled POS orders
     return rows
 
 
@@ -112,15 +120,17 @@ def first_run(spark, lake) -> list:
 
 
 def test_first_run_builds_all_facts_and_matches(first_run):
-    assert {r.name for r in first_run} == {"customer_month", "store_person_month", "daily"}
+    assert {r.name for r in first_run} == set(FACT_INPUTS)
     assert all(r.months is None for r in first_run)
 
 
 def test_a_day_of_new_sales_recomputes_only_its_month(spark, lake, first_run):
     day = date(2026, 11, 5)
-    _deliver(spark, lake, [tx("d5-1", day, "120.00", 3, 1, 10), tx("d5-2", day, "80.50", None, 2, None, "online")])
+    _deliver(spark, lake, [tx("d5-1", day, "120.00", 3, 1, 10), tx("d5-2", day, "80.50", None, 2, None, "online"),
+                           tx("d5-3", day, "9.99", None, 2, None, "pos"),
+                           tx("d5-4", day, "19.99", None, 2, None, "pos", revenue=False)])
     refreshed = assert_inputs_equal_full_computation(spark, lake, day)
-    assert [r.months for r in refreshed] == [["2026-11"]] * 3
+    assert [r.months for r in refreshed] == [["2026-11"]] * len(FACT_INPUTS)
 
 
 def test_late_corrected_cancelled_and_deleted_records_recompute_their_months(spark, lake, first_run):

@@ -26,10 +26,12 @@ def empty_inputs(spark):
     return {
         **all_facts(transactions),
         "transactions": transactions,
+        "transactions_365d": transactions,
         "sales_lines": spark.createDataFrame([], SALES_LINES),
         "dim_customer": spark.createDataFrame([], DIM_CUSTOMER),
         "sales_team": spark.createDataFrame([], "id int, first_name string, last_name string"),
-        "products": spark.createDataFrame([], "id int, name string, sku_id string"),
+        "products": spark.createDataFrame([], "id int, name string, sku_id string, category string"),
+        **{name: spark.createDataFrame([], GOLD_TABLES[name].schema) for name in ("kpi_channel_daily",)},
     }
 
 
@@ -40,8 +42,13 @@ def _types(schema):
 def test_registry_lists_every_table_of_the_metrics():
     assert list(GOLD_TABLES) == [
         "customers_data_mart", "sales_team_data_mart", "kpi_repeat_customers", "kpi_regional_revenue",
-        "kpi_monthly_order_trends", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_daily_sales", "alerts"]
-    assert all(set(table.inputs) <= set(INPUTS) | set(FACT_INPUTS) for table in GOLD_TABLES.values())
+        "kpi_monthly_order_trends", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_daily_sales", "alerts",
+        "kpi_channel_daily", "kpi_order_mix", "kpi_peak_hours", "kpi_menu_performance_30d", "customer_rfm",
+        "kpi_basket_pairs_90d", "kpi_cohort_retention", "kpi_revenue_forecast", "forecast_backtest"]
+    names = list(GOLD_TABLES)
+    for index, table in enumerate(GOLD_TABLES.values()):
+        # Inputs are silver, reference, facts, or a gold table built earlier in the registry.
+        assert set(table.inputs) <= set(INPUTS) | set(FACT_INPUTS) | set(names[:index]), table.name
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))

@@ -68,7 +68,7 @@ STORE_SALES = [
 
 def transaction(tid, store, salesperson, day, amount, channel="store", revenue=True):
     return (channel, tid, 1, store, salesperson, day, None, D(amount), 1,
-            "Success" if revenue else "Cancelled", revenue, [], None, None, None)
+            "Success" if revenue else "Cancelled", revenue, [], None, None, None, None, None, None)
 
 
 TRANSACTION_ROWS = [
@@ -126,7 +126,8 @@ def expected(spark):
 
 def in_store(spark, store_sales):
     """Silver transactions for (store_id, sales_person_id, sales_date, amount) rows: in-store revenue."""
-    rows = [("store", f"s{i}", None, store, person, day, None, amount, 1, "Success", True, [], "f.csv", i, "r")
+    rows = [("store", f"s{i}", None, store, person, day, None, amount, 1, "Success", True, [], "f.csv", i, "r",
+             None, None, None)
             for i, (store, person, day, amount) in enumerate(store_sales.collect())]
     return spark.createDataFrame(rows, TRANSACTIONS)
 

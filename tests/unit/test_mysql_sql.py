@@ -74,6 +74,10 @@ def test_password_is_never_part_of_the_jdbc_url():
 
 # -- the DDL of every gold table (V001 + V002) against the gold schemas of etl/gold/marts.py ----------------
 
+# The gold tables V002 created (with V001's sales_team_data_mart); later tables come in later migrations.
+V002_TABLES = ("customers_data_mart", "sales_team_data_mart", "kpi_repeat_customers", "kpi_regional_revenue",
+               "kpi_monthly_order_trends", "kpi_top_customers_30d", "kpi_product_sales_30d", "kpi_daily_sales",
+               "alerts")
 # Applied migrations never change (a database that ran them would never see the edit): add a V<NNN+1>.
 APPLIED_MIGRATIONS = {
     "V001__sales_team_data_mart.sql": "44e00e80",
@@ -81,6 +85,7 @@ APPLIED_MIGRATIONS = {
     "V003__etl_run_records.sql": "3e404788",
     "V004__etl_gold_loaded.sql": "5e7c474a",
     "V005__served_names_and_history.sql": "976a9174",
+    "V006__order_analytics.sql": "eeec3f88",
 }
 # Words MySQL 8 reserves that a gold column could be named after; such a column must be `quoted`.
 RESERVED = {"rank", "dense_rank", "row_number", "order", "group", "key", "index", "range", "interval",
@@ -317,6 +322,15 @@ def test_every_gold_grain_is_a_unique_key():
         "kpi_product_sales_30d": ["product_key"],
         "kpi_daily_sales": ["sales_date"],
         "alerts": ["alert_date"],
+        "kpi_channel_daily": ["sales_date", "channel"],
+        "kpi_order_mix": ["sales_month", "dimension", "value"],
+        "kpi_peak_hours": ["day_of_week", "hour"],
+        "kpi_menu_performance_30d": ["product_id"],
+        "customer_rfm": ["customer_id"],
+        "kpi_basket_pairs_90d": ["product_id_a", "product_id_b"],
+        "kpi_cohort_retention": ["cohort_month", "month_offset"],
+        "kpi_revenue_forecast": ["channel", "forecast_date"],
+        "forecast_backtest": ["channel"],
     }
     tables = ddl_tables()
     assert set(grains) == set(GOLD_TABLES)
@@ -337,6 +351,16 @@ def test_consumer_query_indexes_exist():
     assert ("sales_date",) in leading["kpi_daily_sales"] and ("alert_date",) in leading["alerts"]   # by date
     assert ("product_id",) in leading["kpi_product_sales_30d"]
     assert ("spend_rank",) in leading["kpi_top_customers_30d"]
+    # order analytics (V006): a channel's days, a dimension's months, ranks, segments, the other product
+    # of a pair, a calendar month across cohorts, a forecast day across runs
+    assert ("channel",) in leading["kpi_channel_daily"] and ("dimension",) in leading["kpi_order_mix"]
+    assert ("busiest_rank",) in leading["kpi_peak_hours"] and ("revenue_rank",) in leading["kpi_menu_performance_30d"]
+    assert ("underperforming",) in leading["kpi_menu_performance_30d"]
+    assert ("rfm_segment",) in leading["customer_rfm"] and ("customer_id",) in leading["customer_rfm_history"]
+    assert ("product_id_b",) in leading["kpi_basket_pairs_90d"] and ("lift_rank",) in leading["kpi_basket_pairs_90d"]
+    assert ("sales_month",) in leading["kpi_cohort_retention"]
+    assert ("forecast_date",) in leading["kpi_revenue_forecast"]
+    assert ("forecast_date",) in leading["kpi_revenue_forecast_history"]
     assert all(("as_of_date",) in leading[f"{t}_history"] for t in SNAPSHOT_TABLES)      # a trend by date
 
 
@@ -351,7 +375,36 @@ def test_v002_creates_every_other_gold_table():
     statements = split_statements(dict(migrations())["V002"])
     assert all(s.startswith("CREATE TABLE IF NOT EXISTS") for s in statements)   # safe to run again
     created = [re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)", s).group(1) for s in statements]
-    assert created == [t for t in GOLD_TABLES if t != "sales_team_data_mart"]
+    assert created == [t for t in V002_TABLES if t != "sales_team_data_mart"]
+
+
+def test_v006_creates_the_order_analytics_tables_and_their_histories():
+    """Every gold table after V002's gets its table in V006, each snapshot among them its history; all
+    CREATE TABLE IF NOT EXISTS (a partly applied V006 runs again), nothing else changed."""
+    statements = split_statements(dict(migrations())["V006"])
+    assert all(s.startswith("CREATE TABLE IF NOT EXISTS") for s in statements)
+    created = [re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)", s).group(1) for s in statements]
+    new = [t for t in GOLD_TABLES if t not in V002_TABLES]
+    assert len(new) == 9
+    assert created == [*new, *(f"{t}_history" for t in SNAPSHOT_TABLES if t in new)]
+    assert [t for t in new if t in SNAPSHOT_TABLES] == [
+        "kpi_peak_hours", "kpi_menu_performance_30d", "customer_rfm", "kpi_basket_pairs_90d", "kpi_revenue_forecast",
+        "forecast_backtest"]
+
+
+def test_order_analytics_text_keys_are_binary_and_ratios_exact():
+    """Text in a key compares as gold groups it (case- and accent-sensitively); ratios keep 4 decimals."""
+    statements = {re.match(r"CREATE TABLE IF NOT EXISTS `?(\w+)", s).group(1): s
+                  for s in split_statements(dict(migrations())["V006"])}
+    tables = ddl_tables()
+    for name, statement in statements.items():
+        table = tables[name]
+        text = {c.name for c in table.columns if c.sql_type.startswith("VARCHAR")}
+        for column in set(table.primary_key) & text:
+            line = next(line for line in statement.splitlines() if re.match(rf"\s*`?{column}`?\s", line))
+            assert "COLLATE utf8mb4_bin" in line, f"{name}.{column}"
+    ratios = {c.name: c.sql_type for c in tables["kpi_basket_pairs_90d"].columns}
+    assert all(ratios[c] == "DECIMAL(9,4)" for c in ("support", "confidence_a_to_b", "confidence_b_to_a", "lift"))
 
 
 def test_applied_migrations_never_change():

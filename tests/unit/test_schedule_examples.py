@@ -13,6 +13,7 @@ from etl.errors import EXIT_CONFIG, EXIT_DATA_QUALITY, EXIT_LOCKED
 from etl.run.stages import STAGES
 
 SCHEDULE = PROJECT_ROOT / "resources" / "schedule"
+PROFILE = "production"
 
 
 def _unit(name: str) -> configparser.ConfigParser:
@@ -39,8 +40,47 @@ def test_the_airflow_dag_compiles_and_chains_the_four_stages_in_order():
         expr = expr.left
     assert [expr.id, *names] == list(STAGES)
     assert "SparkSubmitOperator" in source
-    assert '"--date", "{{ ds }}", "--stages", stage' in source
+    # Yesterday on Airflow 2 and 3: a data-interval timetable and its start, never a plain cron string
+    # (Airflow 3 would make {{ ds }} the day of the run).
+    assert ast.literal_eval(assigned["RUN_DATE"]) == "{{ data_interval_start | ds }}"
+    assert '"--date", RUN_DATE, "--stages", stage' in source
+    assert 'schedule=CronDataIntervalTimetable("30 2 * * *", timezone="UTC")' in source
+    assert "{{ ds }}" not in source.split('"""', 2)[2]
     assert 'application=f"{ETL_HOME}/jobs/daily_etl.py"' in source
+    assert ast.literal_eval(assigned["PROFILE"]) == PROFILE
+    assert '"PYSPARK_PYTHON": f"{ETL_HOME}/.venv/bin/python"' in source
+
+
+def _environment(text: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in text.split())
+
+
+def test_every_example_names_the_production_profile_whose_template_loads(tmp_path, monkeypatch):
+    """The profile the examples name exists as conf/production.yaml.example and is a valid profile."""
+    import shutil
+
+    from etl import config
+
+    crontab = (SCHEDULE / "crontab").read_text()
+    assert f"\nETL_PROFILE={PROFILE}\n" in crontab
+    assert _environment(_unit("etl-daily.service")["Service"]["Environment"])["ETL_PROFILE"] == PROFILE
+    template = PROJECT_ROOT / "conf" / f"{PROFILE}.yaml.example"
+    shutil.copy(PROJECT_ROOT / "conf" / "base.yaml", tmp_path / "base.yaml")
+    shutil.copy(template, tmp_path / f"{PROFILE}.yaml")
+    monkeypatch.setattr(config, "CONF_DIR", tmp_path)
+    cfg = config.load_config(PROFILE, environ={})
+    assert cfg.storage.s3.endpoint.startswith("https://") and cfg.storage.s3.ssl_enabled
+
+
+def test_cron_and_systemd_find_spark_submit_and_the_project_interpreter():
+    """cron's PATH is /usr/bin:/bin and systemd's has no virtual environment: both name it."""
+    crontab = {line.split("=", 1)[0]: line.split("=", 1)[1]
+               for line in (SCHEDULE / "crontab").read_text().splitlines()
+               if re.match(r"^[A-Z_]+=", line)}
+    service = _environment(_unit("etl-daily.service")["Service"]["Environment"])
+    for env in (crontab, service):
+        assert env["PATH"].split(":")[0] == "/opt/etl/.venv/bin", env
+        assert env["PYSPARK_PYTHON"] == env["PYSPARK_DRIVER_PYTHON"] == "/opt/etl/.venv/bin/python"
 
 
 def test_the_systemd_timer_and_service_have_the_keys_that_make_them_work():

@@ -331,8 +331,8 @@ def test_rows_stored_under_a_merged_id_move_to_the_survivor_in_silver(spark, tmp
     cfg = load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake")})
     stage = SilverStage(spark, cfg, date(2026, 2, 15), "run-2")
     day = date(2026, 2, 1)
-    tx = [("store", f"s{c}", c, 1, 3, day, None, Decimal("1.00"), 1, "Success", True, [], "f", c, "run-1")
-          for c in (1, 5, 9)]
+    tx = [("store", f"s{c}", c, 1, 3, day, None, Decimal("1.00"), 1, "Success", True, [], "f", c, "run-1",
+           None, None, None) for c in (1, 5, 9)]
     line = [("store", f"s{c}", 1, day, c, 1, 1, "Milk", "SKU", "name", 1, Decimal("1.00"), Decimal("1.00"), True,
              "f", c, "run-1") for c in (1, 5, 9)]
     spark.createDataFrame(tx, TRANSACTIONS).write.format("delta").save(stage.uri("silver", "transactions"))

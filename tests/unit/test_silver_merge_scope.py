@@ -29,7 +29,7 @@ DAY_ONE = date(2026, 11, 1)
 
 def _sale(sale_id: int, day: date, amount: str, source_file: str, record: int) -> tuple:
     return ("store", f"S{sale_id}", sale_id % 7, 1, 10, day, None, Decimal(amount), 1, "Success", True, [],
-            source_file, record, "run")
+            source_file, record, "run", None, None, None)
 
 
 def _day(day_index: int) -> list[tuple]:

@@ -457,13 +457,24 @@ def test_an_event_order_becomes_one_pos_transaction_with_its_items_as_lines(batc
         "channel": "pos", "transaction_id": "201", "customer_id": 5, "store_id": 121, "sales_person_id": None,
         "transaction_date": date(2026, 11, 22), "transaction_ts": datetime(2026, 11, 22, 20, 55, 58),
         "amount": Decimal("1294.40"), "units": 2, "status": "Success", "is_revenue": True, "warnings": [],
-        "source_file": source_file(OUT_OF_ORDER), "record_number": 1, "run_id": "run-1"}
+        "source_file": source_file(OUT_OF_ORDER), "record_number": 1, "run_id": "run-1",
+        "order_type": "Delivery", "order_from": "Zomato", "payment_type": "Online"}
     [line] = batch.where("lines", transaction_id="201")
     assert line.asDict() == {
         "channel": "pos", "transaction_id": "201", "line_number": 1, "transaction_date": date(2026, 11, 22),
         "customer_id": 5, "store_id": 121, "product_id": 12, "product_name": "Cold Coffee", "sku_id": "SKU-0012",
         "match_method": "sku", "quantity": 2, "unit_price": Decimal("540.00"), "amount": Decimal("1080.00"),
         "is_revenue": True, "source_file": source_file(OUT_OF_ORDER), "record_number": 1, "run_id": "run-1"}
+
+
+ORDER_FIELDS = scenario("order_fields", event(2291, 229, order_type="Dine In", payment_type="Cash"),
+                        event(2292, 229, order_type="  Takeaway ", order_from=" ", payment_type=DROP))
+
+
+def test_a_pos_transaction_carries_the_current_states_order_type_platform_and_payment_trimmed(batch):
+    """The latest version's values, trimmed; blank or absent is null (gold shows it as Unknown)."""
+    assert values(batch.where("transactions", transaction_id="229"), "order_type", "order_from",
+                  "payment_type") == [("Takeaway", None, None)]
 
 
 NO_STORE = scenario("no_store", event(2231, 223, rest_id="ck00000001", res_name="Cloud Kitchen 1"))

@@ -162,9 +162,9 @@ def test_an_order_is_one_online_transaction_with_one_line(spark):
     assert transactions.schema == TRANSACTIONS and lines.schema == SALES_LINES
     expected_transactions = spark.createDataFrame([
         ("online", "A", 1, None, None, date(2026, 2, 14), datetime(2026, 2, 14, 18, 4, 11), Decimal("718.00"), 2,
-         "Success", True, [], "orders/a.xml", 1, "r1"),
+         "Success", True, [], "orders/a.xml", 1, "r1", None, None, None),
         ("online", "B", None, None, None, date(2026, 2, 15), datetime(2026, 2, 15, 23, 30), Decimal("10.50"), 1,
-         "Success", True, ["no_customer_match", "unknown_sku"], "orders/a.xml", 2, "r1"),
+         "Success", True, ["no_customer_match", "unknown_sku"], "orders/a.xml", 2, "r1", None, None, None),
     ], TRANSACTIONS)
     expected_lines = spark.createDataFrame([
         ("online", "A", 1, date(2026, 2, 14), 1, None, 7, "Vanilla Ice Cream", "SKU-0007", "sku", 2, None,

@@ -266,9 +266,9 @@ def test_a_sale_is_one_store_transaction_with_one_line(spark):
     run = VALID["run_id"]
     expected_transactions = spark.createDataFrame([
         ("store", "S-1", 1, 2, 3, date(2026, 2, 14), None, Decimal("20.00"), 2, "Success", True, [], "sales/a.csv",
-         1, run),
+         1, run, None, None, None),
         ("store", "S-2", 99, 2, 3, date(2026, 2, 14), None, Decimal("7.50"), 3, "Success", True,
-         ["unknown_customer", "unknown_product"], "sales/a.csv", 2, run),
+         ["unknown_customer", "unknown_product"], "sales/a.csv", 2, run, None, None, None),
     ], TRANSACTIONS)
     expected_lines = spark.createDataFrame([
         ("store", "S-1", 1, date(2026, 2, 14), 1, 2, 1, "Milk", "SKU-0001", "name", 2, Decimal("10.00"),

@@ -255,3 +255,38 @@ def test_silver_caches_its_frames_on_disk_not_in_the_heap(spark, local_config):
         assert kept.count() == 3
     finally:
         kept.unpersist()
+
+
+# -- progress on a terminal ---------------------------------------------------------------------------
+
+def test_the_console_progress_bar_is_off_unless_asked():
+    cfg = load_config("local", environ={})
+    assert spark_conf(cfg)["spark.ui.showConsoleProgress"] == "false"
+    assert spark_conf(cfg, console_progress=True)["spark.ui.showConsoleProgress"] == "true"
+
+
+@pytest.mark.parametrize("fmt, wanted", [("text", True), ("json", False)])
+def test_progress_is_wanted_on_a_terminal_with_a_text_log_only(monkeypatch, fmt, wanted):
+    """A real pseudo-terminal as standard error (not a stub): the bar redraws a line in place, which
+    only a person at a terminal can use; a JSON log or a file gets the per-write log lines instead."""
+    import logging
+    import os
+
+    from etl.log import console_progress_wanted, setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    leader, follower = os.openpty()
+    try:
+        with os.fdopen(follower, "w") as terminal:
+            monkeypatch.setattr("sys.stderr", terminal)
+            setup_logging(fmt)
+            assert console_progress_wanted() is wanted
+        with open(os.devnull, "w") as not_a_terminal:
+            monkeypatch.setattr("sys.stderr", not_a_terminal)
+            setup_logging("text")
+            assert console_progress_wanted() is False
+    finally:
+        os.close(leader)
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -17,10 +17,15 @@ os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
 
 # Unit tests run hand-built frames of a few rows: Spark's cost there is planning and code generation,
-# not data. These settings change how, never what, Spark computes.
+# not data. These settings change how, never what, Spark computes. The code generation factory's
+# NO_CODEGEN evaluates projections, predicates and orderings with Spark's interpreted implementations
+# (the reference its generated code is tested against) instead of compiling Java for each one with
+# Janino, a compile that a few rows never repay: tests/unit/test_gold_incremental.py 236 -> 198 CPU s
+# (docs/benchmarks.md, "Test suite").
 TINY_DATA_SETTINGS = {
     "spark.sql.shuffle.partitions": "1",
     "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.adaptive.enabled": "false",
     "spark.databricks.delta.snapshotPartitions": "1",
 }

@@ -133,11 +133,13 @@ def stack(tmp_path_factory) -> Stack:
             "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
             # Jobs here process a few hundred rows: one shuffle partition, no whole-stage code generation
             # (compiling it costs more than running it on such data), and Delta's log state rebuilt in one
-            # task instead of 50. A job process started by a test lives a few minutes: its JVM compiles with
-            # the quick JIT only (JOB_JVM_OPTIONS). How Spark computes, never what (tests/conftest.py
-            # TINY_DATA_SETTINGS).
+            # task instead of 50, expressions evaluated interpreted instead of compiled one by one
+            # (NO_CODEGEN, as the test session). A job process started by a test lives a few minutes: its
+            # JVM compiles with the quick JIT only (JOB_JVM_OPTIONS). How Spark computes, never what
+            # (tests/conftest.py TINY_DATA_SETTINGS).
             "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
             "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
+                                            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
                                             "spark.databricks.delta.snapshotPartitions": "1",
                                             "spark.driver.extraJavaOptions": JOB_JVM_OPTIONS,
                                             "spark.executor.extraJavaOptions": JOB_JVM_OPTIONS}),

@@ -17,10 +17,15 @@ os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
 
 # Unit tests run hand-built frames of a few rows: Spark's cost there is planning and code generation,
-# not data. These settings change how, never what, Spark computes.
+# not data. These settings change how, never what, Spark computes. The code generation factory's
+# NO_CODEGEN evaluates projections, predicates and orderings with Spark's interpreted implementations
+# (the reference its generated code is tested against) instead of compiling Java for each one with
+# Janino, a compile that a few rows never repay: tests/unit/test_gold_incremental.py 236 -> 198 CPU s
+# (docs/benchmarks.md, "Test suite").
 TINY_DATA_SETTINGS = {
     "spark.sql.shuffle.partitions": "1",
     "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     "spark.sql.adaptive.enabled": "false",
     "spark.databricks.delta.snapshotPartitions": "1",
 }
@@ -60,7 +65,7 @@ SLICE_RUN_UNIT = "tests/integration/[slice run]"
 # xdist's own order is by number of tests, which put the single-test, ten-minute modules last. Weights
 # are relative costs from `pytest --durations` (docs/development.md); unlisted modules weigh nothing.
 UNIT_WEIGHTS = {SLICE_RUN_UNIT: 100, "tests/integration/test_operations_records.py": 40,
-                "tests/integration/test_backfill.py": 35, "tests/integration/test_bench_smoke.py": 30,
+                "tests/integration/test_backfill.py": 21, "tests/integration/test_bench_smoke.py": 30,
                 "tests/integration/test_history_load.py": 30,
                 "tests/integration/test_ingest.py": 25, "tests/integration/test_silver.py": 25,
                 "tests/integration/test_transient_outage.py": 12, "tests/integration/test_run_lock.py": 8}

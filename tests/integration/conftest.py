@@ -35,6 +35,12 @@ from etl.storage import store_for
 from tests.conftest import server_folder
 
 BIN = Path(sys.executable).parent
+# JVM options of the job processes the tests start (``etl run``, spark-submit, the benchmark's runs): the
+# client JIT only (C1, no C2). Such a JVM runs a tiny job for a few minutes and spent a third of its CPU
+# in C2's compiler threads, whose code it never ran long enough to repay: a cold session with a few
+# Delta writes and a MERGE took 85 s of CPU with both compilers, 57 s with C1 alone (docs/benchmarks.md,
+# "Test suite"). The compiled code computes the same; only how fast it runs differs.
+JOB_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def free_ports(count: int) -> list[int]:
@@ -127,10 +133,16 @@ def stack(tmp_path_factory) -> Stack:
             "ETL__EXCEL__OUTPUT_DIR": str(root / "exports"),
             # Jobs here process a few hundred rows: one shuffle partition, no whole-stage code generation
             # (compiling it costs more than running it on such data), and Delta's log state rebuilt in one
-            # task instead of 50. How Spark computes, never what (tests/conftest.py TINY_DATA_SETTINGS).
+            # task instead of 50, expressions evaluated interpreted instead of compiled one by one
+            # (NO_CODEGEN, as the test session). A job process started by a test lives a few minutes: its
+            # JVM compiles with the quick JIT only (JOB_JVM_OPTIONS). How Spark computes, never what
+            # (tests/conftest.py TINY_DATA_SETTINGS).
             "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
             "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
-                                            "spark.databricks.delta.snapshotPartitions": "1"}),
+                                            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+                                            "spark.databricks.delta.snapshotPartitions": "1",
+                                            "spark.driver.extraJavaOptions": JOB_JVM_OPTIONS,
+                                            "spark.executor.extraJavaOptions": JOB_JVM_OPTIONS}),
         }
         cfg = load_config("dev", environ=env)
         with pytest.MonkeyPatch.context() as mp:
@@ -227,7 +239,7 @@ def observed_env(stack: Stack, env: dict[str, str], event_dir: Path) -> dict[str
     conf = json.loads(stack.env["ETL__SPARK__CONF"])
     conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_dir.as_uri(),
                  "spark.eventLog.compress": "false",
-                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_DEBUG.as_uri()}"})
+                 "spark.driver.extraJavaOptions": f"{JOB_JVM_OPTIONS} -Dlog4j2.configurationFile={LOG4J_DEBUG.as_uri()}"})
     return {**env, "ETL__SPARK__CONF": json.dumps(conf)}
 
 

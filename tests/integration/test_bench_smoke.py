@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import JOB_JVM_OPTIONS
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]   # several whole runs: not in make test-quick
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +32,14 @@ def test_benchmark_end_to_end_at_a_tiny_size(tmp_path):
     hand_written = report.read_text(encoding="utf-8").split("<!-- bench:begin")[0]
     chart = tmp_path / "images" / "chart.png"
     env = {**os.environ,
-           # a few thousand rows: one shuffle partition, no whole-stage codegen (as the integration stack does)
+           # a few thousand rows: one shuffle partition, no whole-stage codegen, expressions interpreted,
+           # Delta's log state rebuilt in one task, the quick JIT only (as the integration stack does: how
+           # Spark computes, never what)
            "ETL__SPARK__SHUFFLE_PARTITIONS": "1",
-           "ETL__SPARK__CONF": '{"spark.sql.codegen.wholeStage": "false"}'}
+           "ETL__SPARK__CONF": json.dumps({"spark.sql.codegen.wholeStage": "false",
+                                           "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+                                           "spark.databricks.delta.snapshotPartitions": "1",
+                                           "spark.driver.extraJavaOptions": JOB_JVM_OPTIONS})}
     env.pop("ETL_PROFILE", None)
     command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--sales", "2000", "--days", "3",
                "--profile", "local", "--stores", "3", "--results", str(tmp_path / "results"),

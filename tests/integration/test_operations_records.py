@@ -1,10 +1,10 @@
 """Run records, `etl status`, `etl check-freshness` and `etl rollback` on real parts (issue 8).
 
-One module-scoped setup: two `etl run`s on one small generated slice (run date 2026-11-22,
-started in this process, then 2026-11-23 as a process of its own with JSON logs), then a run
-that fails in its silver stage (its quality rules file is missing), started in this process
-like the status, freshness and rollback commands (``etl.cli.main``; each would otherwise
-cost a JVM start). The tests
+One module-scoped setup: two `etl run`s on one small generated slice (run date 2026-11-22, then
+2026-11-23 with JSON logs), then a run that fails in its silver stage (its quality rules file is
+missing), all started in this process like the status, freshness and rollback commands
+(``etl.cli.main``; each would otherwise cost a JVM start: `etl run` as a process of its own is
+tested by tests/integration/test_recovery.py, test_run_lock.py and the slice run). The tests
 read ``ops/runs`` and the gold tables with the session's Spark. The rollback test comes last:
 it undoes the second run. Like the other export tests, the module leaves MySQL's
 ``retail_gold`` holding its own gold.
@@ -62,8 +62,8 @@ def two_runs(stack, s3_spark, tmp_path_factory):
     with Connection(s3_spark, target_for(cfg, stack.secret)) as conn:
         mysql_after_first = mysql_snapshot(conn)
     # Nothing new to ingest: the second run is gold and export only (each stage costs a busy CI machine).
-    second = stack.run([str(BIN / "etl"), "--log-format", "json", "run", "--date", SECOND_DATE.isoformat(),
-                        "--stages", "gold,export", "--trigger", "cron"], env)
+    second = etl_in_process(stack, s3_spark, env, ["--log-format", "json", "run", "--date", SECOND_DATE.isoformat(),
+                                                   "--stages", "gold,export", "--trigger", "cron"])
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
     return {"stack": stack, "env": env, "cfg": cfg, "first": first, "second": second,
             "gold_after_first": gold_after_first, "mysql_after_first": mysql_after_first,

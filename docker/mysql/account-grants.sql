@@ -103,3 +103,6 @@ GRANT SELECT ON `@DATABASE@`.`forecast_backtest_history` TO @READER@;
 GRANT SELECT ON `@DATABASE@`.`kpi_top_customers_30d_legacy` TO @READER@;
 GRANT SELECT ON `@DATABASE@`.`kpi_daily_sales_legacy` TO @READER@;
 GRANT SELECT ON `@DATABASE@`.`alerts_legacy` TO @READER@;
+GRANT SELECT ON `@DATABASE@`.`etl_run_records` TO @READER@;
+GRANT SELECT ON `@DATABASE@`.`etl_table_loads` TO @READER@;
+GRANT SELECT ON `@DATABASE@`.`etl_runs` TO @READER@;

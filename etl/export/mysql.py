@@ -140,8 +140,13 @@ def is_transient_connect_error(exc: BaseException) -> bool:
 # rename, truncate or delete from them (docs/security.md, "MySQL accounts"). etl_runs was the first of
 # them; V005 renamed it etl_table_loads and left etl_runs as a view over it.
 AUDIT_TABLES = ("etl_table_loads", "etl_run_records", "schema_migrations")
-# Views over the audit tables: the loader may read them, the consumers are not given them.
+# Views over the audit tables: the loader and the consumers may read them (etl_runs: etl_table_loads).
 AUDIT_VIEWS = ("etl_runs",)
+# The audit tables that record what the runs did (which tables, how many rows, each stage's time, the
+# outcome): the consumers read them too (the dashboard's Data health page). They hold no secret: an
+# error is scrubbed before it is recorded, and tests/integration/test_no_leaks.py searches
+# etl_run_records. schema_migrations is the schema's own bookkeeping: the loader's and the admin's only.
+RUN_RECORD_TABLES = ("etl_table_loads", "etl_run_records")
 LOADER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
 AUDIT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, CREATE"
 LEGACY_SUFFIX = "_legacy"      # V005: a served table's old column names, for one release
@@ -179,9 +184,10 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
     """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables,
     the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
     histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
-    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served`` is what the consumers may read:
-    the gold tables, their histories and their views. A migration's object that fits none of these is an
-    error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served``: the gold tables, their histories
+    and their views; ``records``: the run records (``RUN_RECORD_TABLES``) and the audit views over them.
+    ``consumer`` is what the read-only consumers may read: ``served`` and ``records``. A migration's object
+    that fits none of these is an error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
     from etl.gold.marts import GOLD_TABLES
 
     objects = schema_objects(folder)
@@ -204,7 +210,9 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
                          f"name it in etl/export/mysql.py (a gold table, a snapshot's history, an audit table "
                          f"or view, a _legacy view)")
     out = {k: tuple(v) for k, v in groups.items()}
-    return {**out, "served": (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])}
+    served = (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])
+    records = (*(t for t in out["audit"] if t in RUN_RECORD_TABLES), *out["audit_views"])
+    return {**out, "served": served, "records": records, "consumer": (*served, *records)}
 
 
 def account_grants(database: str, account: str, reader: str | None = None) -> list[str]:
@@ -213,7 +221,8 @@ def account_grants(database: str, account: str, reader: str | None = None) -> li
     tables. The loader owns each gold table with its ``__staging`` and ``__retired`` names (the atomic
     swap), the histories and ``etl_gold_loaded``; on the audit tables it may read, append and update a
     rerun's row, never DROP, ALTER or DELETE; it reads the views. The consumer reads the gold tables,
-    their histories and views, nothing else. Grants are by name, so they hold across the RENAME swap."""
+    their histories and views, and the run records, nothing else (``account_objects``'s ``consumer``).
+    Grants are by name, so they hold across the RENAME swap."""
     objects = account_objects()
     loaded = [f"{t}{suffix}" for t in objects["loaded"] for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
     out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in (*loaded, *objects["owned"])]
@@ -221,7 +230,7 @@ def account_grants(database: str, account: str, reader: str | None = None) -> li
     out += [f"GRANT SELECT ON `{database}`.`{t}` TO {account};"
             for t in (*objects["audit_views"], *objects["served_views"])]
     if reader:
-        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["served"]]
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["consumer"]]
     return out
 
 

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (BooleanType, ByteType, DataType, DateType, DecimalType, IntegerType, LongType,
-                               ShortType, StringType, StructType)
+                               ShortType, StringType, StructType, TimestampType)
 
 from etl.config import LOOPBACK_HOSTS, PROJECT_ROOT, Config
 from etl.errors import ConfigError, ExportError
@@ -181,13 +181,14 @@ def schema_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, str]:
 
 
 def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]:
-    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables,
-    the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
+    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables and
+    ``catalog.SERVED_OPS``, the quality results and rejected files: the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
     histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
     ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served``: the gold tables, their histories
     and their views; ``records``: the run records (``RUN_RECORD_TABLES``) and the audit views over them.
     ``consumer`` is what the read-only consumers may read: ``served`` and ``records``. A migration's object
     that fits none of these is an error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    from etl.catalog import SERVED_OPS
     from etl.gold.marts import GOLD_TABLES
 
     objects = schema_objects(folder)
@@ -199,7 +200,7 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
             group = ("audit_views" if name in AUDIT_VIEWS else
                      "served_views" if name.removesuffix(LEGACY_SUFFIX) in GOLD_TABLES else None)
         else:
-            group = ("loaded" if name in GOLD_TABLES else "owned" if name in histories or name == LOADED_TABLE
+            group = ("loaded" if name in GOLD_TABLES or name in SERVED_OPS else "owned" if name in histories or name == LOADED_TABLE
                      else "audit" if name in AUDIT_TABLES else None)
         if group is None:
             unknown.append(f"{kind} {name}")
@@ -567,6 +568,11 @@ def sql_literal(value, dtype: DataType) -> str:
         return "1" if value else "0"
     if isinstance(dtype, DateType):
         return f"'{date.fromisoformat(str(value)).isoformat()}'"
+    if isinstance(dtype, TimestampType):          # rejected_files.rejected_at (V007): DATETIME(3) in UTC
+        moment = datetime.fromisoformat(str(value))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return f"'{moment.isoformat(sep=' ', timespec='milliseconds')}'"
     raise ValueError(f"no SQL literal for Spark type {dtype.simpleString()} (gold has none)")
 
 

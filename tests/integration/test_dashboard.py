@@ -100,7 +100,7 @@ def test_every_page_draws_without_an_error(served, page):
     assert at.title[0].value == PAGES[page]
     assert len(at.subheader) >= 1
     if page != "health":
-        assert len(at.get("arrow_vega_lite_chart")) + len(at.dataframe) >= 1, page
+        assert len(at.get("vega_lite_chart")) + len(at.dataframe) >= 1, page
     else:
         assert len(at.dataframe) >= 3                                   # table loads, runs, quarantine per rule
         assert not [w.value for w in at.warning if "may not read" in w.value]       # the consumer reads it all
@@ -139,7 +139,7 @@ def test_the_quality_results_and_rejected_files_in_mysql_equal_the_lake(served, 
     lake = sorted(tuple(_text(row[c]) for c in columns) for row in rows)
     assert mysql == lake
     if served_table == "dq_results":
-        assert {"customers", "sales"} <= {row[2] for row in lake}           # silver checked the slice's feeds
+        assert "sales" in {row[2] for row in lake}                         # silver checked the slice's sales
         assert {row[0] for row in lake} and all(row[1] == SLICE_RUN_DATE.isoformat() for row in lake)
 
 
@@ -173,7 +173,7 @@ def test_the_health_page_shows_quarantine_per_rule_and_rejected_files_with_reaso
     assert len(rules) == len(per_rule)
     rejected = next(v for k, v in tables.items() if any(str(c).lower() == "reason" for c in k))
     assert rejected.iloc[0][[c for c in rejected.columns if str(c).lower() == "reason"][0]] == reason
-    assert len(at.get("arrow_vega_lite_chart")) >= 2                   # stage seconds, quarantine per rule
+    assert len(at.get("vega_lite_chart")) >= 2                   # stage seconds, quarantine per rule
 
 
 def test_snapshots_as_of_an_earlier_run_date_come_from_their_history(served, conn):

@@ -186,5 +186,6 @@ def empty_schema(layer: str, name: str) -> StructType | str:
     return table(layer, name).schema
 
 
-__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "SERVED_OPS", "GOLD_INPUTS",
+__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "SERVED_OPS",
+           "GOLD_INPUTS",
            "BY_DATE"]

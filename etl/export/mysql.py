@@ -181,13 +181,14 @@ def schema_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, str]:
 
 
 def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]:
-    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables and
-    ``catalog.SERVED_OPS``, the quality results and rejected files: the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
-    histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
-    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served``: the gold tables, their histories
-    and their views; ``records``: the run records (``RUN_RECORD_TABLES``) and the audit views over them.
-    ``consumer`` is what the read-only consumers may read: ``served`` and ``records``. A migration's object
-    that fits none of these is an error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables
+    and ``catalog.SERVED_OPS``, the quality results and rejected files: the loader owns them with their
+    ``__staging`` and ``__retired`` names), ``owned`` (the snapshot histories and ``etl_gold_loaded``: the
+    loader writes them in place), ``audit`` (append-only), ``audit_views`` and ``served_views`` (the
+    ``_legacy`` views). ``served``: the gold tables, their histories and their views; ``records``: the run
+    records (``RUN_RECORD_TABLES``) and the audit views over them. ``consumer`` is what the read-only
+    consumers may read: ``served`` and ``records``. A migration's object that fits none of these is an
+    error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
     from etl.catalog import SERVED_OPS
     from etl.gold.marts import GOLD_TABLES
 
@@ -200,7 +201,8 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
             group = ("audit_views" if name in AUDIT_VIEWS else
                      "served_views" if name.removesuffix(LEGACY_SUFFIX) in GOLD_TABLES else None)
         else:
-            group = ("loaded" if name in GOLD_TABLES or name in SERVED_OPS else "owned" if name in histories or name == LOADED_TABLE
+            group = ("loaded" if name in GOLD_TABLES or name in SERVED_OPS
+                     else "owned" if name in histories or name == LOADED_TABLE
                      else "audit" if name in AUDIT_TABLES else None)
         if group is None:
             unknown.append(f"{kind} {name}")

@@ -174,6 +174,9 @@ def uris(cfg: Config, chosen: Iterable[Table]) -> list[str]:
 
 FEEDS = names("bronze")
 GOLD_MARTS = tuple(GOLD_TABLES)                       # served: MySQL, the report
+# Served in MySQL beside gold (resources/sql/V007, etl/export/ops_served.py): MySQL table -> the ops
+# Delta table it is cut from. Loaded, swapped and granted like the gold tables.
+SERVED_OPS = {"dq_results": "dq_results", "rejected_files": "file_manifest"}
 # Silver tables gold reads, and the reference tables it joins.
 GOLD_INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
 
@@ -183,5 +186,6 @@ def empty_schema(layer: str, name: str) -> StructType | str:
     return table(layer, name).schema
 
 
-__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "GOLD_INPUTS",
+__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "SERVED_OPS",
+           "GOLD_INPUTS",
            "BY_DATE"]

@@ -234,10 +234,23 @@ def page_health(f: dict) -> None:
                             use_container_width=True)
         st.markdown("**Rows per layer**")
         table(shaping.rows_per_layer(runs), "etl_run_records (table_rows)")
-    st.subheader("Rejected files and quarantine per rule")
-    st.info("Not exported yet: the quality results (ops/dq_results) and the rejected-file list live in the lake "
-            "only; MySQL does not serve them yet, so this section has nothing to show. Runs above show rows "
-            "quarantined per layer.")
+    st.subheader("Quarantine per rule")
+    dq = load("dq_results", start=f["start"], end=f["end"])
+    if not empty(dq, "dq_results"):
+        per_rule = shaping.quarantine_per_rule(dq)
+        if not empty(per_rule, "dq_results (rules)"):
+            chart = per_rule.assign(check=per_rule["feed"] + ": " + per_rule["rule"],
+                                    failed_rows=per_rule["failed_rows"].astype(int),
+                                    total_rows=per_rule["total_rows"].astype(int),
+                                    run_date=pd.to_datetime(per_rule["run_date"]))
+            st.altair_chart(alt.Chart(chart).mark_bar().encode(
+                x=day_axis("run_date", "run date"), y=alt.Y("failed_rows:Q", title="rows failed"),
+                color=alt.Color("check:N", title="feed: rule"), tooltip=["run_date:T", "feed", "rule", "severity",
+                                                                        "failed_rows", "total_rows"]),
+                use_container_width=True)
+            table(per_rule, "dq_results")
+    st.subheader("Rejected files")
+    table(load("rejected_files", limit=100), "rejected_files")
 
 
 # -- the frame ---------------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ Neither the user name nor the password ever reaches a log line or a message (bot
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import pymysql
 
-from etl.config import Config
+from etl.config import LOOPBACK_HOSTS, Config
+from etl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5          # seconds: a page says MySQL is down instead of hanging
@@ -63,12 +65,36 @@ def describe(cfg: Config) -> str:
     return f"mysql://{cfg.mysql.host}:{cfg.mysql.port}/{cfg.mysql.database}"
 
 
+def tls_arguments(cfg: Config) -> dict:
+    """PyMySQL's TLS arguments for ``mysql.ssl_mode``, as the export's Connector/J reads it (``mysql_url``):
+    ``DISABLED`` is plain text and only to a loopback server (ConfigError otherwise: the password and the
+    data would cross the network readable); ``REQUIRED`` encrypts (refused by a server without TLS, no
+    certificate check); ``VERIFY_CA`` also checks the certificate against the system's trust store
+    (``SSL_CERT_FILE`` points elsewhere); ``VERIFY_IDENTITY`` also its host name."""
+    m = cfg.mysql
+    if m.ssl_mode == "DISABLED":
+        if m.host not in LOOPBACK_HOSTS:
+            raise ConfigError(f"mysql.ssl_mode is DISABLED but mysql.host {m.host} is not this machine: the "
+                              f"password and the gold data would cross the network in plain text; set "
+                              f"mysql.ssl_mode to REQUIRED, VERIFY_CA or VERIFY_IDENTITY (docs/security.md, TLS)")
+        return {"ssl_disabled": True}
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if m.ssl_mode != "VERIFY_IDENTITY":
+        context.check_hostname = False
+    if m.ssl_mode == "REQUIRED":
+        context.verify_mode = ssl.CERT_NONE
+    return {"ssl": context}          # an SSLContext: PyMySQL requires TLS (no plain-text fallback)
+
+
 def connect(cfg: Config, creds: Credentials) -> pymysql.connections.Connection:
-    """A read-only session (``SET SESSION TRANSACTION READ ONLY``), UTC, or DashboardUnavailable."""
+    """A read-only session (``SET SESSION TRANSACTION READ ONLY``), UTC, TLS as ``mysql.ssl_mode`` says,
+    or DashboardUnavailable."""
+    tls = tls_arguments(cfg)
     try:
         conn = pymysql.connect(host=cfg.mysql.host, port=cfg.mysql.port, user=creds.user, password=creds.password,
                                database=cfg.mysql.database, charset="utf8mb4", connect_timeout=CONNECT_TIMEOUT,
-                               read_timeout=READ_TIMEOUT, autocommit=True, init_command="SET time_zone = '+00:00'")
+                               read_timeout=READ_TIMEOUT, autocommit=True, init_command="SET time_zone = '+00:00'",
+                               **tls)
     except pymysql.MySQLError as exc:
         reason = exc.args[1] if len(exc.args) > 1 else str(exc)
         raise DashboardUnavailable(

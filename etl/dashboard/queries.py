@@ -123,6 +123,12 @@ _ALL = [
        "SELECT l.table_name, l.run_date, l.row_count, l.loaded_at, l.run_id FROM etl_table_loads l "
        "JOIN (SELECT table_name, MAX(loaded_at) AS loaded_at FROM etl_table_loads GROUP BY table_name) latest "
        "USING (table_name, loaded_at) ORDER BY l.table_name"),
+    _q("dq_results", "dq_results",
+       "SELECT run_id, run_date, feed, rule, severity, failed_rows, total_rows FROM dq_results "
+       "WHERE run_date BETWEEN %(start)s AND %(end)s ORDER BY run_date, feed, rule, run_id", "start", "end"),
+    _q("rejected_files", "rejected_files",
+       "SELECT rejected_at, feed, path, reason, size, run_id FROM rejected_files "
+       "ORDER BY rejected_at DESC, feed, path LIMIT %(limit)s", "limit"),
 ]
 QUERIES: dict[str, Query] = {q.name: q for q in _ALL}
 assert len(QUERIES) == len(_ALL), "two queries share a name"

@@ -273,6 +273,22 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return out[["run_id", "run_date", "run_trigger", "status", "stages", "started_at", "seconds", "error"]]
 
 
+QUARANTINE_COLUMNS = ["run_date", "feed", "rule", "severity", "failed_rows", "total_rows", "run_id"]
+
+
+def quarantine_per_rule(dq: pd.DataFrame) -> pd.DataFrame:
+    """Rows each rule failed per run date and feed, from ``dq_results``: the newest run of a date (run ids
+    sort by start time; a rerun's counts replace the first run's), the rules only (``_rows_with_errors``,
+    the rows failing any error rule, is the runs' "quarantined" already)."""
+    if dq.empty:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    rules = dq[~dq["rule"].astype(str).str.startswith("_")]
+    newest = dq.groupby(["run_date", "feed"])["run_id"].max().rename("newest").reset_index()
+    out = rules.merge(newest, on=["run_date", "feed"])
+    out = out[out["run_id"] == out["newest"]]
+    return out[QUARANTINE_COLUMNS].sort_values(["run_date", "feed", "rule"]).reset_index(drop=True)
+
+
 def freshness(loads: pd.DataFrame, today: date) -> dict:
     """Is the newest loaded run date yesterday (the daily schedule's target) or later?"""
     if loads.empty:

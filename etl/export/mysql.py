@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (BooleanType, ByteType, DataType, DateType, DecimalType, IntegerType, LongType,
-                               ShortType, StringType, StructType)
+                               ShortType, StringType, StructType, TimestampType)
 
 from etl.config import LOOPBACK_HOSTS, PROJECT_ROOT, Config
 from etl.errors import ConfigError, ExportError
@@ -140,8 +140,13 @@ def is_transient_connect_error(exc: BaseException) -> bool:
 # rename, truncate or delete from them (docs/security.md, "MySQL accounts"). etl_runs was the first of
 # them; V005 renamed it etl_table_loads and left etl_runs as a view over it.
 AUDIT_TABLES = ("etl_table_loads", "etl_run_records", "schema_migrations")
-# Views over the audit tables: the loader may read them, the consumers are not given them.
+# Views over the audit tables: the loader and the consumers may read them (etl_runs: etl_table_loads).
 AUDIT_VIEWS = ("etl_runs",)
+# The audit tables that record what the runs did (which tables, how many rows, each stage's time, the
+# outcome): the consumers read them too (the dashboard's Data health page). They hold no secret: an
+# error is scrubbed before it is recorded, and tests/integration/test_no_leaks.py searches
+# etl_run_records. schema_migrations is the schema's own bookkeeping: the loader's and the admin's only.
+RUN_RECORD_TABLES = ("etl_table_loads", "etl_run_records")
 LOADER_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX"
 AUDIT_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, CREATE"
 LEGACY_SUFFIX = "_legacy"      # V005: a served table's old column names, for one release
@@ -176,12 +181,15 @@ def schema_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, str]:
 
 
 def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]:
-    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables,
-    the loader owns them with their ``__staging`` and ``__retired`` names), ``owned`` (the snapshot
-    histories and ``etl_gold_loaded``: the loader writes them in place), ``audit`` (append-only),
-    ``audit_views`` and ``served_views`` (the ``_legacy`` views). ``served`` is what the consumers may read:
-    the gold tables, their histories and their views. A migration's object that fits none of these is an
+    """The schema's objects by what each account may do with them: ``loaded`` (the served gold tables
+    and ``catalog.SERVED_OPS``, the quality results and rejected files: the loader owns them with their
+    ``__staging`` and ``__retired`` names), ``owned`` (the snapshot histories and ``etl_gold_loaded``: the
+    loader writes them in place), ``audit`` (append-only), ``audit_views`` and ``served_views`` (the
+    ``_legacy`` views). ``served``: the gold tables, their histories and their views; ``records``: the run
+    records (``RUN_RECORD_TABLES``) and the audit views over them. ``consumer`` is what the read-only
+    consumers may read: ``served`` and ``records``. A migration's object that fits none of these is an
     error (tests/unit/test_mysql_sql.py), never a table left without a grant."""
+    from etl.catalog import SERVED_OPS
     from etl.gold.marts import GOLD_TABLES
 
     objects = schema_objects(folder)
@@ -193,7 +201,8 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
             group = ("audit_views" if name in AUDIT_VIEWS else
                      "served_views" if name.removesuffix(LEGACY_SUFFIX) in GOLD_TABLES else None)
         else:
-            group = ("loaded" if name in GOLD_TABLES else "owned" if name in histories or name == LOADED_TABLE
+            group = ("loaded" if name in GOLD_TABLES or name in SERVED_OPS
+                     else "owned" if name in histories or name == LOADED_TABLE
                      else "audit" if name in AUDIT_TABLES else None)
         if group is None:
             unknown.append(f"{kind} {name}")
@@ -204,7 +213,9 @@ def account_objects(folder: Path = MIGRATIONS_DIR) -> dict[str, tuple[str, ...]]
                          f"name it in etl/export/mysql.py (a gold table, a snapshot's history, an audit table "
                          f"or view, a _legacy view)")
     out = {k: tuple(v) for k, v in groups.items()}
-    return {**out, "served": (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])}
+    served = (*out["loaded"], *(t for t in out["owned"] if t != LOADED_TABLE), *out["served_views"])
+    records = (*(t for t in out["audit"] if t in RUN_RECORD_TABLES), *out["audit_views"])
+    return {**out, "served": served, "records": records, "consumer": (*served, *records)}
 
 
 def account_grants(database: str, account: str, reader: str | None = None) -> list[str]:
@@ -213,7 +224,8 @@ def account_grants(database: str, account: str, reader: str | None = None) -> li
     tables. The loader owns each gold table with its ``__staging`` and ``__retired`` names (the atomic
     swap), the histories and ``etl_gold_loaded``; on the audit tables it may read, append and update a
     rerun's row, never DROP, ALTER or DELETE; it reads the views. The consumer reads the gold tables,
-    their histories and views, nothing else. Grants are by name, so they hold across the RENAME swap."""
+    their histories and views, and the run records, nothing else (``account_objects``'s ``consumer``).
+    Grants are by name, so they hold across the RENAME swap."""
     objects = account_objects()
     loaded = [f"{t}{suffix}" for t in objects["loaded"] for suffix in ("", STAGING_SUFFIX, RETIRED_SUFFIX)]
     out = [f"GRANT {LOADER_TABLE_PRIVILEGES} ON `{database}`.`{t}` TO {account};" for t in (*loaded, *objects["owned"])]
@@ -221,7 +233,7 @@ def account_grants(database: str, account: str, reader: str | None = None) -> li
     out += [f"GRANT SELECT ON `{database}`.`{t}` TO {account};"
             for t in (*objects["audit_views"], *objects["served_views"])]
     if reader:
-        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["served"]]
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {reader};" for t in objects["consumer"]]
     return out
 
 
@@ -558,6 +570,11 @@ def sql_literal(value, dtype: DataType) -> str:
         return "1" if value else "0"
     if isinstance(dtype, DateType):
         return f"'{date.fromisoformat(str(value)).isoformat()}'"
+    if isinstance(dtype, TimestampType):          # rejected_files.rejected_at (V007): DATETIME(3) in UTC
+        moment = datetime.fromisoformat(str(value))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return f"'{moment.isoformat(sep=' ', timespec='milliseconds')}'"
     raise ValueError(f"no SQL literal for Spark type {dtype.simpleString()} (gold has none)")
 
 

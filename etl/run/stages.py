@@ -32,6 +32,7 @@ from etl.catalog import Table
 from etl.errors import ConfigError, ExportError
 from etl.export.excel import report_file_name
 from etl.export.mysql import export_to_mysql, gold_run_date
+from etl.export.ops_served import ops_frames
 from etl.export.report import build_report, lake_table_reader
 from etl.gold.build import build_gold
 from etl.lake import table_uri
@@ -190,7 +191,9 @@ class ExportMysql(Stage):
                               f"--stages gold,export' instead")
         m = cfg.mysql
         run.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
-        run.summary.mysql = export_to_mysql(run.spark, cfg, run.secret, gold, run.run_id, run.run_date)
+        # The quality results and rejected files beside gold (V007), in the same swap.
+        ops = ops_frames(run.spark, lambda name: table_uri(cfg, "ops", name), delta_io.is_table)
+        run.summary.mysql = export_to_mysql(run.spark, cfg, run.secret, {**gold, **ops}, run.run_id, run.run_date)
 
 
 class ExportExcel(Stage):

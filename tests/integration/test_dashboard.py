@@ -39,8 +39,11 @@ def served(local_slice_run):
 
 @pytest.fixture(scope="module")
 def conn(served):
+    """As the dashboard signs in: the read-only consumer account ``etl services start`` created."""
     _, cfg = served
-    connection = connect(cfg, credentials(cfg, SecretStore(cfg.secrets_file, profile=cfg.profile)))
+    creds = credentials(cfg, SecretStore(cfg.secrets_file, profile=cfg.profile))
+    assert creds.account == "reader" and creds.user.startswith("etl_read_")
+    connection = connect(cfg, creds)
     yield connection
     connection.close()
 
@@ -59,7 +62,8 @@ def test_every_query_runs_against_the_served_tables(conn):
     args = {"daily_sales": {"start": start, "end": end}, "alerts": {"start": start, "end": end},
             "monthly_trends": months, "cohort_retention": months, "order_mix": months,
             "customer_segments": {"month": f"{end:%Y-%m}"}, "sales_team": {**months, "store": None},
-            "channel_daily": {"start": start, "end": end, "channel": None}, "runs": {"limit": 5}}
+            "channel_daily": {"start": start, "end": end, "channel": None}, "runs": {"limit": 5},
+            "dq_results": {"start": start, "end": end}, "rejected_files": {"limit": 5}}
     for name, query in queries.QUERIES.items():
         if name.endswith("_as_of"):
             frame = queries.run(conn, name[:-len("_as_of")], as_of=SLICE_RUN_DATE, **args.get(name, {}))
@@ -96,11 +100,80 @@ def test_every_page_draws_without_an_error(served, page):
     assert at.title[0].value == PAGES[page]
     assert len(at.subheader) >= 1
     if page != "health":
-        assert len(at.get("arrow_vega_lite_chart")) + len(at.dataframe) >= 1, page
+        assert len(at.get("vega_lite_chart")) + len(at.dataframe) >= 1, page
     else:
-        assert len(at.dataframe) >= 2                                   # table loads, runs
-        assert any("Not exported yet" in i.value for i in at.info)
+        assert len(at.dataframe) >= 3                                   # table loads, runs, quarantine per rule
+        assert not [w.value for w in at.warning if "may not read" in w.value]       # the consumer reads it all
         assert [m.value for m in [*at.warning, *at.success] if m.value.startswith(("Stale: ", "Fresh: "))]
+        assert [s.value for s in at.subheader][-2:] == ["Quarantine per rule", "Rejected files"]
+        assert any("No rows: rejected_files" in i.value for i in at.info)   # the slice delivers no bad file
+    assert not [w.value for w in at.warning if "may not read" in w.value], page
+
+
+def _lake_rows(spark, cfg, served: str) -> list[tuple]:
+    from etl import catalog
+    from etl.export.ops_served import SHAPERS
+    from etl.lake import table_uri
+
+    frame = SHAPERS[served](spark.read.format("delta").load(table_uri(cfg, "ops", catalog.SERVED_OPS[served])))
+    return frame.collect(), frame.columns
+
+
+def _text(value):
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return None if value is None else str(value)
+
+
+@pytest.mark.parametrize("served_table", ["dq_results", "rejected_files"])
+def test_the_quality_results_and_rejected_files_in_mysql_equal_the_lake(served, conn, s3_spark, served_table):
+    """V007: what the slice run's export loaded is the lake's ops/dq_results and the rejected rows of
+    ops/file_manifest, row for row (read back by the consumer account)."""
+    _, cfg = served
+    rows, columns = _lake_rows(s3_spark, cfg, served_table)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {served_table}")
+        mysql = sorted(tuple(_text(v) for v in row) for row in cursor.fetchall())
+    lake = sorted(tuple(_text(row[c]) for c in columns) for row in rows)
+    assert mysql == lake
+    if served_table == "dq_results":
+        assert "sales" in {row[2] for row in lake}                         # silver checked the slice's sales
+        assert {row[0] for row in lake} and all(row[1] == SLICE_RUN_DATE.isoformat() for row in lake)
+
+
+def test_the_health_page_shows_quarantine_per_rule_and_rejected_files_with_reasons(served, conn):
+    """The page's two sections on the served rows: every rule of the slice's run date in the table, and a
+    rejected file with its reason in the list. The slice run rejects no file, so one row is put into
+    rejected_files by the loader account for this test (and taken out again): the page is what is tested
+    here; the export of the rejected rows is the test above."""
+    import pymysql
+
+    stack, cfg = served
+    per_rule = shaping.quarantine_per_rule(queries.run(conn, "dq_results", start=SLICE_RUN_DATE, end=SLICE_RUN_DATE))
+    assert len(per_rule) > 0
+    loader = pymysql.connect(host=cfg.mysql.host, port=cfg.mysql.port, user=stack.secret(cfg.mysql.user_secret),
+                             password=stack.secret(cfg.mysql.password_secret), database=cfg.mysql.database,
+                             autocommit=True)
+    reason = "header: the column amount is missing"
+    try:
+        with loader.cursor() as cursor:
+            cursor.execute("INSERT INTO rejected_files (feed, path, checksum, size, run_id, reason, rejected_at) "
+                           "VALUES ('sales', 'landing/slice/sales/broken.csv', 'sha256:00', 12, 'r-test', %s, "
+                           "'2026-11-22 02:00:00.000')", (reason,))
+        at = fresh_app("health")
+    finally:
+        with loader.cursor() as cursor:
+            cursor.execute("DELETE FROM rejected_files WHERE run_id = 'r-test'")
+        loader.close()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tables = {tuple(f.value.columns): f.value for f in at.dataframe}
+    rules = next(v for k, v in tables.items() if "Rule" in k or "rule" in k)
+    assert len(rules) == len(per_rule)
+    rejected = next(v for k, v in tables.items() if any(str(c).lower() == "reason" for c in k))
+    assert rejected.iloc[0][[c for c in rejected.columns if str(c).lower() == "reason"][0]] == reason
+    assert len(at.get("vega_lite_chart")) >= 2                   # stage seconds, quarantine per rule
 
 
 def test_snapshots_as_of_an_earlier_run_date_come_from_their_history(served, conn):

@@ -1,7 +1,14 @@
-"""The dashboard in a real browser: ``etl dashboard`` started as its own process over loopback on the
-observed slice run's MySQL (a real export), opened page by page by Debian's Chromium (apt packages
-``chromium`` and ``chromium-driver``) driven headless by Selenium. Each page must draw its charts and
-show no error; the Overview's headline figures must equal gold (the Delta tables, read by Spark).
+"""The dashboard in a real browser: ``etl dashboard`` started as its own process over loopback on
+``make demo``'s data (a real export), opened page by page by Debian's Chromium (apt packages ``chromium``
+and ``chromium-driver``) driven headless by Selenium. Each page must draw its charts and show no error;
+the Overview's headline figures must equal gold (the Delta tables, read by Spark); the order analytics
+(order mix, peak hours, basket pairs) must have rows.
+
+The demo's data: ``etl generate --start 2026-11-20 --days 3`` (all seven feeds, POS order events
+included) and ``etl run --date 2026-11-22``, as ``make demo`` runs them, in a lake prefix and a MySQL
+database of their own (``dashboard_demo``, with its own loader and consumer accounts made by ``etl
+services start``), so the slice run the other modules compare against stays as it is. The run goes
+through ``etl.cli.main`` on the test session (``etl_in_process``: no JVM start).
 
 With ``DASHBOARD_SCREENSHOTS=docs/images`` the screenshots of docs/dashboard.md are written there
 (``dashboard-<page>.png``); otherwise into the test's temporary folder.
@@ -10,31 +17,55 @@ With ``DASHBOARD_SCREENSHOTS=docs/images`` the screenshots of docs/dashboard.md 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from etl import services
 from etl.config import PROJECT_ROOT
 from etl.dashboard import shaping
 from etl.dashboard.app import PAGES
-from tests.integration.conftest import BIN, SLICE_RUN_DATE, free_ports
+from etl.generate import ALL_FEEDS, GenerateOptions, generate
+from tests.integration.conftest import BIN, etl_in_process, free_ports, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-# Pages whose content is charts (the Data health page may have none: one run, stage bars only).
-CHART_PAGES = {"overview", "customers", "sales-team", "orders"}
+# Pages whose content is charts (every page, on the demo's data).
+CHART_PAGES = {"overview", "customers", "sales-team", "orders", "health"}
+# make demo: `etl generate --start 2026-11-20 --days 3` (the command's defaults: all seven feeds, seed 7),
+# then `etl run --date 2026-11-22` (DEMO_DATE in the Makefile).
+DEMO_OPTS = GenerateOptions(start=date(2026, 11, 20), days=3, feeds=ALL_FEEDS)
+DEMO_RUN_DATE = date(2026, 11, 22)
+DEMO_MYSQL = {"ETL__MYSQL__DATABASE": "dashboard_demo",
+              "ETL__MYSQL__USER_SECRET": "mysql_demo_user", "ETL__MYSQL__PASSWORD_SECRET": "mysql_demo_password",
+              "ETL__MYSQL__READER_USER_SECRET": "mysql_demo_reader_user",
+              "ETL__MYSQL__READER_PASSWORD_SECRET": "mysql_demo_reader_password"}
 
 
 @pytest.fixture(scope="module")
-def dashboard(local_slice_run, tmp_path_factory):
+def demo_run(stack, s3_spark, tmp_path_factory):
+    """(stack, config, environment) of make demo's data, run and exported to its own MySQL database."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ETL_MASTER_KEY", raising=False)
+        mp.setenv("ETL_MASTER_KEY_FILE", stack.env["ETL_MASTER_KEY_FILE"])
+        services.start(stack.config(**DEMO_MYSQL), say=lambda line: None)     # the database and its two accounts
+    env = {**isolated_env("demo"), **DEMO_MYSQL}
+    generate(DEMO_OPTS, tmp_path_factory.mktemp("demo-gen"), landing_store(stack, "demo"))
+    done = etl_in_process(stack, s3_spark, env, ["run", "--date", DEMO_RUN_DATE.isoformat()])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return stack, stack.config(**env), env
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo_run, tmp_path_factory):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail("Debian's chromium and chromium-driver are not installed (make setup installs them)")
-    stack, cfg, env, _ = local_slice_run
+    stack, cfg, env = demo_run
     port = free_ports(1)[0]
     log = tmp_path_factory.mktemp("dashboard") / "streamlit.log"
     with log.open("w") as out:
@@ -109,6 +140,12 @@ def test_every_page_opens_in_chromium_with_its_charts_and_no_error(dashboard, br
         errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"], '
                                                                          '[data-testid="stException"]')]
         assert not errors, (page, errors)
+        if page == "orders":                # the POS order events reached the order analytics
+            empty = [e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentInfo"]')
+                     if e.text.startswith("No rows: ")]
+            assert not [t for t in empty if any(n in t for n in ("kpi_order_mix", "kpi_peak_hours",
+                                                                 "kpi_basket_pairs_90d"))], empty
+        assert "as the reader account" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
         shot = folder / f"dashboard-{page}.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000, page
 
@@ -125,8 +162,8 @@ def test_the_overview_headline_equals_gold(dashboard, browser, s3_spark):
     def gold(name):
         return s3_spark.read.format("delta").load(f"{cfg.storage.lake}/gold/{name}")
 
-    day = gold("kpi_daily_sales").filter(F.col("date") == F.lit(SLICE_RUN_DATE)).first()
-    month = gold("kpi_monthly_order_trends").filter(F.col("sales_month") == f"{SLICE_RUN_DATE:%Y-%m}").first()
+    day = gold("kpi_daily_sales").filter(F.col("date") == F.lit(DEMO_RUN_DATE)).first()
+    month = gold("kpi_monthly_order_trends").filter(F.col("sales_month") == f"{DEMO_RUN_DATE:%Y-%m}").first()
     assert shown["Revenue on the run date"] == shaping.money(day["revenue"])
     assert shown["Orders on the run date"] == shaping.count(day["order_count"])
     assert shown["Revenue, month to date"] == shaping.money(month["revenue"])

@@ -172,24 +172,27 @@ def test_the_loader_cannot_drop_or_rewrite_the_audit_tables(stack, spark, audit)
         assert conn.query(f"SHOW TABLES LIKE '{audit}'") == [(audit,)]
 
 
-def test_the_consumer_account_reads_gold_and_nothing_else(stack, spark):
+def test_the_consumer_account_reads_gold_and_the_run_records_and_nothing_else(stack, spark):
     """The account docs/serving.md gives SQL consumers: SELECT on every served gold table, its history and
-    _legacy view (as the migrations leave them, V005 and V006 included); no write, no audit table or view,
-    no other schema, no staging table."""
+    _legacy view (as the migrations leave them, V005 and V006 included) and on the run records the
+    dashboard's Data health page reads; no write (the run records included), no schema_migrations or
+    etl_gold_loaded, no other schema, no staging table."""
     cfg = stack.cfg
     with Connection(spark, target_for(cfg, stack.secret)) as conn:
         apply_migrations(conn)
     reader = MySQLTarget(mysql_url(cfg), stack.secret(cfg.mysql.reader_user_secret),
                          stack.secret(cfg.mysql.reader_password_secret))
     assert reader.user != stack.secret(cfg.mysql.user_secret)
-    served = account_objects()["served"]
-    assert set(GOLD_TABLES) < set(served)
+    consumer = account_objects()["consumer"]
+    assert set(GOLD_TABLES) < set(consumer) and {*AUDIT_VIEWS, "etl_run_records", "etl_table_loads"} < set(consumer)
     with Connection(spark, reader) as conn:
-        for table in served:
+        for table in consumer:
             conn.query(f"SELECT COUNT(*) FROM {table}")
-        assert {row[0] for row in conn.query("SHOW TABLES")} == set(served)
+        assert {row[0] for row in conn.query("SHOW TABLES")} == set(consumer)
         first, history, view = "sales_team_data_mart", "kpi_peak_hours_history", "alerts_legacy"
-        for forbidden in (*(f"SELECT * FROM {t}" for t in (*AUDIT_TABLES, *AUDIT_VIEWS, "etl_gold_loaded")),
+        for forbidden in (*(f"SELECT * FROM {t}" for t in ("schema_migrations", "etl_gold_loaded")),
+                          *(f"DELETE FROM {t}" for t in AUDIT_TABLES), "UPDATE etl_run_records SET error = NULL",
+                          "INSERT INTO etl_table_loads SELECT * FROM etl_table_loads",
                           f"INSERT INTO {first} SELECT * FROM {first}", f"DELETE FROM {first}",
                           f"UPDATE {first} SET sales_month = sales_month", f"DROP TABLE {first}",
                           f"DELETE FROM {history}", f"DROP VIEW {view}",
@@ -280,9 +283,9 @@ def test_the_compose_stack_s_mysql_init_applies_the_migrations_and_grants_from_t
             [v for v, _ in migrations()]
         grants = admin_sql(f"SHOW GRANTS FOR '{loader}'@'%';")
         assert f"`{database}`.*" not in grants and "etl_table_loads" in grants and "kpi_peak_hours_history" in grants
-        served = account_objects()["served"]
+        consumer = account_objects()["consumer"]
         shown = as_user(reader, reader_password, "SHOW TABLES;")
-        assert shown.returncode == 0 and set(shown.stdout.split()) == set(served), shown.stderr
+        assert shown.returncode == 0 and set(shown.stdout.split()) == set(consumer), shown.stderr
         for statement in ("DROP TABLE etl_table_loads;", "DELETE FROM etl_run_records;", "DROP VIEW etl_runs;"):
             refused = as_user(loader, password, statement)
             assert refused.returncode != 0 and "denied" in refused.stderr.lower(), statement

@@ -144,3 +144,21 @@ def test_a_query_refuses_missing_or_extra_parameters():
         queries.run(None, "daily_sales", start=RUN)
     assert queries.query_for("top_customers", as_of=RUN)[0].table == "kpi_top_customers_30d_history"
     assert queries.query_for("daily_sales", as_of=RUN)[0].table == "kpi_daily_sales"
+
+
+def test_quarantine_per_rule_keeps_the_newest_run_of_each_date_and_the_rules_only():
+    first, rerun, next_day = "20261123T020000Z-aaaaaa", "20261123T090000Z-bbbbbb", "20261124T020000Z-cccccc"
+    dq = pd.DataFrame([
+        (first, RUN, "sales", "amount_positive", "error", 5, 40),
+        (first, RUN, "sales", "_rows_with_errors", "error", 5, 40),
+        (rerun, RUN, "sales", "amount_positive", "error", 2, 40),          # the rerun's counts win
+        (rerun, RUN, "sales", "_rows_with_errors", "error", 2, 40),
+        (first, RUN, "customers", "email_format", "warn", 1, 9),            # another feed, only one run
+        (next_day, date(2026, 11, 23), "sales", "amount_positive", "error", 0, 41),
+    ], columns=["run_id", "run_date", "feed", "rule", "severity", "failed_rows", "total_rows"])
+    got = shaping.quarantine_per_rule(dq)
+    assert got[["run_date", "feed", "rule", "failed_rows", "run_id"]].values.tolist() == [
+        [RUN, "customers", "email_format", 1, first],
+        [RUN, "sales", "amount_positive", 2, rerun],
+        [date(2026, 11, 23), "sales", "amount_positive", 0, next_day]]
+    assert shaping.quarantine_per_rule(dq.iloc[0:0]).empty

@@ -235,7 +235,30 @@ def test_every_gold_table_has_ddl_in_a_migration():
     tables = ddl_tables()
     assert set(GOLD_TABLES) <= set(tables), f"no DDL for {sorted(set(GOLD_TABLES) - set(tables))}"
     assert set(tables) - set(GOLD_TABLES) == {"etl_table_loads", "etl_run_records", "etl_gold_loaded",
+                                              "dq_results", "rejected_files",
                                               *(f"{t}_history" for t in SNAPSHOT_TABLES)}
+
+
+@pytest.mark.parametrize("name", ["dq_results", "rejected_files"])
+def test_the_served_ops_tables_ddl_is_their_served_frame(spark, name):
+    """V007's columns are what etl/export/ops_served.py makes of the ops tables, in order, with the types
+    the gold tables map to, every column commented and the lake's key as the primary key."""
+    from etl import catalog
+    from etl.export.ops_served import SHAPERS
+
+    source = catalog.SERVED_OPS[name]
+    frame = SHAPERS[name](spark.createDataFrame([], catalog.empty_schema("ops", source)))
+    table = ddl_tables()[name]
+    assert [c.name for c in table.visible] == frame.columns
+    for column, spark_field in zip(table.visible, frame.schema.fields):
+        expected = expected_sql_types(column.name, spark_field.dataType)
+        assert (column.sql_type in expected if isinstance(expected, set)
+                else re.fullmatch(expected, column.sql_type)), (name, column.name, column.sql_type)
+        assert column.not_null == (not spark_field.nullable), (name, column.name)
+        assert column.comment, (name, column.name)
+    key = [c.split("(")[0] for c in table.primary_key]
+    lake_key = [c for c in catalog.table("ops", source).keys if c != "status"]
+    assert sorted(key) == sorted(lake_key), (key, lake_key)
 
 
 @pytest.mark.parametrize("name", list(GOLD_TABLES))
@@ -660,9 +683,10 @@ def test_every_table_and_view_the_migrations_leave_has_a_grant():
         assert loader[table] == "SELECT, INSERT, UPDATE, CREATE"           # append-only: no DROP, ALTER, DELETE
     assert loader["etl_runs"] == "SELECT" and loader["kpi_daily_sales_legacy"] == "SELECT"
     assert "DROP" in loader["kpi_peak_hours__staging"] and "DROP" in loader["customer_rfm_history"]
+    assert "DROP" in loader["dq_results__staging"] and "DROP" in loader["rejected_files__retired"]       # V007
 
 
-def test_the_consumer_reads_every_served_gold_table_history_and_view_and_no_audit_table():
+def test_the_consumer_reads_every_served_gold_table_history_and_view_and_the_run_records_only():
     from etl.export.mysql import SNAPSHOT_TABLES, account_grants, schema_objects
     from etl.gold.marts import GOLD_TABLES
 
@@ -670,9 +694,23 @@ def test_the_consumer_reads_every_served_gold_table_history_and_view_and_no_audi
     assert set(reader.values()) == {"SELECT"}
     served = {*GOLD_TABLES, *(f"{t}_history" for t in SNAPSHOT_TABLES),
               *(n for n, kind in schema_objects().items() if kind == "view" and n.endswith("_legacy"))}
-    assert set(reader) == served
-    assert not {"etl_runs", "etl_table_loads", "etl_run_records", "schema_migrations", "etl_gold_loaded"} & set(reader)
+    records = {"etl_run_records", "etl_table_loads", "etl_runs"}
+    quality = {"dq_results", "rejected_files"}                       # V007
+    assert set(reader) == served | records | quality
+    assert not {"schema_migrations", "etl_gold_loaded"} & set(reader)
     assert not [n for n in reader if n.endswith(("__staging", "__retired"))]
+
+
+def test_the_consumer_may_read_every_table_the_dashboard_reads():
+    """The dashboard signs in as the consumer (etl/dashboard/connect.py): a table its queries read that
+    the derived grants leave out is a section saying "this account may not read" on every install."""
+    pytest.importorskip("pymysql")
+    from etl.dashboard.queries import TABLES_READ
+    from etl.export.mysql import account_grants
+
+    reader = _granted(account_grants("db", "L", "R"), "R")
+    assert {"etl_run_records", "etl_table_loads"} <= set(TABLES_READ)
+    assert not set(TABLES_READ) - set(reader), sorted(set(TABLES_READ) - set(reader))
 
 
 def test_a_migration_table_no_grant_covers_stops_the_grants(tmp_path):
@@ -694,7 +732,7 @@ def test_migrations_run_by_the_admin_are_recorded_and_only_the_pending_ones():
     everything = pending_migration_statements([])
     recorded = [s for s in everything if s.startswith("INSERT INTO schema_migrations")]
     assert [r.split("'")[1] for r in recorded] == [v for v, _ in migrations()]
-    assert everything[-1] == "INSERT INTO schema_migrations VALUES ('V006', UTC_TIMESTAMP(3))"
-    later = pending_migration_statements(["V001", "V002", "V003", "V004", "V005"])
+    assert everything[-1] == "INSERT INTO schema_migrations VALUES ('V007', UTC_TIMESTAMP(3))"
+    later = pending_migration_statements(["V001", "V002", "V003", "V004", "V005", "V006"])
     assert later[-1] == everything[-1] and not [s for s in later if "RENAME TABLE" in s]
     assert pending_migration_statements([v for v, _ in migrations()]) == []

@@ -18,21 +18,21 @@ from etl.errors import EXIT_CONFIG, SecretError
 from etl.secrets import MISSING, OK, FolderSecrets, SecretStore, open_secrets, referenced_secrets
 from tests.unit.test_secrets import stages_recorded  # noqa: F401  (a fixture: stages and Spark replaced by recorders)
 
-PASSWORD = "pw-" + random_tokens.token_urlsafe(12) + "-é!"
+VALUE = "v-" + random_tokens.token_urlsafe(12) + "-é!"   # generated: no credential-like literal
 
 
 @pytest.fixture
 def folder(tmp_path):
     path = tmp_path / "run-secrets"
     path.mkdir()
-    (path / "mysql_password").write_text(PASSWORD + "\n", encoding="utf-8")
+    (path / "mysql_password").write_text(VALUE + "\n", encoding="utf-8")
     (path / "mysql_user").write_text("etl", encoding="utf-8")
     return path
 
 
 def test_a_value_is_the_files_content_without_one_trailing_newline(folder):
     store = FolderSecrets(folder)
-    assert store.get("mysql_password") == PASSWORD
+    assert store.get("mysql_password") == VALUE
     assert store.get("mysql_user") == "etl"
     (folder / "two_lines").write_text("a\n\n")
     assert store.get("two_lines") == "a\n"
@@ -69,7 +69,7 @@ def test_the_profile_chooses_the_store(monkeypatch, folder):
     monkeypatch.setenv("ETL__SECRETS__SOURCE", "folder")
     monkeypatch.setenv("ETL__SECRETS__FOLDER", str(folder))
     store = open_secrets(load_config("dev"))
-    assert isinstance(store, FolderSecrets) and store.get("mysql_password") == PASSWORD
+    assert isinstance(store, FolderSecrets) and store.get("mysql_password") == VALUE
 
 
 def test_the_docker_profile_reads_the_mounted_docker_secrets():
@@ -91,7 +91,7 @@ def test_check_and_list_work_on_the_folder_and_writing_commands_are_refused(dev_
     assert main(["secrets", "check", "--profile", "dev"]) == EXIT_CONFIG
     out, err = capsys.readouterr()
     assert re.search(r"^ok\s+mysql_password", out, re.M) and re.search(r"^missing\s+minio_access_key", out, re.M)
-    assert PASSWORD not in out + err
+    assert VALUE not in out + err
     for action in ("init", "rotate", "upgrade"):
         assert main(["secrets", action, "--profile", "dev"]) == EXIT_CONFIG
         err = capsys.readouterr().err
@@ -111,4 +111,4 @@ def test_a_run_checks_the_folder_before_any_stage(dev_from_folder, capsys, stage
     err = capsys.readouterr().err
     assert stages_recorded == [] and len(err.strip().splitlines()) == 1
     assert "nothing was run: secret 'mysql_password' is missing from the secrets folder" in err
-    assert PASSWORD not in err
+    assert VALUE not in err

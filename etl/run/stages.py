@@ -251,8 +251,15 @@ class Export(Stage):
         marts = [t.name for t in self.reads()]
         out = [f"  export: reads gold {table_uri(cfg, 'gold', '<table>')} for " + ", ".join(marts)]
         m = cfg.mysql
-        out.append(f"    writes MySQL mysql://{m.host}:{m.port}/{m.database} tables " + ", ".join(marts)
-                   if m.enabled else "    MySQL: skipped (mysql.enabled is false)")
+        if m.enabled:
+            # the quality results and rejected files are served with gold (etl/export/ops_served.py)
+            ops = ", ".join(f"{catalog.table('ops', source).uri(cfg)} as {served}"
+                            for served, source in catalog.SERVED_OPS.items())
+            out.append(f"    reads ops {ops}")
+            out.append(f"    writes MySQL mysql://{m.host}:{m.port}/{m.database} tables "
+                       + ", ".join([*marts, *catalog.SERVED_OPS]))
+        else:
+            out.append("    MySQL: skipped (mysql.enabled is false)")
         name = report_file_name(run.run_date)
         local = cfg.path(cfg.excel.output_dir) / name
         upload = (f", uploaded to {cfg.storage.exports.rstrip('/')}/reports/{run.run_date.isoformat()}/{name}"

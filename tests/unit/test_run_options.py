@@ -109,6 +109,25 @@ def test_dry_run_of_export_names_the_excel_path_and_mysql_state(lake, tmp_path, 
     assert "MySQL: skipped (mysql.enabled is false)" in out
 
 
+def test_dry_run_of_export_lists_the_ops_tables_served_with_gold(lake, tmp_path, capsys, monkeypatch):
+    """The quality results and the rejected files go to MySQL with the gold tables: the plan says so."""
+    monkeypatch.setenv("ETL__MYSQL__ENABLED", "true")
+    secrets = tmp_path / "secrets"                      # the run checks its stages' secrets before it plans
+    secrets.mkdir()
+    for name in ("mysql_user", "mysql_password"):
+        (secrets / name).write_text("unused-by-a-dry-run")
+    monkeypatch.setenv("ETL__SECRETS__SOURCE", "folder")
+    monkeypatch.setenv("ETL__SECRETS__FOLDER", str(secrets))
+    assert main(["run", "--profile", "local", "--dry-run", "--date", "2026-11-22", "--stages", "export"]) == 0
+    out = capsys.readouterr().out
+    reads = next(line for line in out.splitlines() if line.strip().startswith("reads ops "))
+    assert f"{lake.as_uri()}/ops/dq_results as dq_results" in reads
+    assert f"{lake.as_uri()}/ops/file_manifest as rejected_files" in reads
+    writes = next(line for line in out.splitlines() if "writes MySQL" in line)
+    assert writes.endswith(", dq_results, rejected_files")
+    assert "customers_data_mart" in writes and "kpi_revenue_forecast" in writes
+
+
 def test_backfill_runs_each_date_in_order_with_its_own_run_id(lake, capsys, recorded):
     calls, _ = recorded
     assert main(["run", "--profile", "local", "--from", "2026-11-20", "--to", "2026-11-22",

@@ -111,3 +111,42 @@ def test_every_table_write_logs_one_line_with_its_table_operation_rows_and_secon
     assert re.fullmatch(pattern.format("created 2 rows", r" \(WRITE, version 0\)"), lines[0]), lines[0]
     assert re.fullmatch(pattern.format("unchanged, no commit, 0 rows", ""), lines[1]), lines[1]
     assert re.fullmatch(pattern.format("merged 3 rows", r" \(MERGE, version 1\)"), lines[2]), lines[2]
+
+
+def _executions(spark) -> int:
+    return spark._jsparkSession.sharedState().statusStore().executionsCount()
+
+
+def test_a_host_not_in_utc_costs_no_extra_spark_work_per_commit(spark, tmp_path):
+    """Delta re-reads a table's whole state on every commit when the driver JVM's time zone is not UTC
+    (etl.spark.JVM_TIME_ZONE); the session pins it, so an append stays two SQL executions."""
+    from etl.spark import pin_jvm_time_zone
+
+    jvm = spark.sparkContext._jvm
+    zone, prop = jvm.java.util.TimeZone.getDefault(), jvm.java.lang.System.getProperty("user.timezone")
+    uri = str(tmp_path / "tz")
+    delta_io.append(spark, _frame(spark, [(0, "a")]), uri, name="t")
+
+    def cost_of_one_append() -> int:
+        before = _executions(spark)
+        delta_io.append(spark, _frame(spark, [(1, "b")]), uri, name="t")
+        return _executions(spark) - before
+
+    try:
+        jvm.java.util.TimeZone.setDefault(jvm.java.util.TimeZone.getTimeZone("Europe/Berlin"))
+        jvm.java.lang.System.setProperty("user.timezone", "Europe/Berlin")
+        in_berlin = cost_of_one_append()
+        pin_jvm_time_zone(spark)
+        pinned = cost_of_one_append()
+        pinned_zone = jvm.java.util.TimeZone.getDefault().getID(), jvm.java.lang.System.getProperty("user.timezone")
+    finally:
+        jvm.java.util.TimeZone.setDefault(zone)
+        jvm.java.lang.System.setProperty("user.timezone", prop)
+    assert pinned < in_berlin, (pinned, in_berlin)          # the verification's state reconstruction is gone
+    assert pinned_zone == ("UTC", "UTC")
+
+
+def test_the_pipeline_session_runs_its_jvm_in_utc(spark):
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"

@@ -25,6 +25,13 @@ keeps its guarantee, and every caller goes through them:
 * ``upsert_new_versions``: the conformed facts, whose rows are versions of business keys.
 * ``add_missing_columns``: an older table gains the (nullable) columns a newer schema added.
 
+Every write to a table of the catalogue (etl/catalog.py, found by the URI's ``<layer>/<name>``) first
+checks the frame's columns against the catalogue's schema: the same names and types, order and
+nullability aside (Delta stores every column nullable; it matches columns by name). A missing column
+would otherwise be written as nulls, and a gold overwrite would silently change the table's schema;
+instead the run stops before the write with ``SchemaMismatchError`` naming the table and the columns.
+The check reads only the plan's schema: no Spark job.
+
 Each returns a ``Commit``: the table version written (or None when nothing was
 committed) and the rows it wrote, from the commit's ``operationMetrics`` read
 straight from its ``_delta_log`` JSON file (no Spark job, no extra count). Every
@@ -45,8 +52,9 @@ from typing import Iterable
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType, _parse_datatype_string
 
+from etl.errors import SchemaMismatchError
 from etl.spark import CACHE_LEVEL, job_description
 
 log = logging.getLogger(__name__)
@@ -108,6 +116,52 @@ def logged(write):
 def sql_strings(values) -> str:
     """SQL string literals for an IN list (backslash and quote escaped, as Spark's parser reads them)."""
     return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+def _loose(data_type: DataType) -> DataType:
+    """``data_type`` with every nested nullability flag set, so that only names and types compare."""
+    if isinstance(data_type, StructType):
+        return StructType([StructField(f.name, _loose(f.dataType), True) for f in data_type.fields])
+    if isinstance(data_type, ArrayType):
+        return ArrayType(_loose(data_type.elementType), True)
+    if isinstance(data_type, MapType):
+        return MapType(_loose(data_type.keyType), _loose(data_type.valueType), True)
+    return data_type
+
+
+def schema_differences(actual: StructType, expected: StructType) -> list[str]:
+    """What ``actual`` lacks, adds or types differently from ``expected`` (names and types only)."""
+    have = {f.name: _loose(f.dataType) for f in actual.fields}
+    want = {f.name: _loose(f.dataType) for f in expected.fields}
+    out = [f"missing {name} {want[name].simpleString()}" for name in want if name not in have]
+    out += [f"unexpected {name} {have[name].simpleString()}" for name in have if name not in want]
+    out += [f"{name} is {have[name].simpleString()}, the catalogue says {want[name].simpleString()}"
+            for name in want if name in have and have[name] != want[name]]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _catalogued_schema(layer: str, name: str) -> StructType | None:
+    from etl import catalog        # here, not at the top: the catalogue imports modules that import this one
+
+    found = [t for t in catalog.TABLES if (t.layer, t.name) == (layer, name)]
+    if not found:
+        return None
+    schema = found[0].schema
+    return schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
+
+
+def check_schema(frame: DataFrame, uri: str) -> None:
+    """SchemaMismatchError when ``uri`` is a catalogued table and ``frame`` does not have its columns."""
+    layer, _, name = uri.rstrip("/").rpartition("/")
+    layer = layer.rpartition("/")[2]
+    expected = _catalogued_schema(layer, name)
+    if expected is None:
+        return
+    differences = schema_differences(frame.schema, expected)
+    if differences:
+        raise SchemaMismatchError(f"nothing was written to {layer}/{name}: the rows to write do not match its "
+                                  f"catalogue schema (etl/catalog.py): {'; '.join(differences)}")
 
 
 def is_table(spark: SparkSession, uri: str) -> bool:
@@ -175,6 +229,7 @@ def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
 def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
            txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
     """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
+    check_schema(frame, uri)
     before = _version_or_none(spark, uri)
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append")
     if txn is not None:
@@ -191,6 +246,7 @@ def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
                scope: str | None = None) -> Commit:
     """Append the rows of ``frame`` whose ``keys`` are not stored yet; ``scope`` (SQL on the target's
     columns) narrows the stored rows that are read to those that can hold such a key."""
+    check_schema(frame, uri)
     if not is_table(spark, uri):
         return append(spark, frame, uri, name=name)
     stored = spark.read.format("delta").load(uri)
@@ -207,6 +263,7 @@ def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, 
     holds (None: matched rows are left alone). One small query first finds what there is to do: nothing
     new or changed, no commit; only new keys, an append of them; else the MERGE. ``frame`` holds one row
     per key."""
+    check_schema(frame, uri)
     if not is_table(spark, uri):
         return append(spark, frame, uri, name=name)
     stored = spark.read.format("delta").load(uri).withColumn("_stored", F.lit(True))
@@ -248,6 +305,7 @@ def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, a
 def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: str, *, name: str,
                   metadata: str | None = None) -> Commit:
     """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
+    check_schema(frame, uri)
     before = _version_or_none(spark, uri)
     writer = frame.write.format("delta")
     writer = writer.mode("overwrite").option("replaceWhere", predicate) if before is not None else writer
@@ -279,6 +337,7 @@ def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str
 def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
               metadata: str | None = None) -> Commit:
     """Replace the table's content (and schema) whole."""
+    check_schema(frame, uri)
     before = _version_or_none(spark, uri)
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite") \
         .option("overwriteSchema", "true")
@@ -292,6 +351,7 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
 @logged
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name: str) -> Commit:
     """Overwrite a small table only when its content differs, so a rerun adds no version."""
+    check_schema(frame, uri)
     if is_table(spark, uri):
         current = spark.read.format("delta").load(uri)
         with job_description(spark, f"compare {name}"):
@@ -317,6 +377,7 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
     backfill's): the source's keys are broadcast into the scan of the stored keys, so the stored side is
     read but never shuffled (at 100M stored rows the shuffle was 10 GB, spilled to disk).
     """
+    check_schema(frame, uri)
     if not is_table(spark, uri):
         return append(spark, frame, uri, name=name)
     scope = parent_keys or keys

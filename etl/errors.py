@@ -46,10 +46,17 @@ class StorageAccessError(ConfigError):
     """The object store refused a stage's identity (wrong key, or a policy that does not allow it)."""
 
 
+class SchemaMismatchError(EtlError):
+    """A frame about to be written to a catalogued Delta table lacks, adds or retypes a column of its
+    catalogue schema (etl/catalog.py): a defect of the pipeline, stopped before anything is written."""
+
+
 class LockError(EtlError):
     """Another run holds the run lock (or this run lost it); nothing more was written."""
 
     exit_code = EXIT_LOCKED
+
+
 class StaleError(EtlError):
     """``etl check-freshness``: the newest succeeded run ended longer ago than allowed."""
 

@@ -88,6 +88,23 @@ TUNGSTEN_PAGE_BYTES = 4 * 1024 * 1024 - 64
 CACHE_LEVEL = StorageLevel.DISK_ONLY
 
 
+# The driver JVM's own time zone, whatever the host's. Spark's dates and times already follow the session
+# time zone (UTC, spark_conf), but Delta also looks at the JVM's: when the JVM default or the
+# ``user.timezone`` property is not UTC, every commit re-reads the table's whole state to verify the file
+# list it keeps in the checksum file (Snapshot.allFilesInCrcVerificationForceEnabled, Delta 4.4). On a
+# host set to Europe/Berlin a small append then costs 4 Spark SQL executions and 3 jobs instead of 2 and 1
+# (docs/benchmarks.md, "A host not in UTC"). Set at run time rather than with -Duser.timezone, so that it
+# holds for a session from Python and under spark-submit alike (whose driver JVM is already running).
+JVM_TIME_ZONE = "UTC"
+
+
+def pin_jvm_time_zone(spark: SparkSession) -> None:
+    """Make the driver JVM's default time zone and ``user.timezone`` UTC (see JVM_TIME_ZONE)."""
+    jvm = spark.sparkContext._jvm
+    jvm.java.util.TimeZone.setDefault(jvm.java.util.TimeZone.getTimeZone(JVM_TIME_ZONE))
+    jvm.java.lang.System.setProperty("user.timezone", JVM_TIME_ZONE)
+
+
 def materialize(frame: DataFrame) -> DataFrame:
     """``frame`` computed once, with its lineage cut (a local checkpoint, on disk).
 
@@ -281,6 +298,7 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    pin_jvm_time_zone(spark)
     jvm = spark.sparkContext._jvm
     levels = jvm.org.apache.logging.log4j.Level
     for name in HEADER_LOGGERS:

@@ -111,3 +111,80 @@ def test_every_table_write_logs_one_line_with_its_table_operation_rows_and_secon
     assert re.fullmatch(pattern.format("created 2 rows", r" \(WRITE, version 0\)"), lines[0]), lines[0]
     assert re.fullmatch(pattern.format("unchanged, no commit, 0 rows", ""), lines[1]), lines[1]
     assert re.fullmatch(pattern.format("merged 3 rows", r" \(MERGE, version 1\)"), lines[2]), lines[2]
+
+
+def _executions(spark) -> int:
+    return spark._jsparkSession.sharedState().statusStore().executionsCount()
+
+
+def test_a_host_not_in_utc_costs_no_extra_spark_work_per_commit(spark, tmp_path):
+    """Delta re-reads a table's whole state on every commit when the driver JVM's time zone is not UTC
+    (etl.spark.JVM_TIME_ZONE); the session pins it, so an append stays two SQL executions."""
+    from etl.spark import pin_jvm_time_zone
+
+    jvm = spark.sparkContext._jvm
+    zone, prop = jvm.java.util.TimeZone.getDefault(), jvm.java.lang.System.getProperty("user.timezone")
+    uri = str(tmp_path / "tz")
+    delta_io.append(spark, _frame(spark, [(0, "a")]), uri, name="t")
+
+    def cost_of_one_append() -> int:
+        before = _executions(spark)
+        delta_io.append(spark, _frame(spark, [(1, "b")]), uri, name="t")
+        return _executions(spark) - before
+
+    try:
+        jvm.java.util.TimeZone.setDefault(jvm.java.util.TimeZone.getTimeZone("Europe/Berlin"))
+        jvm.java.lang.System.setProperty("user.timezone", "Europe/Berlin")
+        in_berlin = cost_of_one_append()
+        pin_jvm_time_zone(spark)
+        pinned = cost_of_one_append()
+        pinned_zone = jvm.java.util.TimeZone.getDefault().getID(), jvm.java.lang.System.getProperty("user.timezone")
+    finally:
+        jvm.java.util.TimeZone.setDefault(zone)
+        jvm.java.lang.System.setProperty("user.timezone", prop)
+    assert pinned < in_berlin, (pinned, in_berlin)          # the verification's state reconstruction is gone
+    assert pinned_zone == ("UTC", "UTC")
+
+
+def test_the_pipeline_session_runs_its_jvm_in_utc(spark):
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
+
+
+def test_schema_differences_name_what_is_missing_added_or_retyped_and_ignore_order_and_nullability():
+    from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
+
+    expected = StructType([StructField("id", LongType(), False), StructField("name", StringType()),
+                           StructField("tags", ArrayType(StringType(), False))])
+    same = StructType([StructField("tags", ArrayType(StringType(), True)), StructField("name", StringType()),
+                       StructField("id", LongType(), True)])
+    assert delta_io.schema_differences(same, expected) == []
+    wrong = StructType([StructField("id", IntegerType()), StructField("extra", StringType()),
+                        StructField("tags", ArrayType(StringType()))])
+    assert delta_io.schema_differences(wrong, expected) == [
+        "missing name string", "unexpected extra string", "id is int, the catalogue says bigint"]
+
+
+def test_a_frame_that_does_not_match_its_catalogue_schema_is_refused_before_anything_is_written(spark, tmp_path):
+    from etl import catalog
+    from etl.errors import SchemaMismatchError
+
+    uri = str(tmp_path / "lake" / "ops" / "dq_results")
+    schema = catalog.empty_schema("ops", "dq_results")
+    good = spark.createDataFrame([], schema)
+    for write in (lambda f: delta_io.append(spark, f, uri, name="dq_results"),
+                  lambda f: delta_io.overwrite(spark, f, uri, name="dq_results"),
+                  lambda f: delta_io.replace_where(spark, f, uri, "true", name="dq_results"),
+                  lambda f: delta_io.upsert(spark, f, uri, ["run_id"], name="dq_results", changed_when=None)):
+        for bad, says in ((good.drop("severity"), "missing severity string"),
+                          (good.withColumn("failed_rows", good.failed_rows.cast("int")),
+                           "failed_rows is int, the catalogue says bigint")):
+            with pytest.raises(SchemaMismatchError, match=f"nothing was written to ops/dq_results: .*{says}"):
+                write(bad)
+    assert not (tmp_path / "lake").exists()                       # refused before any Spark job or file
+    assert delta_io.append(spark, good.select(*reversed(good.columns)), uri, name="dq_results").outcome == "created"
+
+
+def test_a_table_outside_the_catalogue_is_written_as_it_comes(spark, uri):
+    assert delta_io.append(spark, _frame(spark, [(1, "a")]), uri, name="t").outcome == "created"

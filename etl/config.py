@@ -60,7 +60,7 @@ class S3Settings(_Section):
     # commands (services, generate, upload). In `dev` it is MinIO's root user.
     access_key_secret: str
     secret_key_secret: str
-    stage_credentials: dict[Literal["ingest", "transform", "export", "run"], S3Identity] = {}
+    stage_credentials: dict[Literal[CREDENTIAL_GROUPS], S3Identity] = {}
     # The stage policies (etl/access.py) also admit area roots one folder below the configured ones
     # (s3a://lake/<name>): test and benchmark runs side by side in one MinIO. Never in production.
     prefixed_roots: bool = False
@@ -90,7 +90,7 @@ class MySQLSettings(_Section):
     port: int = 3306
     # TLS to MySQL: REQUIRED encrypts, VERIFY_CA also checks the server certificate against the JVM's
     # trust store, VERIFY_IDENTITY also its host name (production). docs/security.md, "TLS".
-    ssl_mode: Literal["DISABLED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"] = "VERIFY_IDENTITY"
+    ssl_mode: Literal[SSL_MODES] = "VERIFY_IDENTITY"
     database: str = "retail_gold"
     user_secret: str = "mysql_user"
     password_secret: str = "mysql_password"

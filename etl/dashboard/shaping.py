@@ -19,8 +19,6 @@ CENT = Decimal("0.01")
 DAY_NAMES = {1: "Sun", 2: "Mon", 3: "Tue", 4: "Wed", 5: "Thu", 6: "Fri", 7: "Sat"}   # Spark's dayofweek: 1 = Sunday
 UNKNOWN = "Unknown"
 RATIO_COLUMNS = ("support", "confidence_a_to_b", "confidence_b_to_a", "lift")
-COUNT_SUFFIXES = ("_count", "_customers", "customers", "_transactions", "quantity", "_30d_quantity", "units",
-                  "frequency", "orders_with_both", "cohort_size")
 
 
 # -- formatting ------------------------------------------------------------------------------------

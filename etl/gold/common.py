@@ -71,8 +71,3 @@ def customers_as_of(dim_customer: DataFrame, run_date: date) -> DataFrame:
             .filter((F.col("valid_from") <= F.lit(run_date)) & (F.col("valid_to") > F.lit(run_date)))
             .select("customer_id", full_name("first_name", "last_name").alias("full_name"),
                     "address", "phone_number", "region"))
-
-
-def empty_frame(like: DataFrame, ddl: str) -> DataFrame:
-    """An empty frame of the Spark DDL ``ddl`` in ``like``'s session (a table with nothing to show)."""
-    return like.sparkSession.createDataFrame([], ddl)

@@ -26,10 +26,6 @@ from etl.gold.decimal_math import divide_half_up
 
 RFM_COLUMNS = ["customer_id", "customer_name", "last_purchase_date", "recency_days", "frequency", "monetary",
                "r_score", "f_score", "m_score", "rfm_segment"]
-BASKET_COLUMNS = ["product_id_a", "product_name_a", "product_id_b", "product_name_b", "orders_with_both",
-                  "support", "confidence_a_to_b", "confidence_b_to_a", "lift", "lift_rank"]
-COHORT_COLUMNS = ["cohort_month", "month_offset", "sales_month", "cohort_size", "active_customers",
-                  "retention_pct"]
 
 RFM_DAYS = 365                # D-364 .. D
 BASKET_DAYS = 90              # D-89 .. D

@@ -201,29 +201,12 @@ def as_record(row) -> dict:
     return record
 
 
-def last_runs(spark: SparkSession, cfg: Config, count: int) -> list[dict]:
-    """The newest ``count`` records, newest first."""
-    runs = runs_table(spark, cfg)
-    if runs is None:
-        return []
-    return [as_record(r) for r in runs.orderBy(F.col("started_at").desc()).limit(count).collect()]
-
-
 def find_run(spark: SparkSession, cfg: Config, run_id: str) -> dict:
     runs = runs_table(spark, cfg)
     found = [] if runs is None else runs.filter(F.col("run_id") == run_id).limit(1).collect()
     if not found:
         raise ConfigError(f"no run '{run_id}' in {runs_uri(cfg)}: `etl status` lists the recorded runs")
     return as_record(found[0])
-
-
-def last_success_end(spark: SparkSession, cfg: Config) -> datetime | None:
-    """When the newest succeeded pipeline run ended (a rollback is not a fresh load)."""
-    runs = runs_table(spark, cfg)
-    if runs is None:
-        return None
-    return as_utc(runs.filter((F.col("status") == SUCCEEDED) & (F.col("trigger") != "rollback"))
-                  .agg(F.max("ended_at")).first()[0])
 
 
 # -- the records without Spark (etl status, etl check-freshness) --------------------------------------

@@ -49,11 +49,6 @@ def in_order(stages: Sequence[Stage]) -> list[Stage]:
     return sorted(stages, key=lambda s: s.order)
 
 
-def first_stage(stages: Sequence[Stage]) -> Stage | None:
-    """The stage a run starts with: its identity writes the run lock."""
-    return in_order(stages)[0] if stages else None
-
-
 def keep_lock(lock: RunLock, run_id: str | None = None) -> None:
     """Refresh the lock between stages: LockError when it was lost; a failed request (network)
     only warns, as the lock is still ours until its expiry and the heartbeat retries."""

@@ -226,11 +226,6 @@ def customer_version_on(transactions: DataFrame, dim: DataFrame, columns: tuple[
     return transactions.join(versions, on, "left").drop("_cid", "_from", "_to")
 
 
-def region_on(transactions: DataFrame, dim: DataFrame) -> DataFrame:
-    """``transactions`` plus ``region``: the customer's region on the transaction date."""
-    return customer_version_on(transactions, dim, ("region",))
-
-
 def merged_into_another(old_map: DataFrame, new_map: DataFrame) -> DataFrame:
     """Ids that were their own canonical id and now map to another (customer_id, canonical_customer_id).
 

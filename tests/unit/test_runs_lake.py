@@ -66,7 +66,7 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
 
     # Written again (a retried write): still one row per run.
     runs.write_run_record(spark, runs.runs_uri(lake_cfg), runs.run_record(first.summary))
-    held = runs.last_runs(spark, lake_cfg, 10)
+    held = runs.newest(runs.read_records(lake_cfg, None), 10)
     assert [(r["run_id"], r["status"], r["trigger"]) for r in held] == [
         (failed.run_id, "dq_failed", "cli"), (second.run_id, "succeeded", "cli"), (first.run_id, "succeeded", "cron")]
     # Every gold table is recorded, also one whose (empty) overwrite Delta may not commit.
@@ -76,12 +76,10 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
     assert held[0]["table_versions"] == {} and held[0]["stages"] == ["silver"]
     assert held[0]["error"] == "data-quality threshold exceeded: feed 'sales': 3 of 4 rows"
     assert held[1]["started_at"] == second.started_at
-    assert runs.last_success_end(spark, lake_cfg) == second.summary.ended_at
+    assert runs.success_end(runs.read_records(lake_cfg, None)) == second.summary.ended_at
     assert runs.find_run(spark, lake_cfg, first.run_id)["run_date"] == date(2026, 11, 22)
-    # The same records read without Spark, from the local lake (delta-rs: etl status, etl check-freshness).
+    # The records as etl status and etl check-freshness read them: without Spark, from the local lake (delta-rs).
     no_spark = runs.read_records(lake_cfg, None)
-    assert runs.newest(no_spark, 10) == held
-    assert runs.success_end(no_spark) == second.summary.ended_at
     assert runs.find_record(no_spark, lake_cfg, first.run_id) == runs.find_run(spark, lake_cfg, first.run_id)
 
     undo = rollback_module.RollbackRun(lake_cfg, second.run_id)
@@ -94,7 +92,7 @@ def test_runs_are_recorded_once_with_their_versions_and_a_rollback_restores_gold
     record = runs.find_run(spark, lake_cfg, undo.run_id)
     assert (record["trigger"], record["status"], record["run_date"]) == ("rollback", "succeeded", date(2026, 11, 22))
     assert record["table_versions"]["gold/kpi_daily_sales"] == 2
-    assert runs.last_success_end(spark, lake_cfg) == second.summary.ended_at   # a rollback is no fresh load
+    assert runs.success_end(runs.read_records(lake_cfg, None)) == second.summary.ended_at   # a rollback is no fresh load
     assert f"  rolled back run {second.run_id}: gold as left by run {first.run_id} for 2026-11-22" in undo.lines()
 
     # The first run has nothing before it to go back to; the failed one wrote no gold.

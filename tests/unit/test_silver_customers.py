@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from etl.contracts.customers import BRONZE_SCHEMA
 from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
 from etl.quality.rules import default_rules, apply_rules, passed
-from etl.silver.customers import (customer_id_map, customer_versions, merged_into_another, region_on, scd2_merge,
-                                  typed_customers)
+from etl.silver.customers import (customer_id_map, customer_version_on, customer_versions, merged_into_another,
+                                  scd2_merge, typed_customers)
 
 RUN_DATE = date(2026, 2, 15)
 PHONE = "9811000017"
@@ -303,7 +303,8 @@ def test_sales_are_attributed_to_the_region_of_the_customer_on_the_sale_date(spa
         ("t3", 1, date(2026, 2, 14), "South"), ("t4", 1, date(2026, 2, 28), "South"),
         ("t5", None, date(2026, 2, 14), None), ("t6", 2, date(2026, 2, 14), None),
     ], "transaction_id string, customer_id int, transaction_date date, region string")
-    assert_df_equality(region_on(sales, history), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(customer_version_on(sales, history, ("region",)), expected, ignore_row_order=True,
+                       ignore_nullable=True)
 
 
 def test_an_id_merged_into_another_by_a_later_delivery_moves_its_rows(spark):

@@ -105,7 +105,7 @@ def unrecorded_commits(spark: SparkSession, table_uri: str, seen: list[ManifestE
     """(version, run id) of each bronze append the manifest does not know: newer than the newest bronze
     version it records for the feed, and not recorded itself. Reads the Delta log only, never the data:
     the latest commit, and only when there are newer ones than the manifest's, those few."""
-    if not DeltaTable.isDeltaTable(spark, table_uri):
+    if not delta_io.is_table(spark, table_uri):
         return []
     latest = delta_io.current_version(spark, table_uri)       # a log listing, no Spark job
     recorded = {e.bronze_version for e in seen if e.bronze_version is not None}

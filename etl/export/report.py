@@ -193,18 +193,15 @@ def lake_table_reader(spark: SparkSession, cfg) -> ReadTable:
     """``read_table`` for :func:`build_report` that loads ``<lake>/<layer>/<name>`` as Delta. A silver
     table that does not exist yet (a feed never delivered, e.g. no customers file so far) reads as
     empty, as it does for gold; a missing gold table is an error (gold never ran)."""
-    from delta.tables import DeltaTable
-
-    from etl.contracts import silver as contract
+    from etl import catalog, delta_io
     from etl.lake import table_uri
 
-    empty_silver = {"transactions": contract.TRANSACTIONS, "dim_customer": contract.DIM_CUSTOMER,
-                    "customer_id_map": contract.CUSTOMER_ID_MAP}
+    empty_when_missing = ("transactions", "dim_customer", "customer_id_map")
 
     def read(layer: str, name: str) -> DataFrame:
         uri = table_uri(cfg, layer, name)
-        if layer == "silver" and name in empty_silver and not DeltaTable.isDeltaTable(spark, uri):
-            return spark.createDataFrame([], empty_silver[name])
+        if layer == "silver" and name in empty_when_missing and not delta_io.is_table(spark, uri):
+            return spark.createDataFrame([], catalog.empty_schema("silver", name))
         return spark.read.format("delta").load(uri)
 
     return read

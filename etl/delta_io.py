@@ -142,19 +142,19 @@ def schema_differences(actual: StructType, expected: StructType) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _catalogued_schema(layer: str, name: str) -> StructType | None:
+    """The catalogue's schema of ``layer/name`` as a StructType (DDL parsed once); None: not catalogued."""
     from etl import catalog        # here, not at the top: the catalogue imports modules that import this one
 
-    found = [t for t in catalog.TABLES if (t.layer, t.name) == (layer, name)]
-    if not found:
+    try:
+        schema = catalog.table(layer, name).schema
+    except KeyError:
         return None
-    schema = found[0].schema
     return schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
 
 
 def check_schema(frame: DataFrame, uri: str) -> None:
     """SchemaMismatchError when ``uri`` is a catalogued table and ``frame`` does not have its columns."""
-    layer, _, name = uri.rstrip("/").rpartition("/")
-    layer = layer.rpartition("/")[2]
+    layer, name = uri.rstrip("/").split("/")[-2:]
     expected = _catalogued_schema(layer, name)
     if expected is None:
         return

@@ -12,7 +12,7 @@ DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-100m bench-all bench-order-analytics
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-warm bench-100m bench-all bench-order-analytics
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -134,6 +134,11 @@ bench: bench-deps
 # counted in Spark SQL executions, jobs, Delta commits and MERGEs; benchmarks/results/tiny.json.
 bench-tiny: bench-deps
 	$(BENCH) --tiny $(BENCH_ARGS)
+
+# The tiny day four times in one process: the first run is a cold JVM's, the later ones what a warm
+# driver (a long-lived one, such as a Spark Connect server) would take. benchmarks/results/warm/tiny.json.
+bench-warm: bench-deps
+	$(BIN)/python benchmarks/warm_driver.py --runs 4
 
 # The issue's 100M size, added to the same report: the pipeline and the DuckDB peer (pandas would hold
 # every row in memory), without the serving run. About 80 minutes on 2 cores, and 45 GB of free disk at

@@ -1102,10 +1102,26 @@ def tiny_targets_lines(tinies: list[dict]) -> list[str]:
                 (f"tiny day: at most {TINY_TARGET_PROCESS_S:g} s for the whole process",
                  run["wall_s"] if ok else None, TINY_TARGET_PROCESS_S)):
             lines.append(f"| {title} | tiny day | {_seconds(value)} | {verdict(value, limit)} |")
+    lines += warm_target_lines(verdict)
     loads = "; ".join(f"load average {r['load_average_start'][0]} at the start, {r['load_average_end'][0]} at the end"
                       for r in tinies)
     return lines + ["", f"Measured on the machine of the sections above ({loads}; 2 cores, so a load above 2 means "
                         "the run shared them). The targets are benchmark figures, never timed tests.", ""]
+
+
+def warm_target_lines(verdict, path: Path = DEFAULT_RESULTS / "warm" / "tiny.json") -> list[str]:
+    """The after-session target against a warm driver's run of the tiny day (``make bench-warm``, the last
+    of its runs in one JVM; benchmarks/warm_driver.py), when it was measured."""
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text(encoding="utf-8"))
+    warm = r["runs"][-1] if len(r.get("runs", [])) > 1 else None
+    if warm is None:
+        return []
+    return [f"| tiny day: at most {TINY_TARGET_AFTER_SESSION_S:g} s after the Spark session is up | tiny day in a "
+            f"warm driver (`make bench-warm`, run {warm['run']} in one JVM, profile `{r['profile']}`, "
+            f"{r['measured_at'][:10]}) | {_seconds(warm['wall_s'])} | "
+            f"{verdict(warm['wall_s'], TINY_TARGET_AFTER_SESSION_S)} |"]
 
 
 def spark_lines(r: dict, full: dict, incr: dict | None) -> list[str]:

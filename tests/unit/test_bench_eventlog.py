@@ -159,3 +159,19 @@ def test_the_tiny_day_in_the_report_its_targets_and_its_tuning_row():
     assert "#### Tiny day" in tuning
     assert ("| tiny-0-before (profile `dev`): before | 170 s | 163 s | 49.0 s / 74.0 s / 26.0 s / 19.0 s | 512 | "
             "700 | 41 | 17 | 2.5 / 3.1 |") in tuning
+
+
+def test_the_warm_driver_run_is_set_against_the_after_session_target(tmp_path):
+    from benchmarks.run import warm_target_lines
+
+    def verdict(value, limit):
+        return "met" if value <= limit else f"{value / limit:,.1f}× over"
+
+    path = tmp_path / "tiny.json"
+    assert warm_target_lines(verdict, path) == []            # not measured: no row
+    runs = [{"run": 1, "wall_s": 100.0}, {"run": 2, "wall_s": 66.0}, {"run": 3, "wall_s": 60.0}]
+    path.write_text(json.dumps({"profile": "local", "measured_at": "2026-12-05T03:54:30+00:00", "runs": runs}))
+    (row,) = warm_target_lines(verdict, path)
+    assert "run 3 in one JVM" in row and "| 60.0 s | 2.0× over |" in row   # the last run, not the cold first
+    path.write_text(json.dumps({"profile": "local", "measured_at": "2026-12-05", "runs": runs[:1]}))
+    assert warm_target_lines(verdict, path) == []            # a cold run alone says nothing of a warm driver

@@ -41,6 +41,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import date, timedelta
 
 from pyspark.errors import PySparkException
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 # Bump when a facts table's columns or meaning change: the next run rebuilds the facts.
 FACTS_FORMAT = 2          # 2: channel_daily and pos_mix_month; builders take all transactions
 VERSION_KEY = "silver_transactions_version"
+# The inputs gold_inputs computes itself (its ``materialize``): the recent window the facts' month is cut from.
+MATERIALIZED_BY_INPUTS = frozenset({"transactions"})
 
 @dataclass
 class FactsRefresh:
@@ -185,16 +188,24 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
     return transactions, facts, done
 
 
-def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
-                rebuild: bool = False) -> tuple[dict[str, DataFrame], list[FactsRefresh]]:
-    """The frames ``build_all`` needs for ``run_date``: facts cut at ``D`` and silver windows."""
+def gold_inputs(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool = False,
+                materialize: Callable[[DataFrame], DataFrame] = lambda frame: frame,
+                ) -> tuple[dict[str, DataFrame], list[FactsRefresh]]:
+    """The frames ``build_all`` needs for ``run_date``: facts cut at ``D`` and silver windows.
+
+    ``materialize`` (the stage passes ``etl.spark.materialize``) is applied to the recent window of silver
+    transactions (``transactions``) before the facts' current month is cut from it: each facts input then
+    reads that window's blocks instead of scanning silver again (a scan, and Delta's own queries to pick
+    its files, per facts table)."""
     transactions, facts, refreshed = refresh_facts(
         spark, table_uri(cfg, "silver", "transactions"),
         {name: table_uri(cfg, "gold", f"facts_{name}") for name in FACTS}, rebuild)
     run_month = run_date.strftime("%Y-%m")
     window_start = min(month_start(run_date), last_30_days(run_date)[0])
-    recent = transactions.filter(F.col("transaction_date").between(F.lit(window_start), F.lit(run_date)))
-    # D's own month from silver, cut at D; earlier months from the facts.
+    recent = materialize(transactions.filter(F.col("transaction_date").between(F.lit(window_start),
+                                                                                F.lit(run_date))))
+    # D's own month from silver, cut at D (the window starts at its first day or earlier); earlier months
+    # from the facts.
     this_month = recent.filter(F.col("transaction_date") >= F.lit(month_start(run_date)))
     frames = {
         name: (facts[name].filter(F.col("sales_month") < F.lit(run_month)).select(*build(this_month).columns)
@@ -216,11 +227,20 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date,
 
 def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool = False) -> GoldResult:
     result = GoldResult()
-    frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild)
-    started = time.monotonic()
-    with job_description(spark, "gold inputs"):
-        frames = {name: materialize(frame) for name, frame in frames.items()}
-    log.info("gold inputs: computed in %.2f s", time.monotonic() - started)
+
+    seconds = [0.0]      # the inputs' computing, without the facts' writes between
+
+    def materialize_input(frame: DataFrame) -> DataFrame:
+        started = time.monotonic()
+        with job_description(spark, "gold inputs"):
+            frame = materialize(frame)
+        seconds[0] += time.monotonic() - started
+        return frame
+
+    frames, result.facts = gold_inputs(spark, cfg, run_date, rebuild, materialize=materialize_input)
+    frames = {name: frame if name in MATERIALIZED_BY_INPUTS else materialize_input(frame)
+              for name, frame in frames.items()}
+    log.info("gold inputs: computed in %.2f s", seconds[0])
 
     def computed(name: str, frame: DataFrame) -> DataFrame:
         """The table computed once; its seconds logged, since its write (logged by delta_io) only copies it."""

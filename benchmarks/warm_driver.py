@@ -58,7 +58,7 @@ def process_cpu(pid: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--runs", type=int, default=3, help="runs of the day in one process (default 3)")
     parser.add_argument("--work", type=Path, default=ROOT / ".local" / "bench-warm")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "warm")

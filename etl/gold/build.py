@@ -41,8 +41,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 from datetime import date, timedelta
+from typing import Callable
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
@@ -227,7 +227,6 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool 
 
 def build_gold(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool = False) -> GoldResult:
     result = GoldResult()
-
     seconds = [0.0]      # the inputs' computing, without the facts' writes between
 
     def materialize_input(frame: DataFrame) -> DataFrame:

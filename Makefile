@@ -12,7 +12,7 @@ DEMO_DATE ?= 2026-11-22
 PROFILE  ?= dev
 CONSTRAINTS := resources/constraints.txt
 
-.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-warm bench-100m bench-all bench-order-analytics
+.PHONY: demo demo-next-steps test test-quick setup lock unit-pythons check-airflow-dag jars class-archive services services-stop unit clean report-png report-sample report-image bench bench-deps bench-tiny bench-warm bench-100m bench-all bench-order-analytics
 
 demo: setup services
 	$(BIN)/etl generate --profile $(PROFILE) --start 2026-11-20 --days 3
@@ -51,7 +51,7 @@ test-quick: setup
 unit: setup
 	$(BIN)/python -m pytest -m "not integration and not cluster"
 
-setup: $(VENV)/.installed jars
+setup: $(VENV)/.installed jars class-archive
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@scripts/check-prerequisites.sh $(PYTHON)
@@ -89,6 +89,13 @@ jars: .jars/.fetched
 	mvn -q -B -f resources/jars/pom.xml dependency:copy-dependencies \
 	    -DexcludeTransitive=true -DoutputDirectory=$(CURDIR)/.jars
 	touch $@
+
+# The driver's class-data archive (etl/class_archive.py): Spark's, Delta's and Hadoop's classes parsed
+# once here and mapped by every driver a run starts from Python; built again when the jars or packages change.
+class-archive: .jars/driver-classes.jsa
+
+.jars/driver-classes.jsa: .jars/.fetched $(VENV)/.installed etl/class_archive.py
+	$(BIN)/python -m etl.class_archive
 
 services: setup
 	$(BIN)/etl services start --profile $(PROFILE)

@@ -1230,11 +1230,17 @@ def load_results(folder: Path) -> list[dict]:
     return sorted(results, key=lambda r: r.get("sales", 0))      # the tiny day (no sales count) first
 
 
+def step_order(name: str) -> list:
+    """A step name's sort key, its numbers as numbers: ``tiny-9b`` before ``tiny-10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def load_tuning(folder: Path) -> dict[str, list[dict]]:
-    """``<folder>/<step>/*.json`` by step, in name order (``0-before``, ``1-...``)."""
+    """``<folder>/<step>/*.json`` by step, in step order (``0-before``, ``1-...``, ..., ``tiny-9a``, ``tiny-10``)."""
     if not folder.is_dir():
         return {}
-    return {step.name: load_results(step) for step in sorted(folder.iterdir()) if step.is_dir()}
+    steps = sorted((step for step in folder.iterdir() if step.is_dir()), key=lambda step: step_order(step.name))
+    return {step.name: load_results(step) for step in steps}
 
 
 # ----------------------------------------------------------------------------- main

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Mapping
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from etl import class_archive
 from etl.config import Config
 from etl.jars import jars_csv
 from etl.log import console_progress_wanted
@@ -288,6 +289,8 @@ def build_session(cfg: Config, get_secret: Callable[[str], str] | None = None,
     profile = spark_conf(cfg, under_spark_submit, console_progress=console_progress_wanted())
     given = submitted_conf(under_spark_submit)
     conf, warnings = session_conf(profile, given)
+    if not under_spark_submit:      # this call starts the driver: it may map the class-data archive
+        conf = class_archive.with_archive(conf, class_archive.use_options())
     for line in warnings:
         log.warning(line)
     kept = sorted(set(profile) & set(given) - REQUIRED_KEYS - LIST_KEYS)

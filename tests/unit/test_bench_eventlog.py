@@ -175,3 +175,11 @@ def test_the_warm_driver_run_is_set_against_the_after_session_target(tmp_path):
     assert "run 3 in one JVM" in row and "| 60.0 s | 2.0× over |" in row   # the last run, not the cold first
     path.write_text(json.dumps({"profile": "local", "measured_at": "2026-12-05", "runs": runs[:1]}))
     assert warm_target_lines(verdict, path) == []            # a cold run alone says nothing of a warm driver
+
+
+def test_tuning_steps_come_in_the_order_of_their_numbers(tmp_path):
+    from benchmarks.run import load_tuning
+
+    for step in ("tiny-10-b", "tiny-9a-x", "tiny-2-y", "1-z", "tiny-11b-w", "tiny-11a-v"):
+        (tmp_path / step).mkdir()
+    assert list(load_tuning(tmp_path)) == ["1-z", "tiny-2-y", "tiny-9a-x", "tiny-10-b", "tiny-11a-v", "tiny-11b-w"]

@@ -411,7 +411,7 @@ def generated_files(folder: Path) -> list[Path]:
 
 
 def bench_size(args, sales: int, profile: str) -> dict:
-    from etl.generate import GenerateOptions, generate
+    from devtools.generate import GenerateOptions, generate
 
     label = size_label(sales)
     per_day = max(1, sales // args.days)
@@ -595,7 +595,7 @@ def bench_order_analytics(args, sales: int, profile: str) -> dict:
     POS order events at ``--order-share`` of the in-store sales per day each. No peers (they cover in-store
     sales only). Reports the seconds of each order-analytics table and facts table in both runs, then
     counts each of the nine tables' rows in gold, in MySQL and in the Excel report."""
-    from etl.generate import GenerateOptions, generate
+    from devtools.generate import GenerateOptions, generate
 
     label = size_label(sales)
     per_day = max(1, sales // args.days)

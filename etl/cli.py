@@ -361,10 +361,27 @@ def cmd_rollback(args) -> int:
     return EXIT_OK
 
 
+def devtool(name: str):
+    """A development tool of ``devtools/`` (the sample-data generator, the local services manager). It
+    lives beside the package in a clone of the repository (or under ETL_HOME, as in the compose stack's
+    image) and is not installed with it: a production install runs the pipeline without them."""
+    import importlib
+
+    from etl.config import PROJECT_ROOT
+
+    if not (PROJECT_ROOT / "devtools" / f"{name}.py").is_file():
+        raise ConfigError(f"this is a development tool (devtools/{name}.py), found in a clone of the repository, "
+                          f"not in an installed package: none under {PROJECT_ROOT}; run it from a clone, or set "
+                          f"ETL_HOME to one")
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.append(str(PROJECT_ROOT))       # after site-packages: it adds devtools, shadows nothing
+    return importlib.import_module(f"devtools.{name}")
+
+
 def cmd_generate(args) -> int:
-    from etl.generate import ALL_FEEDS, GenerateOptions, generate
     from etl.run.run import Run
 
+    tool = devtool("generate")
     cfg = _config(args)
     landing = None
     if not args.no_upload:
@@ -374,13 +391,13 @@ def cmd_generate(args) -> int:
         # The ingest identity (landing is its area), not the default (root) pair: docs/security.md.
         landing = store_for(cfg, cfg.storage.landing, Run(cfg, yesterday_utc()).secret, INGEST.identity)
     start = args.start or yesterday_utc() - timedelta(days=args.days - 1)
-    feeds = ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
-    opts = GenerateOptions(start=start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
-                           customers=args.customers, stores=args.stores, orders_per_day=args.orders_per_day,
-                           events_orders_per_day=args.events_per_day, feeds=feeds,
-                           defects=args.inject_defects, drop_days=tuple(args.drop_day))
+    feeds = tool.ALL_FEEDS if args.feeds == "all" else tuple(f.strip() for f in args.feeds.split(",") if f.strip())
+    opts = tool.GenerateOptions(start=start, days=args.days, sales_per_day=args.sales_per_day, seed=args.seed,
+                                customers=args.customers, stores=args.stores, orders_per_day=args.orders_per_day,
+                                events_orders_per_day=args.events_per_day, feeds=feeds,
+                                defects=args.inject_defects, drop_days=tuple(args.drop_day))
     out = cfg.path(str(args.out))
-    report = generate(opts, out, landing)
+    report = tool.generate(opts, out, landing)
     where = f" and uploaded to {cfg.storage.landing}" if landing else ""
     print(f"generated {len(report)} file(s) in {out}{where}")
     for feed, files in report.files.items():
@@ -461,9 +478,7 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_services(args) -> int:
-    from etl.services import run_services
-
-    return run_services(load_config_for_services(args), args.action)
+    return devtool("services").run_services(load_config_for_services(args), args.action)
 
 
 def load_config_for_services(args):

@@ -98,7 +98,7 @@ def pytest_xdist_make_scheduler(config, log):
 @contextmanager
 def server_folder(prefix: str):
     """A folder for a test MariaDB's data that Debian's ``mysql`` user can reach: run by root, the
-    server runs as ``mysql`` (etl.services.mariadb_account), and pytest's own temporary folders sit
+    server runs as ``mysql`` (devtools.services.mariadb_account), and pytest's own temporary folders sit
     under a 0700 ``/tmp/pytest-of-root``. Removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix=f"etl-test-{prefix}-"))
     folder.chmod(0o755)

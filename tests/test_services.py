@@ -1,4 +1,4 @@
-"""Integration tests for ``etl.services``: real MinIO and MariaDB on free loopback ports.
+"""Integration tests for ``devtools.services``: real MinIO and MariaDB on free loopback ports.
 
 Why a dedicated config: the tests must never touch a developer's running dev
 services, secrets file or master key, so ports, data directories, the secrets
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import services
+from devtools import services
 from etl.config import load_config
 from etl.secrets import SecretStore
 from tests.conftest import server_folder

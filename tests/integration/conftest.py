@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from etl import services
+from devtools import services
+from devtools.generate import GenerateOptions, generate
 from etl.config import PROJECT_ROOT, Config, load_config
-from etl.generate import GenerateOptions, generate
 from etl.secrets import SecretStore
 from etl.spark import _s3_buckets, spark_conf
 from etl.storage import store_for
@@ -88,7 +88,7 @@ class Stack:
 
 def _is_storage_server(cmdline: bytes) -> bool:
     """MinIO and MariaDB servers themselves: MinIO is given its root credentials in its environment by
-    design (etl/services.py); what is searched is everything else on the machine."""
+    design (devtools/services.py); what is searched is everything else on the machine."""
     argv = cmdline.split(b"\0")
     first = Path(argv[0].decode(errors="replace")).name if argv and argv[0] else ""
     return (first == "minio" and b"server" in argv[1:2]) or first in ("mariadbd", "mysqld")

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from etl.generate import GenerateOptions, generate
+from devtools.generate import GenerateOptions, generate
 from etl.ops.lock import lock_for
 from etl.run.run import Run
 from etl.run.stages import named

@@ -18,7 +18,7 @@ from etl.config import PROJECT_ROOT
 from etl.jars import jars_csv
 from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, free_ports, isolated_env,
                                         landing_store)
-from etl.generate import generate
+from devtools.generate import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ORDER = ["store_id", "sales_person_id", "sales_month"]

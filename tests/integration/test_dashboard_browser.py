@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from etl import services
+from devtools import services
+from devtools.generate import ALL_FEEDS, GenerateOptions, generate
 from etl.config import PROJECT_ROOT
 from etl.dashboard import shaping
 from etl.dashboard.app import PAGES
-from etl.generate import ALL_FEEDS, GenerateOptions, generate
 from tests.integration.conftest import BIN, etl_in_process, free_ports, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration

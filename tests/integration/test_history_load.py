@@ -16,8 +16,8 @@ from datetime import date, timedelta
 import pytest
 from pyspark.sql import functions as F
 
+from devtools.generate import GenerateOptions, generate
 from etl.contracts.silver import END_OF_TIME
-from etl.generate import GenerateOptions, generate
 from etl.run.run import Run
 from etl.run.stages import named
 from tests.integration.conftest import etl_in_process, in_process, isolated_env, landing_store

@@ -16,8 +16,8 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
+from devtools.generate import ALL_FEEDS, GenerateOptions, generate
 from etl.bronze.ingest import rejected_key
-from etl.generate import ALL_FEEDS, GenerateOptions, generate
 from tests import hostile_files as hostile
 from tests.integration.conftest import etl_in_process, isolated_env, landing_store
 from tests.integration.test_no_leaks import secret_leaks

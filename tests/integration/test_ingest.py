@@ -16,7 +16,7 @@ import pytest
 from openpyxl import Workbook
 from pyspark.sql import functions as F
 
-from etl.generate import ALL_FEEDS, GenerateOptions, generate
+from devtools.generate import ALL_FEEDS, GenerateOptions, generate
 from tests.integration.conftest import BIN, etl_in_process, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration

@@ -246,7 +246,7 @@ def test_the_compose_stack_s_mysql_init_applies_the_migrations_and_grants_from_t
     import shlex
     import subprocess
 
-    from etl import services
+    from devtools import services
     from etl.config import PROJECT_ROOT
     from etl.export.mysql import GRANTS_TEMPLATE, MIGRATIONS_DIR
 
@@ -303,7 +303,7 @@ def test_minio_init_of_the_compose_stack_provisions_the_same_identities(stack, t
     policies are put back for the other tests of the session."""
     import secrets as random_tokens
 
-    from etl import services
+    from devtools import services
     from etl.access import provision_minio
     from etl.config import load_config
 

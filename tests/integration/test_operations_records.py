@@ -20,10 +20,10 @@ from datetime import date
 import pytest
 from delta.tables import DeltaTable
 
+from devtools.generate import GenerateOptions, generate
 from etl import cli
 from etl.export.mysql import Connection, target_for
 from etl.gold.marts import GOLD_TABLES
-from etl.generate import GenerateOptions, generate
 from tests.integration.conftest import BIN, etl_in_process, isolated_env, landing_store
 from tests.integration.test_mysql_export import mysql_snapshot
 

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from devtools.generate import GenerateOptions, generate
 from etl.config import PROJECT_ROOT
 from etl.errors import ConfigError, LockError
-from etl.generate import GenerateOptions, generate
 from etl.ops.lock import LOCK_KEY, LockOwner, S3RunLock, lock_for
 from etl.storage import s3_client
 from tests.integration.conftest import BIN, isolated_env, landing_store

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from delta.tables import DeltaTable
 
-from etl.generate import ALL_FEEDS, GenerateOptions, generate
+from devtools.generate import ALL_FEEDS, GenerateOptions, generate
 from tests.integration.conftest import etl_in_process, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from datetime import date
 
 import pytest
 
-from etl import services
+from devtools import services
+from devtools.generate import GenerateOptions
 from etl.config import PROJECT_ROOT
-from etl.generate import GenerateOptions
 from tests.integration.conftest import BIN, generate, isolated_env, landing_store
 
 pytestmark = pytest.mark.integration

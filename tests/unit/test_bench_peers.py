@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 
 from benchmarks import peers
-from etl.generate import GenerateOptions, generate
+from devtools.generate import GenerateOptions, generate
 from etl.gold.marts import GOLD_TABLES, _split_ddl
 
 RUN_DATE = date(2026, 2, 10)

@@ -50,7 +50,7 @@ def test_an_abbreviated_option_is_refused_with_exit_code_2(argv, capsys):
 
 
 def test_the_services_module_refuses_abbreviations_too(capsys):
-    from etl.services import main as services_main
+    from devtools.services import main as services_main
 
     with pytest.raises(SystemExit) as stopped:
         services_main(["status", "--prof", "dev"])
@@ -198,3 +198,22 @@ def test_every_option_and_argument_has_help():
     missing = [f"{prog} {action.dest}" for prog, parser in _parsers() for action in parser._actions
                if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help]
     assert missing == []
+
+
+def test_the_dev_tools_live_beside_the_package_and_etl_finds_them_in_a_clone(tmp_path, monkeypatch, capsys):
+    """The generator and the services manager are in devtools/, which pyproject.toml does not package;
+    `etl generate` finds them in the clone it runs from, and an install without them says so in one line."""
+    packaged = re.search(r"\[tool\.setuptools\.packages\.find\]\s*include = (\[.*\])", (ROOT / "pyproject.toml").read_text())
+    assert packaged and packaged.group(1) == '["etl*"]'
+    assert not (ROOT / "etl" / "generate.py").exists() and not (ROOT / "etl" / "services.py").exists()
+
+    out = tmp_path / "generated"
+    assert cli.main(["generate", "--profile", "local", "--no-upload", "--out", str(out), "--days", "1",
+                     "--start", "2026-11-20", "--feeds", "stores"]) == 0
+    assert [p.name for p in out.rglob("*.csv")] and "generated 1 file(s)" in capsys.readouterr().out
+
+    monkeypatch.setattr("etl.config.PROJECT_ROOT", tmp_path)          # as an installed package sees it
+    for args in (["generate", "--profile", "local", "--no-upload"], ["services", "status"]):
+        assert cli.main(args) == 3
+        err = capsys.readouterr().err
+        assert "development tool" in err and str(tmp_path) in err and "Traceback" not in err

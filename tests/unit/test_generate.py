@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from devtools.generate import ALL_FEEDS, DEFECT_KINDS, REPORT_NAME, SALES_HEADER, GenerateOptions, generate
 from etl.errors import ConfigError
-from etl.generate import ALL_FEEDS, DEFECT_KINDS, REPORT_NAME, SALES_HEADER, GenerateOptions, generate
 from etl.storage import LocalStore
 
 DROP_DAY = date(2026, 11, 22)

@@ -785,7 +785,7 @@ def run_services(cfg: Config, action: str, say: Say = _print) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m etl.services start|stop|status [--profile dev]``."""
+    """``python -m devtools.services start|stop|status [--profile dev]``."""
     parser = argparse.ArgumentParser(prog="etl services", description=__doc__.splitlines()[0].replace("``", ""),
                                      allow_abbrev=False)
     parser.add_argument("action", choices=ACTIONS, help="start, stop, or status (exit 1 when a server is down)")

@@ -33,7 +33,6 @@ MIN_BACKTEST_DAYS = 56       # fewer: no backtest row
 SEASON = 7
 INTERVAL = 0.80
 ALL = "all"
-CHANNELS = ("in_store", "online", "pos")
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 

@@ -207,25 +207,6 @@ def scd2_merge(current_dim: DataFrame, new_versions: DataFrame, id_map: DataFram
     return to_schema(dim, DIM_CUSTOMER, "dim_customer")
 
 
-def customer_version_on(transactions: DataFrame, dim: DataFrame, columns: tuple[str, ...] = ("region",),
-                        date_col: str = "transaction_date") -> DataFrame:
-    """``transactions`` plus ``columns`` of the customer's version valid on ``date_col``.
-
-    ``valid_from <= date < valid_to``; null for anonymous transactions and for
-    customers not in the dimension (gold shows those as ``Unknown``).
-    """
-    require_columns(transactions, ("customer_id", date_col), "transactions")
-    require_columns(dim, ("customer_id", "valid_from", "valid_to", *columns), "dim_customer")
-    clash = [c for c in columns if c in transactions.columns]
-    if clash:
-        raise ValueError(f"transactions already have column(s) {', '.join(clash)}")
-    versions = dim.select(F.col("customer_id").alias("_cid"), F.col("valid_from").alias("_from"),
-                          F.col("valid_to").alias("_to"), *columns)
-    on = ((transactions["customer_id"] == versions["_cid"])
-          & (transactions[date_col] >= versions["_from"]) & (transactions[date_col] < versions["_to"]))
-    return transactions.join(versions, on, "left").drop("_cid", "_from", "_to")
-
-
 def merged_into_another(old_map: DataFrame, new_map: DataFrame) -> DataFrame:
     """Ids that were their own canonical id and now map to another (customer_id, canonical_customer_id).
 

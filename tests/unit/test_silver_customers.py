@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from etl.contracts.customers import BRONZE_SCHEMA
 from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
 from etl.quality.rules import default_rules, apply_rules, passed
-from etl.silver.customers import (customer_id_map, customer_version_on, customer_versions, merged_into_another,
+from etl.silver.customers import (customer_id_map, customer_versions, merged_into_another,
                                   scd2_merge, typed_customers)
 
 RUN_DATE = date(2026, 2, 15)
@@ -284,27 +284,6 @@ def test_dimension_holds_canonical_ids_only(spark):
     delivered = versions(spark, version(3, "East", date(2026, 2, 1)), version(7, "West", date(2026, 2, 1)))
     id_map = spark.createDataFrame([(3, 3), (7, 3)], CUSTOMER_ID_MAP)
     assert_df_equality(scd2_merge(current, delivered, id_map), dim(spark, dim_row(3, "East", BOT, EOT)))
-
-
-def test_sales_are_attributed_to_the_region_of_the_customer_on_the_sale_date(spark):
-    # customer 1 moves from North to South on 2026-02-14, mid-month
-    history = scd2_merge(dim(spark), versions(spark, version(1, "North", date(2026, 1, 20)),
-                                              version(1, "South", date(2026, 2, 14), run="r2")), no_aliases(spark))
-    sales = spark.createDataFrame([
-        ("t1", 1, date(2026, 1, 2)),    # before the first version's own date: the first version holds
-        ("t2", 1, date(2026, 2, 13)),
-        ("t3", 1, date(2026, 2, 14)),   # the day of the move: the new region (valid_to is exclusive)
-        ("t4", 1, date(2026, 2, 28)),
-        ("t5", None, date(2026, 2, 14)),  # anonymous
-        ("t6", 2, date(2026, 2, 14)),   # not (yet) in the dimension
-    ], "transaction_id string, customer_id int, transaction_date date")
-    expected = spark.createDataFrame([
-        ("t1", 1, date(2026, 1, 2), "North"), ("t2", 1, date(2026, 2, 13), "North"),
-        ("t3", 1, date(2026, 2, 14), "South"), ("t4", 1, date(2026, 2, 28), "South"),
-        ("t5", None, date(2026, 2, 14), None), ("t6", 2, date(2026, 2, 14), None),
-    ], "transaction_id string, customer_id int, transaction_date date, region string")
-    assert_df_equality(customer_version_on(sales, history, ("region",)), expected, ignore_row_order=True,
-                       ignore_nullable=True)
 
 
 def test_an_id_merged_into_another_by_a_later_delivery_moves_its_rows(spark):

@@ -289,6 +289,16 @@ def _count(n: int, rate: float) -> int:
     return max(1, round(n * rate)) if n > 0 else 0
 
 
+def _injected_defects(opts: "GenerateOptions", bad: random.Random, n: int) -> dict[int, str]:
+    """Line position -> defect kind, for a day of ``n`` good sales or orders (none without ``--inject-defects``):
+    malformed rows and unknown customers and products, each at the defect rate, among the day's lines."""
+    if not opts.defects or n <= 0:
+        return {}
+    kinds = [kind for kind in ("malformed_rows", "unknown_customers", "unknown_products")
+             for _ in range(_count(n, opts.defect_rate))]
+    return dict(zip(bad.sample(range(n + len(kinds)), len(kinds)), kinds))
+
+
 def _pick(rng: random.Random, n: int, k: int) -> set[int]:
     return set(rng.sample(range(n), min(n, k))) if n > 0 and k > 0 else set()
 
@@ -702,11 +712,7 @@ class _SalesFeed:
         folder = f"sales/{day.isoformat()}"
         key = f"{folder}/sales_{day.isoformat()}.csv"
         n = opts.volume(opts.sales_per_day, day)
-        injected: dict[int, str] = {}
-        if opts.defects and n > 0:
-            kinds = [kind for kind in ("malformed_rows", "unknown_customers", "unknown_products")
-                     for _ in range(_count(n, opts.defect_rate))]
-            injected = dict(zip(self.bad.sample(range(n + len(kinds)), len(kinds)), kinds))
+        injected = _injected_defects(opts, self.bad, n)
         total = n + len(injected)
         with _csv_file(self.out / key, SALES_HEADER) as writer:
             for position in range(total):
@@ -812,11 +818,7 @@ class _OrdersFeed:
         folder = f"orders/{day.isoformat()}"
         key = f"{folder}/orders_{day.isoformat()}.xml"
         n = opts.volume(opts.orders_per_day, day)
-        injected: dict[int, str] = {}
-        if opts.defects and n > 0:
-            kinds = [kind for kind in ("malformed_rows", "unknown_customers", "unknown_products")
-                     for _ in range(_count(n, opts.defect_rate))]
-            injected = dict(zip(self.bad.sample(range(n + len(kinds)), len(kinds)), kinds))
+        injected = _injected_defects(opts, self.bad, n)
         day_start = datetime.combine(day, time(0))
         factor = day_factor(opts, day)
         times = self.clock.day(index, n)

@@ -234,6 +234,18 @@ def _terminate(name: str, pid: int, match: Callable[[int], bool], timeout: float
     raise ServiceError(f"{name} (pid {pid}) did not exit even after SIGKILL")
 
 
+def _ready_or_stopped(name: str, ready: Callable[[], bool], proc: subprocess.Popen, match: Callable[[int], bool],
+                      paths: dict[str, Path], stop_timeout: float) -> None:
+    """Wait until the server just started answers; if it never does, stop it and forget its pid file."""
+    try:
+        _wait_ready(name, ready, proc, None, paths["log"])
+    except ServiceError:
+        if proc.poll() is None:
+            _terminate(name, proc.pid, match, stop_timeout)
+        paths["pid"].unlink(missing_ok=True)
+        raise
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -437,13 +449,7 @@ def _start_minio(cfg: Config, store: SecretStore, say: Say) -> None:
             proc = _spawn([str(binary), "server", "--quiet", "--address", address,
                            "--console-address", console, str(paths["data"])], paths["log"], env)
             paths["pid"].write_text(f"{proc.pid}\n")
-            try:
-                _wait_ready("minio", lambda: _minio_live(settings.port), proc, None, paths["log"])
-            except ServiceError:
-                if proc.poll() is None:
-                    _terminate("minio", proc.pid, match, 5.0)
-                paths["pid"].unlink(missing_ok=True)
-                raise
+            _ready_or_stopped("minio", lambda: _minio_live(settings.port), proc, match, paths, 5.0)
             say(f"minio: started on {address} (pid {proc.pid}, console {console}, data {_show(paths['data'])})")
     _ensure_buckets(cfg, store, say)
     _ensure_stage_users(cfg, store, say)
@@ -692,13 +698,7 @@ def _start_mariadb(cfg: Config, store: SecretStore, say: Say) -> None:
                 f"--log-error={paths['log']}", f"--user={account.os_user}", "--skip-name-resolve",
             ], paths["log"])
             paths["pid"].write_text(f"{proc.pid}\n")
-            try:
-                _wait_ready("mariadb", lambda: _socket_answers(tools["client"], sock), proc, None, paths["log"])
-            except ServiceError:
-                if proc.poll() is None:
-                    _terminate("mariadb", proc.pid, match, 10.0)
-                paths["pid"].unlink(missing_ok=True)
-                raise
+            _ready_or_stopped("mariadb", lambda: _socket_answers(tools["client"], sock), proc, match, paths, 10.0)
             say(f"mariadb: started on {address} (pid {proc.pid}, data {_show(paths['data'])})")
         _provision_database(cfg, store, tools["client"], sock, say)
 

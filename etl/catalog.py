@@ -2,8 +2,9 @@
 
 Everything that needs a list of tables reads it from here: the feeds ingest
 writes, the tables each stage writes (``Stage.writes`` in etl/run/stages.py: the run
-record's table versions, the dry run's plan), the schema a stage sees for a table that was never written (a feed
-never delivered), the gold tables the report and MySQL serve. Adding a table means
+record's table versions, the dry run's plan), the schema every write is checked against and
+the schema a reader sees for a table its stage has not written yet (``delta_io.read_or_empty``:
+a feed never delivered), the gold tables the report and MySQL serve. Adding a table means
 adding an entry here; how it is written is the ``write`` operation of
 ``etl/delta_io.py`` named on the entry.
 
@@ -181,11 +182,6 @@ SERVED_OPS = {"dq_results": "dq_results", "rejected_files": "file_manifest"}
 GOLD_INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "products")
 
 
-def empty_schema(layer: str, name: str) -> StructType | str:
-    """The schema a reader sees for a table not written yet (a feed never delivered)."""
-    return table(layer, name).schema
-
-
-__all__ = ["TABLES", "Table", "table", "tables", "names", "empty_schema", "FEEDS", "GOLD_MARTS", "SERVED_OPS",
+__all__ = ["TABLES", "Table", "table", "tables", "names", "FEEDS", "GOLD_MARTS", "SERVED_OPS",
            "GOLD_INPUTS",
            "BY_DATE"]

@@ -25,6 +25,19 @@ keeps its guarantee, and every caller goes through them:
 * ``upsert_new_versions``: the conformed facts, whose rows are versions of business keys.
 * ``add_missing_columns``: an older table gains the (nullable) columns a newer schema added.
 
+A table is created by its first write (with the catalogue's schema, checked as below). Readers take
+a table through ``read`` (a table that must be there: a missing one is a ``MissingTableError`` naming
+the stage that writes it) or ``read_or_empty`` (a table its stage may not have written yet, such as
+the bronze table of a feed never delivered: an empty frame with the catalogue's schema). Where a first
+load can skip work (no stored keys to compare with), an operation asks whether the table holds any
+file, which the table's checksum file answers without a Spark job.
+
+Creating every table empty when its stage starts (``CREATE TABLE IF NOT EXISTS`` from the
+catalogue) was tried and measured: it made the first run of a lake a third slower (126 s -> 167 s on
+the tiny day: 52 more commits, and a first write to an existing empty table costs more than a write
+that creates it), and every whole-pipeline test pays that; so tables are not created up front
+(docs/benchmarks.md, tuning rows tiny-12a/12b).
+
 Every write to a table of the catalogue (etl/catalog.py, found by the URI's ``<layer>/<name>``) first
 checks the frame's columns against the catalogue's schema: the same names and types, order and
 nullability aside (Delta stores every column nullable; it matches columns by name). A missing column
@@ -51,10 +64,11 @@ from typing import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType, _parse_datatype_string
 
-from etl.errors import SchemaMismatchError
+from etl.errors import MissingTableError, SchemaMismatchError
 from etl.spark import CACHE_LEVEL, job_description
 
 log = logging.getLogger(__name__)
@@ -164,18 +178,74 @@ def check_schema(frame: DataFrame, uri: str) -> None:
                                   f"catalogue schema (etl/catalog.py): {'; '.join(differences)}")
 
 
-def is_table(spark: SparkSession, uri: str) -> bool:
-    return DeltaTable.isDeltaTable(spark, uri)
-
-
 def _delta_log(spark: SparkSession, uri: str):
     jvm = spark.sparkContext._jvm
     return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)
 
 
+def _snapshot(spark: SparkSession, uri: str):
+    return _delta_log(spark, uri).update(False, jvm_none(spark), jvm_none(spark))
+
+
 def current_version(spark: SparkSession, uri: str) -> int:
-    """The table's latest version (a listing of its log; no Spark job)."""
-    return int(_delta_log(spark, uri).update(False, jvm_none(spark), jvm_none(spark)).version())
+    """The table's latest version, -1 when there is no table (a listing of its log; no Spark job)."""
+    return int(_snapshot(spark, uri).version())
+
+
+def stored_files(spark: SparkSession, uri: str) -> int:
+    """How many data files the table's current version has (0: no row stored, or no table), from the
+    version's checksum file when Delta wrote one, so without a Spark job."""
+    snapshot = _snapshot(spark, uri)
+    if snapshot.version() < 0:      # no table: Delta would run a job over its empty log to say 0
+        return 0
+    known = snapshot.numOfFilesIfKnown()
+    return int(known.get()) if known.isDefined() else int(snapshot.numOfFiles())
+
+
+# The error classes Spark and Delta raise when a path holds no Delta table.
+_NO_TABLE = ("DELTA_PATH_DOES_NOT_EXIST", "DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
+
+
+def read(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
+    """The Delta table at ``uri`` (as of ``version``); a table never written is a ``MissingTableError``
+    naming the stage that writes it, not a stack trace."""
+    if version is not None and version < 0:       # current_version's answer for no table
+        raise _missing(uri)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    try:
+        return reader.load(uri)
+    except AnalysisException as exc:
+        if (exc.getErrorClass() or "") not in _NO_TABLE:
+            raise
+        raise _missing(uri) from None
+
+
+def read_or_empty(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
+    """The catalogued table at ``uri``, or, when its stage has not written it yet (a feed never
+    delivered, no rejected file so far), no rows with the catalogue's schema. The load itself tells:
+    there is no separate probe of the table."""
+    try:
+        return read(spark, uri, version)
+    except MissingTableError:
+        layer, name = uri.rstrip("/").split("/")[-2:]
+        schema = _catalogued_schema(layer, name)
+        if schema is None:
+            raise
+        return spark.createDataFrame([], schema)
+
+
+def _missing(uri: str) -> MissingTableError:
+    from etl import catalog      # here, not at the top: the catalogue imports modules that import this one
+
+    layer, name = uri.rstrip("/").split("/")[-2:]
+    try:
+        owner = catalog.table(layer, name).stage
+    except KeyError:
+        return MissingTableError(f"no Delta table at {uri}: not a table of the catalogue (etl/catalog.py)")
+    return MissingTableError(f"no Delta table at {uri}: {layer}/{name} is written by the {owner} stage, which "
+                             "has not written it on this lake yet")
 
 
 def jvm_none(spark: SparkSession):
@@ -184,8 +254,7 @@ def jvm_none(spark: SparkSession):
 
 def table_property(spark: SparkSession, uri: str, key: str) -> str | None:
     """One property of the table's current metadata (no Spark job)."""
-    snapshot = _delta_log(spark, uri).update(False, jvm_none(spark), jvm_none(spark))
-    found = snapshot.metadata().configuration().get(key)      # a Scala Option
+    found = _snapshot(spark, uri).metadata().configuration().get(key)      # a Scala Option
     return found.get() if found.isDefined() else None
 
 
@@ -217,10 +286,6 @@ def last_commit(spark: SparkSession, uri: str, before: int | None = None) -> Com
     return Commit(uri, version, info.get("operation"), metrics)
 
 
-def _version_or_none(spark: SparkSession, uri: str) -> int | None:
-    return current_version(spark, uri) if is_table(spark, uri) else None
-
-
 def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
     return last_commit(spark, uri, before)
 
@@ -230,7 +295,7 @@ def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
            txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
     """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
     check_schema(frame, uri)
-    before = _version_or_none(spark, uri)
+    before = current_version(spark, uri)
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
@@ -247,7 +312,7 @@ def append_new(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
     """Append the rows of ``frame`` whose ``keys`` are not stored yet; ``scope`` (SQL on the target's
     columns) narrows the stored rows that are read to those that can hold such a key."""
     check_schema(frame, uri)
-    if not is_table(spark, uri):
+    if stored_files(spark, uri) == 0:       # nothing stored: every key is new
         return append(spark, frame, uri, name=name)
     stored = spark.read.format("delta").load(uri)
     if scope:
@@ -264,7 +329,7 @@ def upsert(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str], *, 
     new or changed, no commit; only new keys, an append of them; else the MERGE. ``frame`` holds one row
     per key."""
     check_schema(frame, uri)
-    if not is_table(spark, uri):
+    if stored_files(spark, uri) == 0:       # nothing stored: every key is new
         return append(spark, frame, uri, name=name)
     stored = spark.read.format("delta").load(uri).withColumn("_stored", F.lit(True))
     on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
@@ -292,7 +357,7 @@ def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, a
                     name: str, broadcast: bool = True) -> Commit:
     """Set ``assignments`` on the target rows that match a row of the ``source`` (small and broadcast, unless
     ``broadcast`` is false)."""
-    if not is_table(spark, uri):
+    if stored_files(spark, uri) == 0:       # no row to update
         return Commit(uri, None)
     before = current_version(spark, uri)
     with job_description(spark, f"merge {name}"):
@@ -306,9 +371,9 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
                   metadata: str | None = None) -> Commit:
     """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
     check_schema(frame, uri)
-    before = _version_or_none(spark, uri)
+    before = current_version(spark, uri)
     writer = frame.write.format("delta")
-    writer = writer.mode("overwrite").option("replaceWhere", predicate) if before is not None else writer
+    writer = writer.mode("overwrite").option("replaceWhere", predicate) if before >= 0 else writer
     if metadata is not None:
         writer = writer.option("userMetadata", metadata)
     with job_description(spark, f"write {name}"):
@@ -319,7 +384,7 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
 @logged
 def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str], *, name: str) -> Commit:
     """Delete the target rows whose ``on`` columns match a row of ``keys``."""
-    if not is_table(spark, uri):
+    if stored_files(spark, uri) == 0:       # no row to delete
         return Commit(uri, None)
     on = list(on)
     with job_description(spark, f"check {name}"):
@@ -338,7 +403,7 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
               metadata: str | None = None) -> Commit:
     """Replace the table's content (and schema) whole."""
     check_schema(frame, uri)
-    before = _version_or_none(spark, uri)
+    before = current_version(spark, uri)
     writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite") \
         .option("overwriteSchema", "true")
     if metadata is not None:
@@ -352,12 +417,16 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
 def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name: str) -> Commit:
     """Overwrite a small table only when its content differs, so a rerun adds no version."""
     check_schema(frame, uri)
-    if is_table(spark, uri):
-        current = spark.read.format("delta").load(uri)
-        with job_description(spark, f"compare {name}"):
+    if current_version(spark, uri) < 0:       # the first build creates the table, even empty
+        return overwrite(spark, frame, uri, name=name)
+    with job_description(spark, f"compare {name}"):
+        if stored_files(spark, uri) == 0:      # nothing stored: the same when there is nothing to write
+            same = frame.isEmpty()
+        else:
+            current = spark.read.format("delta").load(uri)
             same = current.exceptAll(frame).unionAll(frame.exceptAll(current)).isEmpty()
-        if same:
-            return Commit(uri, None)
+    if same:
+        return Commit(uri, None)
     return overwrite(spark, frame, uri, name=name)
 
 
@@ -378,7 +447,7 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
     read but never shuffled (at 100M stored rows the shuffle was 10 GB, spilled to disk).
     """
     check_schema(frame, uri)
-    if not is_table(spark, uri):
+    if stored_files(spark, uri) == 0:       # nothing stored: every row is a new key
         return append(spark, frame, uri, name=name)
     scope = parent_keys or keys
     source_keys = frame.select(*scope).distinct()
@@ -419,8 +488,8 @@ def add_missing_columns(spark: SparkSession, uri: str, schema: StructType) -> li
     """Add to a stored table the nullable columns of ``schema`` it lacks (a table written by an older
     release), in one ``ALTER TABLE ADD COLUMNS`` (a metadata-only commit: the stored rows read them as
     null). Schema auto-merge stays off, so a write never changes a schema by accident; this is the one
-    deliberate, additive change. Returns the names added (none: no commit)."""
-    if not is_table(spark, uri):
+    deliberate, additive change. Returns the names added (none: no commit, or no table yet)."""
+    if current_version(spark, uri) < 0:       # the first write will create it with every column
         return []
     stored = set(spark.read.format("delta").load(uri).columns)
     missing = [f for f in schema.fields if f.name not in stored]

@@ -42,6 +42,10 @@ class ExportError(EtlError):
     """A serving target (MySQL, exports bucket) failed; the lake is unchanged."""
 
 
+class MissingTableError(ConfigError):
+    """A stage reads a Delta table that its owning stage never created on this lake (run that first)."""
+
+
 class StorageAccessError(ConfigError):
     """The object store refused a stage's identity (wrong key, or a policy that does not allow it)."""
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from etl import delta_io
+from etl.errors import MissingTableError
 
 INGESTED = "ingested"
 REJECTED = "rejected"
@@ -52,9 +53,10 @@ class ManifestEntry:
 
 def read_entries(spark: SparkSession, uri: str, feed: str | None = None) -> list[ManifestEntry]:
     """The manifest rows of one feed, or of all (one row per file ever seen: small next to the data)."""
-    if not delta_io.is_table(spark, uri):
+    try:
+        table = delta_io.read(spark, uri)
+    except MissingTableError:       # no file recorded yet
         return []
-    table = spark.read.format("delta").load(uri)
     if feed is not None:
         table = table.filter(F.col("feed") == feed)
     rows = table.drop("recorded_at").collect()

@@ -14,7 +14,7 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from etl import catalog
+from etl import catalog, delta_io
 from etl.bronze.manifest import REJECTED
 
 DQ_RESULTS_COLUMNS = ("run_id", "run_date", "feed", "rule", "severity", "failed_rows", "total_rows")
@@ -36,14 +36,8 @@ SHAPERS: dict[str, Callable[[DataFrame], DataFrame]] = {"dq_results": dq_results
 assert set(SHAPERS) == set(catalog.SERVED_OPS), "a served ops table without its shaping function"
 
 
-def ops_frames(spark: SparkSession, uri_of: Callable[[str], str],
-               is_table: Callable[[SparkSession, str], bool]) -> dict[str, DataFrame]:
+def ops_frames(spark: SparkSession, uri_of: Callable[[str], str]) -> dict[str, DataFrame]:
     """MySQL table -> its frame, from the ops Delta tables (``uri_of(name)``); an ops table not written
     yet (no silver run, no rejected file) is served empty, with its catalogue schema."""
-    out = {}
-    for served, source in catalog.SERVED_OPS.items():
-        uri = uri_of(source)
-        frame = (spark.read.format("delta").load(uri) if is_table(spark, uri)
-                 else spark.createDataFrame([], catalog.empty_schema("ops", source)))
-        out[served] = SHAPERS[served](frame)
-    return out
+    return {served: SHAPERS[served](delta_io.read_or_empty(spark, uri_of(source)))
+            for served, source in catalog.SERVED_OPS.items()}

@@ -191,18 +191,14 @@ class ReportResult:
 
 def lake_table_reader(spark: SparkSession, cfg) -> ReadTable:
     """``read_table`` for :func:`build_report` that loads ``<lake>/<layer>/<name>`` as Delta. A silver
-    table that does not exist yet (a feed never delivered, e.g. no customers file so far) reads as
-    empty, as it does for gold; a missing gold table is an error (gold never ran)."""
-    from etl import catalog, delta_io
+    table not written yet (a feed never delivered, e.g. no customers file so far) reads as empty, as it
+    does for gold; a missing gold table is a one-line error (gold never ran)."""
+    from etl import delta_io
     from etl.lake import table_uri
-
-    empty_when_missing = ("transactions", "dim_customer", "customer_id_map")
 
     def read(layer: str, name: str) -> DataFrame:
         uri = table_uri(cfg, layer, name)
-        if layer == "silver" and name in empty_when_missing and not delta_io.is_table(spark, uri):
-            return spark.createDataFrame([], catalog.empty_schema("silver", name))
-        return spark.read.format("delta").load(uri)
+        return delta_io.read_or_empty(spark, uri) if layer == "silver" else delta_io.read(spark, uri)
 
     return read
 

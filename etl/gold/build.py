@@ -49,7 +49,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from etl import delta_io
-from etl.catalog import empty_schema
 from etl.config import Config
 from etl.contracts import silver as contract
 from etl.gold.common import last_30_days, month_of, month_start
@@ -90,15 +89,6 @@ class GoldResult:
     frames: dict[str, DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
 
-def _read(spark: SparkSession, uri: str, schema, version: int | None = None) -> DataFrame:
-    if not delta_io.is_table(spark, uri):
-        return spark.createDataFrame([], schema)
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", version)
-    return reader.load(uri)
-
-
 def with_contract_columns(transactions: DataFrame) -> DataFrame:
     """Silver transactions with every column of the contract: a table written before a nullable column
     existed (silver not run since the upgrade) reads it as null, as the silver stage's ALTER would."""
@@ -106,21 +96,28 @@ def with_contract_columns(transactions: DataFrame) -> DataFrame:
     return transactions.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing])
 
 
-def _ensure_change_feed(spark: SparkSession, uri: str) -> None:
-    """Silver transactions must record its changes for the facts to follow them (idempotent)."""
-    if delta_io.table_property(spark, uri, "delta.enableChangeDataFeed") != "true":
-        spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
-        log.info("enabled the change data feed on %s", uri)
+def _enable_change_feed(spark: SparkSession, uri: str) -> bool:
+    """Silver transactions must record its changes for the facts to follow them. The catalogue creates
+    the table with its change data feed on; a table created by an older release gets it here, once
+    (True: a commit was made)."""
+    if delta_io.table_property(spark, uri, "delta.enableChangeDataFeed") == "true":
+        return False
+    spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    log.info("enabled the change data feed on %s", uri)
+    return True
 
 
 def _recorded_version(spark: SparkSession, uri: str) -> int | None:
     """The silver version a facts table reflects, if it was written by this facts format."""
-    if not delta_io.is_table(spark, uri):
+    version = delta_io.current_version(spark, uri)
+    if version < 0:
         return None
-    metadata = delta_io.commit_info(spark, uri, delta_io.current_version(spark, uri)).get("userMetadata")
+    metadata = delta_io.commit_info(spark, uri, version).get("userMetadata")
     try:
         recorded = json.loads(metadata or "{}")
     except ValueError:
+        return None
+    if not isinstance(recorded, dict):      # the creation commit carries the run id, not facts metadata
         return None
     return recorded.get(VERSION_KEY) if recorded.get("facts_format") == FACTS_FORMAT else None
 
@@ -151,12 +148,13 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
 
     Returns silver transactions pinned at that version (read it, not the live table, so that gold
     sees exactly what the facts reflect), the facts tables, and what was recomputed."""
-    if not delta_io.is_table(spark, transactions_uri):
-        empty = spark.createDataFrame([], contract.TRANSACTIONS)
-        return empty, {name: build(empty) for name, build in FACTS.items()}, []
-    _ensure_change_feed(spark, transactions_uri)
     version = delta_io.current_version(spark, transactions_uri)
-    transactions = with_contract_columns(_read(spark, transactions_uri, contract.TRANSACTIONS, version))
+    if version < 0:       # silver has written no transaction yet
+        empty = delta_io.read_or_empty(spark, transactions_uri)
+        return empty, {name: build(empty) for name, build in FACTS.items()}, []
+    if _enable_change_feed(spark, transactions_uri):
+        version = delta_io.current_version(spark, transactions_uri)
+    transactions = with_contract_columns(delta_io.read(spark, transactions_uri, version))
     done: list[FactsRefresh] = []
     months_since: dict[int, list[str] | None] = {}      # the change feed is read once per recorded version
     for name, build in FACTS.items():
@@ -214,14 +212,14 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool 
     }
     for name in DATED_FACTS:      # rows of a date never change with D: cut at D
         frames[name] = facts[name].filter(F.col("date") <= F.lit(run_date))
-    lines = _read(spark, table_uri(cfg, "silver", "sales_lines"), contract.SALES_LINES)
+    lines = delta_io.read_or_empty(spark, table_uri(cfg, "silver", "sales_lines"))
     frames["sales_lines"] = lines.filter(F.col("transaction_date").between(F.lit(run_date - timedelta(days=89)),
                                                                            F.lit(run_date)))
     frames["transactions"] = recent
     frames["transactions_365d"] = transactions.filter(
         F.col("transaction_date").between(F.lit(run_date - timedelta(days=364)), F.lit(run_date)))
     for name in ("dim_customer", "sales_team", "products"):
-        frames[name] = _read(spark, table_uri(cfg, "silver", name), empty_schema("silver", name))
+        frames[name] = delta_io.read_or_empty(spark, table_uri(cfg, "silver", name))
     return frames, refreshed
 
 

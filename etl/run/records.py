@@ -32,7 +32,7 @@ from pyspark.sql.types import (ArrayType, DateType, DoubleType, LongType, MapTyp
 
 from etl import delta_io
 from etl.config import Config
-from etl.errors import ConfigError, DataQualityError, EtlError, StaleError
+from etl.errors import ConfigError, DataQualityError, EtlError, MissingTableError, StaleError
 from etl.lake import table_uri
 from etl.log import RunContextThreadPool
 
@@ -163,9 +163,9 @@ def written_versions(spark: SparkSession, cfg: Config, run_id: str, tables: Iter
     run's (userMetadata = run id)."""
     def latest(table: "Table") -> tuple[str, int] | None:
         uri = table.uri(cfg)
-        if not delta_io.is_table(spark, uri):
-            return None
         version = delta_io.current_version(spark, uri)
+        if version < 0:           # not created: its stage stopped before it began
+            return None
         if table.layer == "gold":
             return table.key, version
         ours = delta_io.commit_info(spark, uri, version).get("userMetadata") == run_id
@@ -184,8 +184,11 @@ def write_run_record(spark: SparkSession, uri: str, record: Mapping) -> None:
 
 
 def runs_table(spark: SparkSession, cfg: Config) -> DataFrame | None:
-    uri = runs_uri(cfg)
-    return spark.read.format("delta").load(uri) if delta_io.is_table(spark, uri) else None
+    """``ops/runs``; None on a lake where no run has been recorded yet."""
+    try:
+        return delta_io.read(spark, runs_uri(cfg))
+    except MissingTableError:
+        return None
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -29,7 +29,7 @@ from etl.bronze.feeds import all_feeds
 from etl.bronze.ingest import due_files, ingest_feeds
 from etl.bronze.keys import shown
 from etl.catalog import Table
-from etl.errors import ConfigError, ExportError
+from etl.errors import ConfigError, ExportError, MissingTableError
 from etl.export.excel import report_file_name
 from etl.export.mysql import export_to_mysql, gold_run_date
 from etl.export.ops_served import ops_frames
@@ -163,11 +163,10 @@ def gold_frames(run: "Run", tables: Iterable[str]) -> dict:
     if all(t in built for t in tables):
         return {t: built[t] for t in tables}
     uris = {t: table_uri(run.cfg, "gold", t) for t in tables}
-    missing = [uri for uri in uris.values() if not delta_io.is_table(run.spark, uri)]
-    if missing:
-        raise ExportError(f"no gold Delta table at {missing[0]} ({len(missing)} missing): "
-                          f"run 'etl run --date {run.run_date}' first")
-    return {t: run.spark.read.format("delta").load(uri) for t, uri in uris.items()}
+    try:
+        return {t: delta_io.read(run.spark, uri) for t, uri in uris.items()}
+    except MissingTableError as exc:
+        raise ExportError(f"{exc}; gold never ran here: run 'etl run --date {run.run_date}' first") from None
 
 
 class ExportMysql(Stage):
@@ -192,7 +191,7 @@ class ExportMysql(Stage):
         m = cfg.mysql
         run.summary.mysql_target = f"mysql://{m.host}:{m.port}/{m.database}"
         # The quality results and rejected files beside gold (V007), in the same swap.
-        ops = ops_frames(run.spark, lambda name: table_uri(cfg, "ops", name), delta_io.is_table)
+        ops = ops_frames(run.spark, lambda name: table_uri(cfg, "ops", name))
         run.summary.mysql = export_to_mysql(run.spark, cfg, run.secret, {**gold, **ops}, run.run_id, run.run_date)
 
 

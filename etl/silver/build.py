@@ -43,11 +43,11 @@ from pyspark.sql import functions as F
 
 from etl import delta_io
 from etl.delta_io import sql_strings
-from etl.catalog import REFERENCE_FEEDS, SILVER_PROGRESS, empty_schema
+from etl.catalog import REFERENCE_FEEDS, SILVER_PROGRESS
 from etl.config import Config
 from etl.contracts import order_events as events_contract
 from etl.contracts import silver as contract
-from etl.errors import DataQualityError
+from etl.errors import DataQualityError, MissingTableError
 from etl.lake import table_uri
 from etl.quality.rules import (DQ_RESULTS_SCHEMA, ROWS_WITH_ERRORS, TOTAL_ROWS, FeedRules, apply_rules,
                                dq_result_rows, load_rules, passed, quarantine_rows, threshold_breaches)
@@ -100,14 +100,6 @@ class SilverResult:
         return out
 
 
-# -- reads ---------------------------------------------------------------------------------------
-
-def read_table(spark: SparkSession, uri: str, ddl_if_missing) -> DataFrame:
-    if delta_io.is_table(spark, uri):
-        return spark.read.format("delta").load(uri)
-    return spark.createDataFrame([], ddl_if_missing)
-
-
 # A conformed row's version is the bronze record it came from: the same key from another record is a new version.
 VERSION_COLUMNS = ["source_file", "record_number"]
 
@@ -138,10 +130,10 @@ class SilverStage:
 
     # -- what is new --------------------------------------------------------------------------
     def new_bronze(self, feed: str) -> tuple[DataFrame | None, list[str]]:
-        bronze_uri = self.uri("bronze", feed)
-        if not delta_io.is_table(self.spark, bronze_uri):
+        try:
+            bronze = delta_io.read(self.spark, self.uri("bronze", feed))
+        except MissingTableError:       # the feed was never delivered
             return None, []
-        bronze = self.spark.read.format("delta").load(bronze_uri)
         done = self.processed_runs().filter(F.col("feed") == feed)
         pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
                          .collect())
@@ -154,9 +146,10 @@ class SilverStage:
         checked against it, and each read of the Delta table would be a scan (and a Spark job of Delta's
         own to pick its files) of its own."""
         if self._processed is None:
-            uri = self.uri("ops", "silver_progress")
-            self._processed = (materialize(self.spark.read.format("delta").load(uri))
-                               if delta_io.is_table(self.spark, uri) else self.spark.createDataFrame([], SILVER_PROGRESS))
+            try:
+                self._processed = materialize(delta_io.read(self.spark, self.uri("ops", "silver_progress")))
+            except MissingTableError:       # no run processed yet
+                self._processed = self.spark.createDataFrame([], SILVER_PROGRESS)
         return self._processed
 
     # -- checks -------------------------------------------------------------------------------
@@ -250,21 +243,20 @@ class SilverStage:
             if new is not None:
                 # computed once: compared with the stored table, written if it differs, and used as the
                 # table's content by the feeds that look it up (the same rows either way)
-                typed = materialize(typed_reference(self.spark.read.format("delta").load(self.uri("bronze", feed)),
-                                                    feed))
+                typed = materialize(typed_reference(delta_io.read(self.spark, self.uri("bronze", feed)), feed))
                 delta_io.replace_if_changed(self.spark, typed, self.uri("silver", feed), name=feed)
                 progress.extend((feed, r) for r in runs)
                 frames[feed] = typed
             else:
-                frames[feed] = read_table(self.spark, self.uri("silver", feed), empty_schema("silver", feed))
+                frames[feed] = delta_io.read_or_empty(self.spark, self.uri("silver", feed))
         return frames
 
     def customers(self, progress: list) -> tuple[list, DataFrame, DataFrame]:
         versions_uri = self.uri("silver", "customer_versions")
         new, runs = self.new_bronze("customers")
         writes, new_versions = [], None
-        all_versions = read_table(self.spark, versions_uri, None) if delta_io.is_table(
-            self.spark, versions_uri) else None
+        all_versions = (delta_io.read(self.spark, versions_uri) if delta_io.stored_files(self.spark, versions_uri)
+                        else None)
         if new is not None:
             checked, quality = self.check("customers", customers_silver.typed_customers(new, self.run_date))
             self.write_quarantine("customers", quarantine_rows(checked, "customers", "customer_id", self.run_id,
@@ -277,19 +269,17 @@ class SilverStage:
                 self.spark, new_versions, versions_uri, ["source_file", "record_number"], name="customer_versions",
                 scope=f"run_id IN ({sql_strings(runs)})")))
             progress.extend(("customers", r) for r in runs)
-        if all_versions is None:
-            empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
-            return writes, empty_dim, self.spark.createDataFrame([], contract.CUSTOMER_ID_MAP)
         dim_uri, map_uri = self.uri("silver", "dim_customer"), self.uri("silver", "customer_id_map")
-        if new is None and delta_io.is_table(self.spark, map_uri):   # nothing new since the last build
-            return (writes, read_table(self.spark, dim_uri, contract.DIM_CUSTOMER),
-                    read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP))
+        # No customer version at all, or nothing new since the last complete build (the map is written
+        # last): the stored tables are the answer.
+        if all_versions is None or (new is None and delta_io.stored_files(self.spark, map_uri)):
+            return writes, delta_io.read_or_empty(self.spark, dim_uri), delta_io.read_or_empty(self.spark, map_uri)
         if all_versions is not new_versions:      # the first delivery's versions are cached already
             all_versions = self.keep(all_versions)
         id_map = self.keep(customers_silver.customer_id_map(all_versions))
         empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
         dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
-        old_map = read_table(self.spark, map_uri, contract.CUSTOMER_ID_MAP)
+        old_map = delta_io.read_or_empty(self.spark, map_uri)
         merged = self.keep(customers_silver.merged_into_another(old_map, id_map))
         writes.append(("dim_customer", lambda: delta_io.replace_if_changed(self.spark, dim, dim_uri,
                                                                             name="dim_customer")))
@@ -339,10 +329,13 @@ class SilverStage:
         once: the change feed then carries them to gold like any other correction."""
         added = delta_io.add_missing_columns(self.spark, tx_uri, contract.TRANSACTIONS)
         pos_fields = [f.name for f in contract.POS_ORDER_FIELDS]
-        orders_uri = self.uri("silver", "orders")
-        if not set(pos_fields) & set(added) or not delta_io.is_table(self.spark, orders_uri):
+        if not set(pos_fields) & set(added):
             return
-        current = self.spark.read.format("delta").load(orders_uri).select(
+        try:
+            orders = delta_io.read(self.spark, self.uri("silver", "orders"))
+        except MissingTableError:       # no POS order so far: nothing to copy
+            return
+        current = orders.select(
             F.col("order_id").alias("transaction_id"), *pos_fields)
         delta_io.update_matching(self.spark, current, tx_uri, "t.channel = 'pos' AND t.transaction_id = s.transaction_id",
                                  {name: f"s.{name}" for name in pos_fields}, name="transactions", broadcast=False)
@@ -382,7 +375,7 @@ class SilverStage:
         new, runs = self.new_bronze("order_events")
         if new is None:
             return []
-        bronze = self.spark.read.format("delta").load(self.uri("bronze", "order_events"))
+        bronze = delta_io.read(self.spark, self.uri("bronze", "order_events"))
         order_id = F.col(f"{events_contract.ORDER_PATH}.orderID")
         touched = new.select(order_id.alias("_order")).filter(F.col("_order").isNotNull()).distinct()
         affected = (bronze.join(touched, order_id == F.col("_order"), "left_semi")

@@ -86,9 +86,53 @@ def test_replace_where_replaces_the_predicate_s_rows_in_one_commit(spark, uri):
 
 
 def test_replace_if_changed_commits_only_a_different_content(spark, uri):
-    delta_io.replace_if_changed(spark, _frame(spark, [(1, "a")]), uri, name="t")
+    assert delta_io.replace_if_changed(spark, _frame(spark, []), uri, name="t").outcome == "created"   # even empty
+    assert delta_io.replace_if_changed(spark, _frame(spark, []), uri, name="t").outcome == "unchanged"
+    assert delta_io.replace_if_changed(spark, _frame(spark, [(1, "a")]), uri, name="t").version == 1
     assert delta_io.replace_if_changed(spark, _frame(spark, [(1, "a")]), uri, name="t").outcome == "unchanged"
-    assert delta_io.replace_if_changed(spark, _frame(spark, [(1, "b")]), uri, name="t").version == 1
+    assert delta_io.replace_if_changed(spark, _frame(spark, [(1, "b")]), uri, name="t").version == 2
+
+
+def _lake(tmp_path):
+    from etl.config import load_config
+
+    return load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake")})
+
+
+def test_a_first_load_appends_without_comparing_keys_and_the_next_checks_the_stored_keys(spark, tmp_path):
+    """A first load has no stored key to compare with (no table, or one without files: the checksum file
+    says so without a Spark job): an append. Once rows are stored, the same rows again change nothing."""
+    from datetime import datetime
+
+    from etl import catalog
+    from etl.bronze.manifest import ManifestEntry, record
+
+    uri = catalog.table("ops", "file_manifest").uri(_lake(tmp_path))
+    assert delta_io.stored_files(spark, uri) == 0
+    entry = ManifestEntry("sales", "sales/a.csv", 10, "c1", "r1", "ingested")
+    record(spark, uri, [entry], datetime(2026, 11, 22))
+    assert _operations(spark, uri) == ["WRITE"] and delta_io.stored_files(spark, uri) == 1
+    record(spark, uri, [entry], datetime(2026, 11, 23))
+    assert _operations(spark, uri) == ["WRITE"]
+
+
+def test_a_table_its_stage_never_wrote_reads_as_one_line_naming_that_stage_or_as_no_rows(spark, tmp_path):
+    """``read``: a one-line error that says which stage writes the table; ``read_or_empty``: no rows with
+    the catalogue's columns (a feed never delivered); an uncatalogued path has no schema to stand in."""
+    from etl import catalog
+    from etl.delta_io import _catalogued_schema, schema_differences
+    from etl.errors import MissingTableError
+
+    uri = catalog.table("silver", "transactions").uri(_lake(tmp_path))
+    with pytest.raises(MissingTableError, match=r"no Delta table at .*/silver/transactions: silver/transactions "
+                                                r"is written by the silver stage, which has not written it"):
+        delta_io.read(spark, uri)
+    with pytest.raises(MissingTableError, match="written by the silver stage"):
+        delta_io.read(spark, uri, version=delta_io.current_version(spark, uri))
+    empty = delta_io.read_or_empty(spark, uri)
+    assert empty.isEmpty() and schema_differences(empty.schema, _catalogued_schema("silver", "transactions")) == []
+    with pytest.raises(MissingTableError, match="not a table of the catalogue"):
+        delta_io.read_or_empty(spark, str(tmp_path / "elsewhere" / "thing"))
 
 
 def test_sql_strings_quote_what_a_key_may_hold(spark):
@@ -174,7 +218,7 @@ def test_a_frame_that_does_not_match_its_catalogue_schema_is_refused_before_anyt
     from etl.errors import SchemaMismatchError
 
     uri = str(tmp_path / "lake" / "ops" / "dq_results")
-    schema = catalog.empty_schema("ops", "dq_results")
+    schema = catalog.table("ops", "dq_results").schema
     good = spark.createDataFrame([], schema)
     for write in (lambda f: delta_io.append(spark, f, uri, name="dq_results"),
                   lambda f: delta_io.overwrite(spark, f, uri, name="dq_results"),

@@ -247,7 +247,7 @@ def test_the_served_ops_tables_ddl_is_their_served_frame(spark, name):
     from etl.export.ops_served import SHAPERS
 
     source = catalog.SERVED_OPS[name]
-    frame = SHAPERS[name](spark.createDataFrame([], catalog.empty_schema("ops", source)))
+    frame = SHAPERS[name](spark.createDataFrame([], catalog.table("ops", source).schema))
     table = ddl_tables()[name]
     assert [c.name for c in table.visible] == frame.columns
     for column, spark_field in zip(table.visible, frame.schema.fields):

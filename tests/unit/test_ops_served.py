@@ -39,11 +39,11 @@ def test_dq_results_are_served_as_the_lake_holds_them(spark):
     assert_df_equality(dq_results(frame), frame)
 
 
-def test_an_ops_table_not_written_yet_is_served_empty(spark):
+def test_an_ops_table_not_written_yet_is_served_empty(spark, tmp_path):
     """A lake with no silver run (no dq_results) and no rejected file: empty tables, not an export error."""
     from etl.export.ops_served import DQ_RESULTS_COLUMNS, ops_frames
 
-    frames = ops_frames(spark, lambda name: f"/nowhere/{name}", lambda _spark, _uri: False)
+    frames = ops_frames(spark, lambda name: str(tmp_path / "lake" / "ops" / name))
     assert set(frames) == set(catalog.SERVED_OPS)
     assert tuple(frames["dq_results"].columns) == DQ_RESULTS_COLUMNS
     assert tuple(frames["rejected_files"].columns) == REJECTED_FILES_COLUMNS

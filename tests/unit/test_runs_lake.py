@@ -118,3 +118,21 @@ def test_reading_the_records_without_spark_ends_its_process_cleanly(lake_cfg, tm
              (subprocess.run([sys.executable, "-c", probe, lake], capture_output=True, text=True, timeout=120)
               for _ in range(10))]
     assert ended == [(0, "1", "")] * 10
+
+
+def test_an_export_of_a_lake_where_gold_never_ran_is_one_line_naming_the_table_and_what_to_run(
+        tmp_path, monkeypatch, capsys, spark):
+    """`etl export excel` reads gold through delta_io.read: a gold table never written stops it with exit 1
+    and one line (the table, the stage that writes it, the command that does), never a stack trace."""
+    import re
+
+    from etl.cli import main
+
+    monkeypatch.setenv("ETL__STORAGE__LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("ETL__EXCEL__OUTPUT_DIR", str(tmp_path / "exports"))
+    assert main(["export", "excel", "--profile", "local", "--date", "2026-11-22"]) == 1
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("etl: error:")]
+    assert re.fullmatch(r"etl: error: no Delta table at \S+/gold/\w+: gold/\w+ is written by the gold stage, which "
+                        r"has not written it on this lake yet; gold never ran here: run 'etl run --date "
+                        r"2026-11-22' first", line), line
+    assert not list(tmp_path.glob("exports/*.xlsx"))

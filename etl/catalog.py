@@ -92,7 +92,10 @@ CUSTOMER_VERSIONS = StructType([
     StructField("source_file", StringType(), True),
     StructField("record_number", LongType(), True),
 ])
-SILVER_PROGRESS = _ddl("feed string, run_id string")
+# A (feed, ingest run) silver has processed, and the version of the feed's bronze table it read then: the
+# bronze commits after the newest such version are the feed's new runs (etl/silver/build.py).
+SILVER_PROGRESS = StructType([StructField("feed", StringType(), True), StructField("run_id", StringType(), True),
+                              StructField("bronze_version", LongType(), True)])
 FACTS_SCHEMAS = {
     "customer_month": _ddl("customer_id int, sales_month string, total_sales decimal(28,2), "
                            "monthly_transactions int, max_amount decimal(18,2), first_date date, last_date date, "

@@ -276,6 +276,24 @@ def commit_info(spark: SparkSession, uri: str, version: int) -> dict:
     return {}
 
 
+# Commits after which ``commits`` reads Delta's history (one Spark job) instead of each commit's JSON file.
+HISTORY_FROM = 20
+
+
+def commits(spark: SparkSession, uri: str, after: int, upto: int) -> list[tuple[int, str | None, str | None]]:
+    """(version, operation, userMetadata) of the commits ``after+1 .. upto``, oldest first: each
+    commit's JSON file when they are few (no Spark job), Delta's history when there are more than
+    ``HISTORY_FROM``."""
+    if upto <= after:
+        return []
+    if upto - after > HISTORY_FROM:
+        rows = (DeltaTable.forPath(spark, uri).history(upto - after).filter(F.col("version") > after)
+                .select("version", "operation", "userMetadata").collect())       # bounded: upto - after rows
+        return sorted((r.version, r.operation, r.userMetadata) for r in rows)
+    infos = [(v, commit_info(spark, uri, v)) for v in range(after + 1, upto + 1)]
+    return [(v, info.get("operation"), info.get("userMetadata")) for v, info in infos]
+
+
 def last_commit(spark: SparkSession, uri: str, before: int | None = None) -> Commit:
     """The table's newest commit; ``Commit(version=None)`` when it is still ``before`` (nothing committed)."""
     version = current_version(spark, uri)

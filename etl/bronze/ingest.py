@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -101,28 +100,18 @@ class _FeedPlan:
     to_archive: list[str] = field(default_factory=list)
 
 
-HISTORY_FROM = 20      # unrecorded bronze commits beyond which Delta's history reads them in one job
-
-
 def unrecorded_commits(spark: SparkSession, table_uri: str, seen: list[ManifestEntry]) -> list[tuple[int, str | None]]:
     """(version, run id) of each bronze append the manifest does not know: newer than the newest bronze
     version it records for the feed, and not recorded itself. Reads the Delta log only, never the data:
-    the latest commit, and only when there are newer ones than the manifest's, those few (each commit's
-    JSON file; Delta's history, a Spark job, only past ``HISTORY_FROM`` of them)."""
+    the latest commit, and only when there are newer ones than the manifest's, those few
+    (``delta_io.commits``: their JSON files, or Delta's history when there are many)."""
     latest = delta_io.current_version(spark, table_uri)       # a log listing, no Spark job
     recorded = {e.bronze_version for e in seen if e.bronze_version is not None}
     newest = max(recorded, default=-1)
     if latest <= newest:
         return []
-    if latest - newest > HISTORY_FROM:
-        commits = [(c.version, c.operation, c.userMetadata) for c in DeltaTable.forPath(spark, table_uri)
-                   .history(latest - newest).select("version", "operation", "userMetadata").collect()]
-    else:
-        commits = [(v, info.get("operation"), info.get("userMetadata"))
-                   for v in range(newest + 1, latest + 1) for info in [delta_io.commit_info(spark, table_uri, v)]]
-    # Only appends of rows count: the table's creation by its stage is a commit of no row.
-    return [(version, run_id) for version, operation, run_id in commits
-            if operation == "WRITE" and version > newest and version not in recorded]
+    return [(version, run_id) for version, operation, run_id in delta_io.commits(spark, table_uri, newest, latest)
+            if operation == "WRITE" and version not in recorded]
 
 
 def unrecorded_checksums(spark: SparkSession, table_uri: str,

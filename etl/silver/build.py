@@ -1,8 +1,10 @@
 """Silver stage: new bronze rows -> checked, conformed silver tables, quarantine and dq_results.
 
 Each run takes, per feed, the bronze rows of ingest runs silver has not yet
-processed (``ops/silver_progress`` lists the processed (feed, run id) pairs), so
-a rerun finds nothing new and changes nothing. Per feed, in one pass:
+processed (``ops/silver_progress`` lists the processed (feed, run id) pairs with
+the bronze version read; the new runs are those of the bronze commits after it,
+found in the bronze log without reading bronze rows), so a rerun finds nothing
+new and changes nothing. Per feed, in one pass:
 typed -> reference lookups -> quality rules (``conf/quality_rules.yaml``, counts
 observed while the rows are processed) -> quarantine / silver. The checked rows
 are persisted for the two writes that read them.
@@ -112,6 +114,8 @@ class SilverStage:
         self._persisted: list[DataFrame] = []
         self.files: dict[str, list[str]] = {}      # feed -> the bronze files this run checks
         self._processed: DataFrame | None = None
+        self._up_to: dict[str, int | None] | None = None
+        self.read_versions: dict[str, int] = {}     # feed -> the bronze version this run read
 
     def uri(self, layer: str, table: str) -> str:
         return table_uri(self.cfg, layer, table)
@@ -130,27 +134,64 @@ class SilverStage:
 
     # -- what is new --------------------------------------------------------------------------
     def new_bronze(self, feed: str) -> tuple[DataFrame | None, list[str]]:
-        try:
-            bronze = delta_io.read(self.spark, self.uri("bronze", feed))
-        except MissingTableError:       # the feed was never delivered
+        """The bronze rows of the feed's ingest runs silver has not processed, and those run ids.
+
+        The runs come from the bronze log, not its rows: every ingest commit names its run
+        (``userMetadata``), and silver records the bronze version it read with each run it processed,
+        so the new runs are those of the commits after the newest recorded version (their JSON files,
+        no Spark job; a feed with none is not read at all). Where the log cannot tell (progress from an
+        older release, a commit without its run id) the run ids stored in bronze are compared with
+        the processed ones instead, as before. Either way the rows are read at the version looked at,
+        and that version is recorded with the runs (``self.read_versions``)."""
+        uri = self.uri("bronze", feed)
+        latest = delta_io.current_version(self.spark, uri)
+        if latest < 0:                  # the feed was never delivered
             return None, []
-        done = self.processed_runs().filter(F.col("feed") == feed)
-        pending = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
-                         .collect())
-        if not pending:
+        self.read_versions[feed] = latest
+        after = self.processed_up_to().get(feed, -1)        # -1: no run of the feed processed yet
+        runs = None
+        if after is not None and latest - after <= delta_io.HISTORY_FROM:
+            appends = [(operation, run_id) for _, operation, run_id in delta_io.commits(self.spark, uri, after, latest)
+                       if operation == "WRITE"]
+            if all(run_id for _, run_id in appends):
+                runs = sorted({run_id for _, run_id in appends})
+        bronze = delta_io.read(self.spark, uri, latest) if runs is None or runs else None
+        if runs is None:
+            done = self.processed_runs().filter(F.col("feed") == feed)
+            runs = sorted(r.run_id for r in bronze.select("run_id").distinct().join(done, "run_id", "left_anti")
+                          .collect())          # bounded: one row per ingest run not processed yet
+        if not runs:
             return None, []
-        return bronze.filter(F.col("run_id").isin(pending)), pending
+        return bronze.filter(F.col("run_id").isin(runs)), runs
+
+    def processed(self, progress: list, feed: str, runs: list[str]) -> None:
+        """Mark ``runs`` of ``feed`` processed (written with the stage's other progress, at its end)."""
+        progress.extend((feed, run, self.read_versions[feed]) for run in runs)
 
     def processed_runs(self) -> DataFrame:
-        """``ops/silver_progress`` (feed, run id), read once per stage: every feed's pending runs are
-        checked against it, and each read of the Delta table would be a scan (and a Spark job of Delta's
-        own to pick its files) of its own."""
+        """``ops/silver_progress`` (feed, run id, bronze version), read once per stage: every feed's
+        pending runs are found from it, and each read of the Delta table would be a scan (and a Spark job
+        of Delta's own to pick its files) of its own."""
         if self._processed is None:
             try:
                 self._processed = materialize(delta_io.read(self.spark, self.uri("ops", "silver_progress")))
             except MissingTableError:       # no run processed yet
                 self._processed = self.spark.createDataFrame([], SILVER_PROGRESS)
+                self._up_to = {}
         return self._processed
+
+    def processed_up_to(self) -> dict[str, int | None]:
+        """Feed -> the newest bronze version silver has read of it (None: not known, e.g. the progress
+        of an older release, which did not record it; a feed with no processed run is absent); one small
+        query for all feeds."""
+        processed = self.processed_runs()
+        if self._up_to is None:
+            if "bronze_version" not in processed.columns:
+                self._up_to = {r.feed: None for r in processed.select("feed").distinct().collect()}   # bounded
+            else:
+                self._up_to = {r.feed: r.version for r in processed.groupBy("feed").agg(
+                    F.max("bronze_version").alias("version")).collect()}       # bounded: one row per feed
+        return self._up_to
 
     # -- checks -------------------------------------------------------------------------------
     def check(self, feed: str, frame: DataFrame, rules: FeedRules | None = None) -> tuple[DataFrame, FeedQuality]:
@@ -176,7 +217,7 @@ class SilverStage:
     def run(self) -> SilverResult:
         self.dq_rows: list[tuple] = []
         writes: list = []          # (name, callable) silver writes, run only when no feed breaches its threshold
-        progress: list[tuple[str, str]] = []
+        progress: list[tuple[str, str, int]] = []     # (feed, run id, bronze version read)
         self.conformed: list[tuple[DataFrame, DataFrame]] = []    # (transactions, sales_lines) per channel
         try:
             with job_description(self.spark, "silver reference"):
@@ -204,9 +245,10 @@ class SilverStage:
                 with job_description(self.spark, f"silver write {name}"):
                     write()
             if progress:
-                delta_io.append(self.spark, self.spark.createDataFrame(progress, SILVER_PROGRESS),
-                                self.uri("ops", "silver_progress"), name="silver_progress",
-                                txn=(f"{self.run_id}/silver_progress", 0), coalesce=1)
+                progress_uri = self.uri("ops", "silver_progress")
+                delta_io.add_missing_columns(self.spark, progress_uri, SILVER_PROGRESS)   # an older release's
+                delta_io.append(self.spark, self.spark.createDataFrame(progress, SILVER_PROGRESS), progress_uri,
+                                name="silver_progress", txn=(f"{self.run_id}/silver_progress", 0), coalesce=1)
             return self.result
         finally:
             for frame in self._persisted:
@@ -243,9 +285,10 @@ class SilverStage:
             if new is not None:
                 # computed once: compared with the stored table, written if it differs, and used as the
                 # table's content by the feeds that look it up (the same rows either way)
-                typed = materialize(typed_reference(delta_io.read(self.spark, self.uri("bronze", feed)), feed))
+                typed = materialize(typed_reference(
+                    delta_io.read(self.spark, self.uri("bronze", feed), self.read_versions[feed]), feed))
                 delta_io.replace_if_changed(self.spark, typed, self.uri("silver", feed), name=feed)
-                progress.extend((feed, r) for r in runs)
+                self.processed(progress, feed, runs)
                 frames[feed] = typed
             else:
                 frames[feed] = delta_io.read_or_empty(self.spark, self.uri("silver", feed))
@@ -268,7 +311,7 @@ class SilverStage:
             writes.append(("customer_versions", lambda: delta_io.append_new(
                 self.spark, new_versions, versions_uri, ["source_file", "record_number"], name="customer_versions",
                 scope=f"run_id IN ({sql_strings(runs)})")))
-            progress.extend(("customers", r) for r in runs)
+            self.processed(progress, "customers", runs)
         dim_uri, map_uri = self.uri("silver", "dim_customer"), self.uri("silver", "customer_id_map")
         # No customer version at all, or nothing new since the last complete build (the map is written
         # last): the stored tables are the answer.
@@ -352,7 +395,7 @@ class SilverStage:
         transactions, lines = sales_silver.sales_to_silver(sales_silver.latest_per_transaction(passed(checked)))
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
-        progress.extend(("sales", r) for r in runs)
+        self.processed(progress, "sales", runs)
         self.conformed.append((transactions, lines))
 
     def orders(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> None:
@@ -366,7 +409,7 @@ class SilverStage:
         transactions, lines = orders_silver.orders_to_silver(orders_silver.latest_per_order(passed(checked)))
         transactions = self.keep(transactions)
         quality.rows_to_silver = transactions.count()
-        progress.extend(("orders", r) for r in runs)
+        self.processed(progress, "orders", runs)
         self.conformed.append((transactions, lines))
 
     def order_events(self, reference: dict[str, DataFrame], dim: DataFrame, progress: list) -> list:
@@ -375,7 +418,7 @@ class SilverStage:
         new, runs = self.new_bronze("order_events")
         if new is None:
             return []
-        bronze = delta_io.read(self.spark, self.uri("bronze", "order_events"))
+        bronze = delta_io.read(self.spark, self.uri("bronze", "order_events"), self.read_versions["order_events"])
         order_id = F.col(f"{events_contract.ORDER_PATH}.orderID")
         touched = new.select(order_id.alias("_order")).filter(F.col("_order").isNotNull()).distinct()
         affected = (bronze.join(touched, order_id == F.col("_order"), "left_semi")
@@ -394,7 +437,7 @@ class SilverStage:
         phones = dim.filter("is_current").select("phone_number", "customer_id")
         orders = self.keep(split.orders)
         transactions, lines = events_silver.events_to_silver(orders, split.order_items, reference["stores"], phones)
-        progress.extend(("order_events", r) for r in runs)
+        self.processed(progress, "order_events", runs)
         touched_ids = self.keep(orders.select("order_id"))
 
         def replace_children() -> None:

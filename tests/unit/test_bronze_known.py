@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from etl.bronze import ingest
+from etl import delta_io
 from etl.bronze.ingest import unrecorded_checksums, unrecorded_commits
 from etl.bronze.manifest import INGESTED, ManifestEntry
 from etl.run.records import USER_METADATA_CONF
@@ -21,10 +21,10 @@ def _entry(checksum, run_id, version):
                          bronze_version=version)
 
 
-@pytest.mark.parametrize("history_from", [ingest.HISTORY_FROM, 0], ids=["commit-files", "delta-history"])
+@pytest.mark.parametrize("history_from", [delta_io.HISTORY_FROM, 0], ids=["commit-files", "delta-history"])
 def test_only_appends_newer_than_the_manifest_and_unrecorded_are_read(spark, tmp_path, monkeypatch, history_from):
     """Read from each commit's JSON file when they are few, from Delta's history when many: the same answer."""
-    monkeypatch.setattr(ingest, "HISTORY_FROM", history_from)
+    monkeypatch.setattr(delta_io, "HISTORY_FROM", history_from)
     uri = str(tmp_path / "bronze_sales")
     assert unrecorded_commits(spark, uri, []) == []                     # no table yet
     _append(spark, uri, "run-a", "sum-a")                                # v0, recorded

@@ -64,6 +64,7 @@ from typing import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType, _parse_datatype_string
@@ -258,12 +259,18 @@ def table_property(spark: SparkSession, uri: str, key: str) -> str | None:
     return found.get() if found.isDefined() else None
 
 
-def commit_info(spark: SparkSession, uri: str, version: int) -> dict:
-    """The ``commitInfo`` action of one commit, read from its JSON file (no Spark job)."""
+def commit_info(spark: SparkSession, uri: str, version: int, missing_ok: bool = False) -> dict | None:
+    """The ``commitInfo`` action of one commit, read from its JSON file (no Spark job); with
+    ``missing_ok``, None when the log no longer holds that file."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(f"{uri.rstrip('/')}/_delta_log/{version:020d}.json")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(path)
+    try:
+        stream = fs.open(path)
+    except Py4JJavaError as exc:
+        if missing_ok and "FileNotFoundException" in exc.java_exception.getClass().getName():
+            return None
+        raise
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
         line = reader.readLine()
@@ -281,17 +288,18 @@ HISTORY_FROM = 20
 
 
 def commits(spark: SparkSession, uri: str, after: int, upto: int) -> list[tuple[int, str | None, str | None]]:
-    """(version, operation, userMetadata) of the commits ``after+1 .. upto``, oldest first: each
-    commit's JSON file when they are few (no Spark job), Delta's history when there are more than
-    ``HISTORY_FROM``."""
+    """(version, operation, userMetadata) of the commits ``after+1 .. upto`` the log still holds, oldest
+    first (Delta removes the JSON files of old commits once a checkpoint covers them, so a caller that
+    needs every one compares the count): each commit's JSON file when they are few (no Spark job),
+    Delta's history when there are more than ``HISTORY_FROM``."""
     if upto <= after:
         return []
     if upto - after > HISTORY_FROM:
         rows = (DeltaTable.forPath(spark, uri).history(upto - after).filter(F.col("version") > after)
                 .select("version", "operation", "userMetadata").collect())       # bounded: upto - after rows
         return sorted((r.version, r.operation, r.userMetadata) for r in rows)
-    infos = [(v, commit_info(spark, uri, v)) for v in range(after + 1, upto + 1)]
-    return [(v, info.get("operation"), info.get("userMetadata")) for v, info in infos]
+    infos = [(v, commit_info(spark, uri, v, missing_ok=True)) for v in range(after + 1, upto + 1)]
+    return [(v, info.get("operation"), info.get("userMetadata")) for v, info in infos if info is not None]
 
 
 def last_commit(spark: SparkSession, uri: str, before: int | None = None) -> Commit:

@@ -140,9 +140,10 @@ class SilverStage:
         (``userMetadata``), and silver records the bronze version it read with each run it processed,
         so the new runs are those of the commits after the newest recorded version (their JSON files,
         no Spark job; a feed with none is not read at all). Where the log cannot tell (progress from an
-        older release, a commit without its run id) the run ids stored in bronze are compared with
-        the processed ones instead, as before. Either way the rows are read at the version looked at,
-        and that version is recorded with the runs (``self.read_versions``)."""
+        older release, a commit without its run id, commit files Delta has cleaned up) the run ids
+        stored in bronze are compared with the processed ones instead, as before. Either way the rows
+        are read at the version looked at, and that version is recorded with the runs
+        (``self.read_versions``)."""
         uri = self.uri("bronze", feed)
         latest = delta_io.current_version(self.spark, uri)
         if latest < 0:                  # the feed was never delivered
@@ -151,10 +152,10 @@ class SilverStage:
         after = self.processed_up_to().get(feed, -1)        # -1: no run of the feed processed yet
         runs = None
         if after is not None and latest - after <= delta_io.HISTORY_FROM:
-            appends = [(operation, run_id) for _, operation, run_id in delta_io.commits(self.spark, uri, after, latest)
-                       if operation == "WRITE"]
-            if all(run_id for _, run_id in appends):
-                runs = sorted({run_id for _, run_id in appends})
+            since = delta_io.commits(self.spark, uri, after, latest)
+            appends = [run_id for _, operation, run_id in since if operation == "WRITE"]
+            if len(since) == latest - after and all(appends):      # every commit there, each naming its run
+                runs = sorted(set(appends))
         bronze = delta_io.read(self.spark, uri, latest) if runs is None or runs else None
         if runs is None:
             done = self.processed_runs().filter(F.col("feed") == feed)

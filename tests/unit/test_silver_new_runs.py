@@ -5,6 +5,7 @@ only where the log cannot tell. On a local Delta lake with hand-made bronze comm
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,16 @@ def test_where_the_log_cannot_tell_the_stored_run_ids_decide(spark, cfg):
     _ingest(spark, uri, "r3", commit_names_run=False)           # v2
     _ingest(spark, uri, "r4")                                   # v3
     assert _new(spark, cfg) == (["r3", "r4"], ["r3", "r4"], 3)
+
+
+def test_commits_whose_log_files_were_cleaned_up_leave_the_stored_run_ids_to_decide(spark, cfg):
+    """Delta removes old commit files once a checkpoint covers them: the log then cannot name every run."""
+    uri = SilverStage(spark, cfg, DAY, "x").uri("bronze", "sales")
+    _ingest(spark, uri, "r1")                                   # v0
+    _progress(spark, cfg, [("sales", "r1", 0)])
+    _ingest(spark, uri, "r2")                                   # v1
+    _ingest(spark, uri, "r3")                                   # v2
+    delta_io._delta_log(spark, uri).checkpoint()                 # covers v2
+    (Path(uri.removeprefix("file://")) / "_delta_log" / f"{1:020d}.json").unlink()   # as the cleanup would
+    assert delta_io.commits(spark, uri, 0, 2) == [(2, "WRITE", "r3")]
+    assert _new(spark, cfg) == (["r2", "r3"], ["r2", "r3"], 2)

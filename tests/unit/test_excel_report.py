@@ -472,17 +472,17 @@ def test_a_row_limit_without_room_for_data_is_refused(spark, silver, gold, tmp_p
 
 def test_lake_reader_reads_a_silver_table_never_delivered_as_empty_and_a_missing_gold_table_as_an_error(
         spark, tmp_path):
-    from pyspark.errors import AnalysisException
-
     from etl.config import load_config
     from etl.contracts.silver import DIM_CUSTOMER
+    from etl.errors import MissingTableError
     from etl.export.report import lake_table_reader
 
     cfg = load_config("local", environ={"ETL__STORAGE__LAKE": str(tmp_path / "lake")})
     read = lake_table_reader(spark, cfg)
     dim = read("silver", "dim_customer")
     assert dim.schema == DIM_CUSTOMER and dim.isEmpty()
-    with pytest.raises(AnalysisException):
+    with pytest.raises(MissingTableError, match=r"/gold/customers_data_mart: gold/customers_data_mart is written "
+                                                r"by the gold stage, which has not written it on this lake yet"):
         read("gold", "customers_data_mart").collect()
 
 

@@ -40,7 +40,11 @@ BIN = Path(sys.executable).parent
 # in C2's compiler threads, whose code it never ran long enough to repay: a cold session with a few
 # Delta writes and a MERGE took 85 s of CPU with both compilers, 57 s with C1 alone (docs/benchmarks.md,
 # "Test suite"). The compiled code computes the same; only how fast it runs differs.
-JOB_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+# With C1 alone the JVM also shrinks its code cache to 48 MB (240 MB with both compilers), and a whole run
+# of the pipeline can fill that: "CodeCache is full", then "Out of space in CodeCache for adapters", a
+# VirtualMachineError that ends the JVM mid-run (test_transient_outage.py in stop 33's CI). So the cache
+# keeps the size it has in production.
+JOB_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 
 
 def free_ports(count: int) -> list[int]:

@@ -12,6 +12,7 @@ import pytest
 from etl import delta_io
 from etl.catalog import SILVER_PROGRESS
 from etl.config import load_config
+from etl.run.records import USER_METADATA_CONF
 from etl.silver.build import SilverStage
 
 DAY = date(2026, 11, 22)
@@ -29,8 +30,15 @@ def _ingest(spark, uri: str, run_id: str, rows: int = 2, commit_names_run: bool 
                                   "source_file string, record_number long, run_id string")
     writer = frame.write.format("delta").mode("append")
     if commit_names_run:
-        writer = writer.option("userMetadata", run_id)
-    writer.save(uri)
+        writer.option("userMetadata", run_id).save(uri)
+        return
+    previous = spark.conf.get(USER_METADATA_CONF, None)     # a run in this session may have left its id there
+    spark.conf.unset(USER_METADATA_CONF)
+    try:
+        writer.save(uri)
+    finally:
+        if previous is not None:
+            spark.conf.set(USER_METADATA_CONF, previous)
 
 
 def _progress(spark, cfg, rows, columns="feed string, run_id string, bronze_version long") -> None:

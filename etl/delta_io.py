@@ -34,7 +34,7 @@ file, which the table's checksum file answers without a Spark job.
 
 Creating every table empty when its stage starts (``CREATE TABLE IF NOT EXISTS`` from the
 catalogue) was tried and measured: it made the first run of a lake a third slower (126 s -> 167 s on
-the tiny day: 52 more commits, and a first write to an existing empty table costs more than a write
+the tiny day: 53 -> 97 commits, and a first write to an existing empty table costs more than a write
 that creates it), and every whole-pipeline test pays that; so tables are not created up front
 (docs/benchmarks.md, tuning rows tiny-12a/12b).
 

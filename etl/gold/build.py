@@ -143,11 +143,14 @@ def _month_bounds(months: list[str]) -> tuple[date, date]:
 
 
 def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[str, str],
-                  rebuild: bool = False) -> tuple[DataFrame, dict[str, DataFrame], list[FactsRefresh]]:
+                  rebuild: bool = False, materialize: Callable[[DataFrame], DataFrame] = lambda frame: frame,
+                  ) -> tuple[DataFrame, dict[str, DataFrame], list[FactsRefresh]]:
     """Bring every facts table up to the current silver version.
 
     Returns silver transactions pinned at that version (read it, not the live table, so that gold
-    sees exactly what the facts reflect), the facts tables, and what was recomputed."""
+    sees exactly what the facts reflect), the facts tables, and what was recomputed. A facts table
+    recomputed whole (the first run, a rebuild) is computed once through ``materialize`` and returned
+    as written, not read back from Delta (a scan and three Spark queries of Delta's own per table)."""
     version = delta_io.current_version(spark, transactions_uri)
     if version < 0:       # silver has written no transaction yet
         empty = delta_io.read_or_empty(spark, transactions_uri)
@@ -156,6 +159,7 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
         version = delta_io.current_version(spark, transactions_uri)
     transactions = with_contract_columns(delta_io.read(spark, transactions_uri, version))
     done: list[FactsRefresh] = []
+    written: dict[str, DataFrame] = {}         # facts tables recomputed whole: their rows as written
     months_since: dict[int, list[str] | None] = {}      # the change feed is read once per recorded version
     for name, build in FACTS.items():
         uri = facts_uris[name]
@@ -170,7 +174,8 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
         writer_metadata = json.dumps({"facts_format": FACTS_FORMAT, VERSION_KEY: version})
         table = f"facts_{name}"
         if months is None:
-            delta_io.overwrite(spark, build(transactions), uri, name=table, metadata=writer_metadata)
+            written[name] = materialize(build(transactions))
+            delta_io.overwrite(spark, written[name], uri, name=table, metadata=writer_metadata)
         elif not months:      # only metadata or no-op commits: record the version, change nothing
             delta_io.append(spark, build(transactions.limit(0)), uri, name=table, metadata=writer_metadata)
         else:
@@ -182,7 +187,7 @@ def refresh_facts(spark: SparkSession, transactions_uri: str, facts_uris: dict[s
                                    metadata=writer_metadata)
         done.append(FactsRefresh(name, version, months, reason))
         log.info(done[-1].line())
-    facts = {name: spark.read.format("delta").load(uri) for name, uri in facts_uris.items()}
+    facts = {name: written[name] if name in written else delta_io.read(spark, uri) for name, uri in facts_uris.items()}
     return transactions, facts, done
 
 
@@ -197,7 +202,7 @@ def gold_inputs(spark: SparkSession, cfg: Config, run_date: date, rebuild: bool 
     its files, per facts table)."""
     transactions, facts, refreshed = refresh_facts(
         spark, table_uri(cfg, "silver", "transactions"),
-        {name: table_uri(cfg, "gold", f"facts_{name}") for name in FACTS}, rebuild)
+        {name: table_uri(cfg, "gold", f"facts_{name}") for name in FACTS}, rebuild, materialize)
     run_month = run_date.strftime("%Y-%m")
     window_start = min(month_start(run_date), last_30_days(run_date)[0])
     recent = materialize(transactions.filter(F.col("transaction_date").between(F.lit(window_start),

@@ -13,7 +13,9 @@ whose value is a plain number (``transaction_id`` 100234) stores it as a number,
 so Excel neither flags "number stored as text" nor sorts 10 before 9. Each
 sheet's rows are an Excel table (``Table``, its own filter buttons and banded
 rows; openpyxl's write-only writer writes tables when their columns are given).
-Widths are fitted from one small aggregate (max length per column).
+Widths are fitted from the longest value per column: counted on the sheet's own Arrow
+rows when one transfer holds all of them (a day's gold tables: no query of its own), else
+from one small aggregate over the frame.
 A sheet longer than the configured limit continues on ``Name (2)``, ...
 (titles are kept within Excel's 31 characters). Small bounded tables (a :class:`Block`: the
 RFM segment counts, the forecast and its backtest) are written whole, as their own Excel tables,
@@ -40,6 +42,7 @@ this one output format cannot store it (docs/excel_report.md, "Text cells").
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import warnings
@@ -47,6 +50,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterator, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -185,13 +191,16 @@ def table_name(title: str) -> str:
     return "T_" + re.sub(r"[^A-Za-z0-9]+", "_", title).strip("_")
 
 
-def column_widths(frame: DataFrame) -> list[int]:
+def column_widths(frame: DataFrame, lengths: Sequence[int | None] | None = None) -> list[int]:
     """Characters per column: the longest value (plus room for thousands separators on money) or the
-    header (plus room for the autofilter button), capped at 60. One small aggregate over the frame."""
-    lengths = frame.select(*[F.max(F.length(F.col(c).cast("string"))).alias(c) for c in frame.columns]).first()
+    header (plus room for the autofilter button), capped at 60. ``lengths``: the longest value of each
+    column when the caller has the rows (``arrow_lengths``); without it one small aggregate over the frame."""
+    if lengths is None:
+        row = frame.select(*[F.max(F.length(F.col(c).cast("string"))).alias(c) for c in frame.columns]).first()
+        lengths = [row[c] for c in frame.columns]
     widths = []
-    for field in frame.schema.fields:
-        longest = lengths[field.name] or 0
+    for field, length in zip(frame.schema.fields, lengths):
+        longest = length or 0
         if isinstance(field.dataType, DecimalType):
             longest += longest // 3
         widths.append(min(60, max(len(header_text(field.name)) + 4, longest + 2)))
@@ -327,11 +336,32 @@ def _local(value):
     return value
 
 
-def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None) -> Iterator[tuple[list[tuple], bool]]:
-    """``frame``'s rows for one sheet after another: (rows, more). Each sheet's rows are one Arrow
-    transfer of at most ``max_rows`` rows (``max_rows - 1`` written under the header, one more to know
-    whether the sheet continues); the next sheet starts at an ``offset`` (``frame`` is in a total order).
-    ``first``: rows the first sheet holds when something stands above its table (default ``max_rows - 1``)."""
+def arrow_lengths(table: pa.Table) -> list[int] | None:
+    """The longest value of each column of ``table`` as text, as Spark's ``length(cast(c AS string))``
+    counts it (a timestamp's fraction of a second without its trailing zeros); None when a column has no
+    plain text form (the caller asks Spark instead)."""
+    lengths = []
+    for column in table.columns:
+        try:
+            if pa.types.is_timestamp(column.type):
+                text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S")      # seconds with 3-9 decimals
+                if column.type.unit != "s":
+                    text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"0+$", ""), r"\.$", "")
+            else:
+                text = pc.cast(column, pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return None
+        lengths.append(pc.max(pc.utf8_length(text)).as_py() or 0)
+    return lengths
+
+
+def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None,
+               ) -> Iterator[tuple[list[tuple], bool, list[int] | None]]:
+    """``frame``'s rows for one sheet after another: (rows, more, the longest value of each column among
+    these rows, ``arrow_lengths``). Each sheet's rows are one Arrow transfer of at most ``max_rows`` rows
+    (``max_rows - 1`` written under the header, one more to know whether the sheet continues); the next
+    sheet starts at an ``offset`` (``frame`` is in a total order). ``first``: rows the first sheet holds
+    when something stands above its table (default ``max_rows - 1``)."""
     per_sheet = max_rows - 1
     size = per_sheet if first is None else max(first, 0)
     start = 0
@@ -339,12 +369,14 @@ def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None) -> Ite
         part = frame.offset(start) if start else frame
         table = part.limit(size + 1).toArrow()
         more = table.num_rows > size
+        table = table.slice(0, size)
         rows: list[tuple] = []
-        for batch in table.slice(0, size).to_batches():
+        for batch in table.to_batches():
             columns = [[_local(v) for v in column.to_pylist()] for column in batch.columns]
             rows.extend(zip(*columns) if columns else [()] * batch.num_rows)
+        lengths = arrow_lengths(table)
         del table
-        yield rows, more
+        yield rows, more, lengths
         if not more:
             return
         start += size
@@ -367,11 +399,14 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     ids = [index for index, f in enumerate(frame.schema.fields)
            if f.name.endswith("_id") and isinstance(f.dataType, StringType) and not formats[index]]
     headers = [header_text(name) for name in frame.columns]
-    widths = column_widths(frame)
     titles: list[str] = []
     total = replaced = 0
     above = sum(block.height for block in blocks)
-    for rows, more in sheet_rows(frame, max_rows, max_rows - 1 - above if blocks else None):
+    sheets = sheet_rows(frame, max_rows, max_rows - 1 - above if blocks else None)
+    rows, more, lengths = next(sheets)
+    # One transfer holds every row: the widths come from them; else from an aggregate over the frame.
+    widths = column_widths(frame, None if more else lengths)
+    for rows, more, _ in itertools.chain([(rows, more, lengths)], sheets):
         titles.append(continuation_title(name, len(titles) + 1))
         sheet, top = _start_sheet(workbook, titles[-1], frame, widths, blocks if len(titles) == 1 else ())
         styled = _styled_cells(sheet, formats)

@@ -55,6 +55,8 @@ class Table:
     write: str
     stage: str
     layout: tuple[str, ...] = ()     # columns the files are clustered by (data skipping), if any
+    # Delta table properties the write that creates the table sets (delta_io: no commit of their own)
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -125,8 +127,9 @@ _SILVER = [
           REPLACE_IF_CHANGED, "silver"),
     Table("silver", "customer_id_map", silver_contract.CUSTOMER_ID_MAP, ("customer_id",), REPLACE_IF_CHANGED,
           "silver"),
+    # Gold's facts follow its changes through the change data feed (etl/gold/build.py).
     Table("silver", "transactions", silver_contract.TRANSACTIONS, ("channel", "transaction_id"), VERSIONS,
-          "silver"),
+          "silver", properties=(("delta.enableChangeDataFeed", "true"),)),
     Table("silver", "sales_lines", silver_contract.SALES_LINES, ("channel", "transaction_id", "line_number"),
           VERSIONS, "silver"),
     Table("silver", "orders", events_silver.ORDERS, ("order_id",), UPSERT, "silver"),

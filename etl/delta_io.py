@@ -167,6 +167,29 @@ def _catalogued_schema(layer: str, name: str) -> StructType | None:
     return schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
 
 
+@functools.lru_cache(maxsize=None)
+def creation_options(layer: str, name: str) -> dict[str, str]:
+    """The catalogue's table properties of ``layer/name``, given as options to the write that creates the
+    table (Delta keeps ``delta.*`` options of a creating write as table properties): set with its first
+    version, not by an ``ALTER TABLE`` commit after it."""
+    from etl import catalog
+
+    try:
+        return dict(catalog.table(layer, name).properties)
+    except KeyError:
+        return {}
+
+
+def _creating(writer, uri: str, before: int):
+    """``writer`` with the table's creation options when the write creates the table (``before`` < 0)."""
+    if before >= 0:
+        return writer
+    layer, name = uri.rstrip("/").split("/")[-2:]
+    for key, value in creation_options(layer, name).items():
+        writer = writer.option(key, value)
+    return writer
+
+
 def check_schema(frame: DataFrame, uri: str) -> None:
     """SchemaMismatchError when ``uri`` is a catalogued table and ``frame`` does not have its columns."""
     layer, name = uri.rstrip("/").split("/")[-2:]
@@ -322,7 +345,8 @@ def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
     """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append")
+    writer = _creating((frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append"),
+                       uri, before)
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     if metadata is not None:
@@ -399,7 +423,8 @@ def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: st
     check_schema(frame, uri)
     before = current_version(spark, uri)
     writer = frame.write.format("delta")
-    writer = writer.mode("overwrite").option("replaceWhere", predicate) if before >= 0 else writer
+    writer = writer.mode("overwrite").option("replaceWhere", predicate) if before >= 0 else _creating(writer, uri,
+                                                                                                      before)
     if metadata is not None:
         writer = writer.option("userMetadata", metadata)
     with job_description(spark, f"write {name}"):
@@ -430,8 +455,8 @@ def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coa
     """Replace the table's content (and schema) whole."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    writer = (frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite") \
-        .option("overwriteSchema", "true")
+    writer = _creating((frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite")
+                       .option("overwriteSchema", "true"), uri, before)
     if metadata is not None:
         writer = writer.option("userMetadata", metadata)
     with job_description(spark, f"write {name}"):

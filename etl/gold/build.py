@@ -97,9 +97,9 @@ def with_contract_columns(transactions: DataFrame) -> DataFrame:
 
 
 def _enable_change_feed(spark: SparkSession, uri: str) -> bool:
-    """Silver transactions must record its changes for the facts to follow them. The catalogue creates
-    the table with its change data feed on; a table created by an older release gets it here, once
-    (True: a commit was made)."""
+    """Silver transactions must record its changes for the facts to follow them. The write that creates
+    the table turns its change data feed on (the catalogue's table properties, ``delta_io``); a table
+    created by an older release gets it here, once (True: a commit was made)."""
     if delta_io.table_property(spark, uri, "delta.enableChangeDataFeed") == "true":
         return False
     spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")

@@ -235,3 +235,21 @@ def test_a_frame_that_does_not_match_its_catalogue_schema_is_refused_before_anyt
 
 def test_a_table_outside_the_catalogue_is_written_as_it_comes(spark, uri):
     assert delta_io.append(spark, _frame(spark, [(1, "a")]), uri, name="t").outcome == "created"
+
+
+def test_the_write_that_creates_a_table_sets_its_catalogue_properties_in_that_same_commit(spark, tmp_path):
+    """silver/transactions is created with its change data feed on: no ALTER TABLE commit after it, and
+    gold finds the feed on. A table without catalogue properties gets none."""
+    from etl import catalog
+    from etl.contracts import silver as contract
+    from etl.gold.build import _enable_change_feed
+
+    cfg = _lake(tmp_path)
+    uri = catalog.table("silver", "transactions").uri(cfg)
+    delta_io.append(spark, spark.createDataFrame([], contract.TRANSACTIONS), uri, name="transactions")
+    assert delta_io.table_property(spark, uri, "delta.enableChangeDataFeed") == "true"
+    assert _enable_change_feed(spark, uri) is False and _operations(spark, uri) == ["WRITE"]
+
+    lines = catalog.table("silver", "sales_lines").uri(cfg)
+    delta_io.append(spark, spark.createDataFrame([], contract.SALES_LINES), lines, name="sales_lines")
+    assert delta_io.table_property(spark, lines, "delta.enableChangeDataFeed") is None

@@ -357,11 +357,12 @@ def arrow_lengths(table: pa.Table) -> list[int] | None:
 
 def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None,
                ) -> Iterator[tuple[list[tuple], bool, list[int] | None]]:
-    """``frame``'s rows for one sheet after another: (rows, more, the longest value of each column among
-    these rows, ``arrow_lengths``). Each sheet's rows are one Arrow transfer of at most ``max_rows`` rows
-    (``max_rows - 1`` written under the header, one more to know whether the sheet continues); the next
-    sheet starts at an ``offset`` (``frame`` is in a total order). ``first``: rows the first sheet holds
-    when something stands above its table (default ``max_rows - 1``)."""
+    """``frame``'s rows for one sheet after another: (rows, more, lengths). Each sheet's rows are one Arrow
+    transfer of at most ``max_rows`` rows (``max_rows - 1`` written under the header, one more to know
+    whether the sheet continues); the next sheet starts at an ``offset`` (``frame`` is in a total order).
+    ``first``: rows the first sheet holds when something stands above its table (default ``max_rows - 1``).
+    ``lengths``: the longest value of each column (``arrow_lengths``) when this one transfer holds every
+    row of ``frame``, else None."""
     per_sheet = max_rows - 1
     size = per_sheet if first is None else max(first, 0)
     start = 0
@@ -374,7 +375,7 @@ def sheet_rows(frame: DataFrame, max_rows: int, first: int | None = None,
         for batch in table.to_batches():
             columns = [[_local(v) for v in column.to_pylist()] for column in batch.columns]
             rows.extend(zip(*columns) if columns else [()] * batch.num_rows)
-        lengths = arrow_lengths(table)
+        lengths = arrow_lengths(table) if not (more or start) else None
         del table
         yield rows, more, lengths
         if not more:
@@ -404,8 +405,7 @@ def write_sheet(workbook: Workbook, name: str, frame: DataFrame, max_rows: int,
     above = sum(block.height for block in blocks)
     sheets = sheet_rows(frame, max_rows, max_rows - 1 - above if blocks else None)
     rows, more, lengths = next(sheets)
-    # One transfer holds every row: the widths come from them; else from an aggregate over the frame.
-    widths = column_widths(frame, None if more else lengths)
+    widths = column_widths(frame, lengths)      # lengths None (rows on several sheets): an aggregate first
     for rows, more, _ in itertools.chain([(rows, more, lengths)], sheets):
         titles.append(continuation_title(name, len(titles) + 1))
         sheet, top = _start_sheet(workbook, titles[-1], frame, widths, blocks if len(titles) == 1 else ())

@@ -25,7 +25,9 @@ def test_the_longest_value_per_column_counts_as_sparks_length_of_the_text(spark)
     assert column_widths(frame, lengths) == column_widths(frame)
 
 
-def test_each_sheet_reports_the_lengths_of_its_own_rows(spark):
+def test_the_lengths_come_with_the_rows_only_when_one_sheet_holds_them_all(spark):
     frame = spark.createDataFrame([(f"id-{'x' * n}",) for n in range(5)], "customer_id string").orderBy("customer_id")
-    sheets = list(sheet_rows(frame, max_rows=4))        # 3 rows under each header
-    assert [(len(rows), more, lengths) for rows, more, lengths in sheets] == [(3, True, [5]), (2, False, [7])]
+    one_sheet = list(sheet_rows(frame, max_rows=6))     # 5 rows under the header
+    assert [(len(rows), more, lengths) for rows, more, lengths in one_sheet] == [(5, False, [7])]
+    two_sheets = list(sheet_rows(frame, max_rows=4))    # 3 rows under each header
+    assert [(len(rows), more, lengths) for rows, more, lengths in two_sheets] == [(3, True, None), (2, False, None)]

@@ -43,7 +43,12 @@ REPLACE_WHERE = "replace_where"      # the rows of a predicate replaced in one c
 REPLACE_IF_CHANGED = "replace_if_changed"
 OVERWRITE = "overwrite"              # replaced whole every run
 
-BY_DATE = "transaction_date"
+# Layouts. Silver's conformed tables are read by date windows (gold's recent window, the months the
+# change feed names): their files are clustered by the date, so that Delta's per-file minimum and maximum
+# skip the files of other dates. The facts tables are partitioned by month: a month recomputed replaces
+# that month's partition only.
+BY_DATE = ("transaction_date",)
+BY_MONTH = ("sales_month",)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,10 @@ class Table:
     keys: tuple[str, ...]
     write: str
     stage: str
-    layout: tuple[str, ...] = ()     # columns the files are clustered by (data skipping), if any
+    # Columns the files are clustered by (delta_io.laid_out; etl maintain Z-orders by them), if any.
+    layout: tuple[str, ...] = ()
+    # Delta partition columns, given to the write that creates (or overwrites) the table, if any.
+    partition_by: tuple[str, ...] = ()
     # Delta table properties the write that creates the table sets (delta_io: no commit of their own)
     properties: tuple[tuple[str, str], ...] = ()
 
@@ -129,9 +137,9 @@ _SILVER = [
           "silver"),
     # Gold's facts follow its changes through the change data feed (etl/gold/build.py).
     Table("silver", "transactions", silver_contract.TRANSACTIONS, ("channel", "transaction_id"), VERSIONS,
-          "silver", properties=(("delta.enableChangeDataFeed", "true"),)),
+          "silver", layout=BY_DATE, properties=(("delta.enableChangeDataFeed", "true"),)),
     Table("silver", "sales_lines", silver_contract.SALES_LINES, ("channel", "transaction_id", "line_number"),
-          VERSIONS, "silver"),
+          VERSIONS, "silver", layout=BY_DATE),
     Table("silver", "orders", events_silver.ORDERS, ("order_id",), UPSERT, "silver"),
     Table("silver", "order_items", events_silver.ORDER_ITEMS, ("order_id", "line_number"), REPLACE_WHERE,
           "silver"),
@@ -153,7 +161,8 @@ _OPS = [
 ]
 _GOLD = [
     *[Table("gold", name, _ddl(spec.schema), (), OVERWRITE, "gold") for name, spec in GOLD_TABLES.items()],
-    *[Table("gold", f"facts_{name}", schema, (), REPLACE_WHERE, "gold") for name, schema in FACTS_SCHEMAS.items()],
+    *[Table("gold", f"facts_{name}", schema, (), REPLACE_WHERE, "gold", partition_by=BY_MONTH)
+      for name, schema in FACTS_SCHEMAS.items()],
 ]
 
 TABLES: tuple[Table, ...] = (*_BRONZE, *_SILVER, *_GOLD, *_OPS)
@@ -190,4 +199,4 @@ GOLD_INPUTS = ("transactions", "sales_lines", "dim_customer", "sales_team", "pro
 
 __all__ = ["TABLES", "Table", "table", "tables", "names", "FEEDS", "GOLD_MARTS", "SERVED_OPS",
            "GOLD_INPUTS",
-           "BY_DATE"]
+           "BY_DATE", "BY_MONTH"]

@@ -156,38 +156,69 @@ def schema_differences(actual: StructType, expected: StructType) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _catalogued_schema(layer: str, name: str) -> StructType | None:
-    """The catalogue's schema of ``layer/name`` as a StructType (DDL parsed once); None: not catalogued."""
+def _catalogued(layer: str, name: str):
+    """The catalogue's entry of ``layer/name`` (an ``etl.catalog.Table``); None: not catalogued."""
     from etl import catalog        # here, not at the top: the catalogue imports modules that import this one
 
     try:
-        schema = catalog.table(layer, name).schema
+        return catalog.table(layer, name)
     except KeyError:
         return None
-    return schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
+
+
+def _entry(uri: str):
+    return _catalogued(*uri.rstrip("/").split("/")[-2:])
 
 
 @functools.lru_cache(maxsize=None)
+def _catalogued_schema(layer: str, name: str) -> StructType | None:
+    """The catalogue's schema of ``layer/name`` as a StructType (DDL parsed once); None: not catalogued."""
+    entry = _catalogued(layer, name)
+    if entry is None:
+        return None
+    return entry.schema if isinstance(entry.schema, StructType) else _parse_datatype_string(entry.schema)
+
+
 def creation_options(layer: str, name: str) -> dict[str, str]:
     """The catalogue's table properties of ``layer/name``, given as options to the write that creates the
     table (Delta keeps ``delta.*`` options of a creating write as table properties): set with its first
     version, not by an ``ALTER TABLE`` commit after it."""
-    from etl import catalog
+    entry = _catalogued(layer, name)
+    return dict(entry.properties) if entry is not None else {}
 
-    try:
-        return dict(catalog.table(layer, name).properties)
-    except KeyError:
-        return {}
+
+def _partitioned(writer, uri: str):
+    """``writer`` with the catalogue's partition columns of the table, if it has any."""
+    entry = _entry(uri)
+    return writer.partitionBy(*entry.partition_by) if entry is not None and entry.partition_by else writer
 
 
 def _creating(writer, uri: str, before: int):
-    """``writer`` with the table's creation options when the write creates the table (``before`` < 0)."""
+    """``writer`` with the table's creation options and partition columns when the write creates the
+    table (``before`` < 0). A write to an existing table takes its partitioning from the table."""
     if before >= 0:
         return writer
     layer, name = uri.rstrip("/").split("/")[-2:]
     for key, value in creation_options(layer, name).items():
         writer = writer.option(key, value)
-    return writer
+    return _partitioned(writer, uri)
+
+
+def laid_out(frame: DataFrame, uri: str, spread: bool = False) -> DataFrame:
+    """``frame`` in the table's layout (the catalogue's ``layout`` columns; other tables: unchanged).
+
+    The rows of each file written are sorted by the layout columns; with ``spread`` they are first
+    range-partitioned by them (Spark's shuffle partitions, which adaptive execution may coalesce), so
+    that each file holds one contiguous range of dates and Delta's per-file minimum and maximum let a
+    read of some dates skip every other file. ``spread`` is for a write of many dates (a first load, a
+    backfill): a day's rows are one narrow range already, and the range partitioning costs a sampling
+    job and a shuffle."""
+    entry = _entry(uri)
+    if entry is None or not entry.layout:
+        return frame
+    if spread:
+        frame = frame.repartitionByRange(*entry.layout)
+    return frame.sortWithinPartitions(*entry.layout)
 
 
 def check_schema(frame: DataFrame, uri: str) -> None:
@@ -341,12 +372,14 @@ def _committed(spark: SparkSession, uri: str, before: int | None) -> Commit:
 
 @logged
 def append(spark: SparkSession, frame: DataFrame, uri: str, *, name: str,
-           txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None) -> Commit:
-    """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op."""
+           txn: tuple[str, int] | None = None, coalesce: int | None = None, metadata: str | None = None,
+           spread: bool = False) -> Commit:
+    """Append ``frame``; with ``txn`` = (app id, version), a second call with the same pair is a no-op.
+    ``spread``: the rows span many dates (``laid_out``)."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    writer = _creating((frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("append"),
-                       uri, before)
+    frame = laid_out(frame.coalesce(coalesce) if coalesce else frame, uri, spread)
+    writer = _creating(frame.write.format("delta").mode("append"), uri, before)
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     if metadata is not None:
@@ -419,10 +452,12 @@ def update_matching(spark: SparkSession, source: DataFrame, uri: str, on: str, a
 @logged
 def replace_where(spark: SparkSession, frame: DataFrame, uri: str, predicate: str, *, name: str,
                   metadata: str | None = None) -> Commit:
-    """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it)."""
+    """One commit that removes the rows matching ``predicate`` and adds ``frame`` (whose rows match it).
+    On a table partitioned by the predicate's columns (the facts by month) that is those partitions'
+    files only."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    writer = frame.write.format("delta")
+    writer = laid_out(frame, uri).write.format("delta")
     writer = writer.mode("overwrite").option("replaceWhere", predicate) if before >= 0 else _creating(writer, uri,
                                                                                                       before)
     if metadata is not None:
@@ -451,12 +486,17 @@ def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str
 
 @logged
 def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
-              metadata: str | None = None) -> Commit:
-    """Replace the table's content (and schema) whole."""
+              metadata: str | None = None, spread: bool = False) -> Commit:
+    """Replace the table's content (and schema, and partitioning: a table an older release wrote without
+    the catalogue's partition columns gains them) whole. ``spread``: as for ``laid_out``."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    writer = _creating((frame.coalesce(coalesce) if coalesce else frame).write.format("delta").mode("overwrite")
-                       .option("overwriteSchema", "true"), uri, before)
+    frame = laid_out(frame.coalesce(coalesce) if coalesce else frame, uri, spread)
+    # static: the whole table is replaced, whatever the session's partition overwrite mode (the pipeline's
+    # is dynamic, with which Delta refuses overwriteSchema on a partitioned table)
+    writer = (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+              .option("partitionOverwriteMode", "static"))
+    writer = _creating(writer, uri, before) if before < 0 else _partitioned(writer, uri)
     if metadata is not None:
         writer = writer.option("userMetadata", metadata)
     with job_description(spark, f"write {name}"):
@@ -484,7 +524,7 @@ def replace_if_changed(spark: SparkSession, frame: DataFrame, uri: str, *, name:
 @logged
 def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: list[str],
                         version_columns: list[str], *, name: str, parent_keys: list[str] | None = None,
-                        broadcast_keys: bool = False) -> Commit:
+                        broadcast_keys: bool = False, spread: bool = False) -> Commit:
     """Upsert the rows of ``frame`` that are new or a new version (``version_columns`` differ) of a stored key.
 
     One scan of the target's key and version columns finds the stored rows of the source's keys. Source
@@ -495,11 +535,13 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
     names, and stored rows of those parents that it no longer has are deleted (an order whose new
     version has fewer items). ``broadcast_keys`` (the caller knows ``frame`` is a day's rows, not a
     backfill's): the source's keys are broadcast into the scan of the stored keys, so the stored side is
-    read but never shuffled (at 100M stored rows the shuffle was 10 GB, spilled to disk).
+    read but never shuffled (at 100M stored rows the shuffle was 10 GB, spilled to disk). ``spread``: the
+    rows span many dates (a first load, a backfill), so appended rows are range-partitioned by the table's
+    layout (``laid_out``); rows a MERGE writes are not.
     """
     check_schema(frame, uri)
     if stored_files(spark, uri) == 0:       # nothing stored: every row is a new key
-        return append(spark, frame, uri, name=name)
+        return append(spark, frame, uri, name=name, spread=spread)
     scope = parent_keys or keys
     source_keys = frame.select(*scope).distinct()
     stored = (spark.read.format("delta").load(uri).select(*keys, *version_columns)
@@ -521,7 +563,7 @@ def upsert_new_versions(spark: SparkSession, frame: DataFrame, uri: str, keys: l
         if changed:
             if new_keys_only:
                 with job_description(spark, f"write {name}"):
-                    todo.write.format("delta").mode("append").save(uri)
+                    laid_out(todo, uri, spread).write.format("delta").mode("append").save(uri)
             else:
                 with job_description(spark, f"merge {name}"):
                     (DeltaTable.forPath(spark, uri).alias("t").merge(todo.alias("s"), on)

@@ -9,8 +9,9 @@ Cost follows what changed, not the size of history:
    ``silver/transactions`` it reflects. A run reads silver's change data feed
    since that version, takes the months of every inserted, updated or deleted
    row (late, corrected and cancelled records included), recomputes just those
-   months from silver (data skipping on ``transaction_date`` reads only their
-   files) and writes them with a ``replaceWhere`` on ``sales_month``.
+   months from silver (silver is clustered by ``transaction_date``, so data
+   skipping reads only their files) and writes them with a ``replaceWhere`` on
+   ``sales_month``, the facts' partition column: only those months' files change.
    Without a usable change feed (first run, a facts format change, the feed
    vacuumed away) or with ``rebuild=True`` the facts are recomputed whole.
 2. **Gold from facts.** The history-wide tables (the two marts, monthly
@@ -60,7 +61,9 @@ from etl.spark import job_description, materialize
 log = logging.getLogger(__name__)
 
 # Bump when a facts table's columns or meaning change: the next run rebuilds the facts.
-FACTS_FORMAT = 2          # 2: channel_daily and pos_mix_month; builders take all transactions
+# 2: channel_daily and pos_mix_month; builders take all transactions. 3: partitioned by sales_month (facts an
+# older format wrote are recomputed whole once, and so rewritten with the partitioning).
+FACTS_FORMAT = 3
 VERSION_KEY = "silver_transactions_version"
 # The inputs gold_inputs computes itself (its ``materialize``): the recent window the facts' month is cut from.
 MATERIALIZED_BY_INPUTS = frozenset({"transactions"})

@@ -351,20 +351,22 @@ class SilverStage:
         lines = reduce(DataFrame.unionByName, [ln for _, ln in self.conformed])
         tx_uri, lines_uri = self.uri("silver", "transactions"), self.uri("silver", "sales_lines")
         # A day's keys are broadcast into the check against the stored keys; a backfill's may be too many.
+        # Rows of more than a day's size (a first load, a backfill) span many dates: they are spread over
+        # files by date (delta_io.laid_out), so that a read of some dates skips the other files.
         small = sum(q.rows_to_silver for q in self.result.feeds if q.feed in CHANNEL_FEEDS) <= BROADCAST_KEYS
 
         def write_transactions() -> None:
             self.evolve_transactions(tx_uri)
             delta_io.upsert_new_versions(
                 self.spark, self.materialize(transactions), tx_uri, ["channel", "transaction_id"], VERSION_COLUMNS,
-                name="transactions", broadcast_keys=small)
+                name="transactions", broadcast_keys=small, spread=not small)
 
         return [
             ("transactions", write_transactions),
             ("sales_lines", lambda: delta_io.upsert_new_versions(
                 self.spark, self.materialize(lines), lines_uri, ["channel", "transaction_id", "line_number"],
                 VERSION_COLUMNS, name="sales_lines", parent_keys=["channel", "transaction_id"],
-                broadcast_keys=small)),
+                broadcast_keys=small, spread=not small)),
         ]
 
     def evolve_transactions(self, tx_uri: str) -> None:

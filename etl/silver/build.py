@@ -358,10 +358,7 @@ class SilverStage:
         stored = stored_dim.filter(predicate)
         with job_description(self.spark, "compare dim_customer"):
             same = stored.exceptAll(rebuilt).unionAll(rebuilt.exceptAll(stored)).isEmpty()
-        if same:
-            log.info("table silver/dim_customer: the histories of %d affected customer(s) unchanged, no commit",
-                     len(ids))
-        else:
+        if not same:
             delta_io.replace_where(self.spark, rebuilt, uri, predicate, name="dim_customer")
 
     def move_merged_customers(self, merged: DataFrame) -> None:

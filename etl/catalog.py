@@ -131,7 +131,6 @@ _SILVER = [
     *[Table("silver", feed, _reference_silver(feed), ("id",), REPLACE_IF_CHANGED, "silver")
       for feed in REFERENCE_FEEDS],
     Table("silver", "customer_versions", CUSTOMER_VERSIONS, BRONZE_KEYS, APPEND_NEW, "silver"),
-    # A delivery replaces the rows of the customers it affects (REPLACE_WHERE); a first build the whole table.
     Table("silver", "dim_customer", silver_contract.DIM_CUSTOMER, ("customer_id", "valid_from"),
           REPLACE_IF_CHANGED, "silver"),
     Table("silver", "customer_id_map", silver_contract.CUSTOMER_ID_MAP, ("customer_id",), REPLACE_IF_CHANGED,

@@ -321,45 +321,17 @@ class SilverStage:
         if all_versions is not new_versions:      # the first delivery's versions are cached already
             all_versions = self.keep(all_versions)
         id_map = self.keep(customers_silver.customer_id_map(all_versions))
+        empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
+        dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
         old_map = delta_io.read_or_empty(self.spark, map_uri)
         merged = self.keep(customers_silver.merged_into_another(old_map, id_map))
-        map_version = delta_io.current_version(self.spark, map_uri)
-        if new is not None and map_version >= 0 and delta_io.current_version(self.spark, dim_uri) >= 0:
-            # A delivery on a complete build: only the histories it can change are rebuilt.
-            stored_dim = delta_io.read(self.spark, dim_uri, delta_io.current_version(self.spark, dim_uri))
-            affected = self.keep(customers_silver.affected_customer_ids(new_versions, old_map, id_map))
-            dim, rebuilt = customers_silver.scd2_update(stored_dim, all_versions, id_map, affected)
-            dim, rebuilt = self.keep(dim), self.keep(rebuilt)
-            writes.append(("dim_customer", lambda: self.write_dim_histories(stored_dim, dim, rebuilt, affected)))
-        else:
-            empty_dim = self.spark.createDataFrame([], contract.DIM_CUSTOMER)
-            dim = self.keep(customers_silver.scd2_merge(empty_dim, all_versions, id_map))
-            writes.append(("dim_customer", lambda: delta_io.replace_if_changed(self.spark, dim, dim_uri,
-                                                                                name="dim_customer")))
+        writes.append(("dim_customer", lambda: delta_io.replace_if_changed(self.spark, dim, dim_uri,
+                                                                            name="dim_customer")))
         writes.append(("merged customers", lambda: self.move_merged_customers(merged)))
         # last: marks the build complete
         writes.append(("customer_id_map", lambda: delta_io.replace_if_changed(self.spark, id_map, map_uri,
                                                                                name="customer_id_map")))
         return writes, dim, id_map
-
-    def write_dim_histories(self, stored_dim: DataFrame, dim: DataFrame, rebuilt: DataFrame,
-                            affected: DataFrame) -> None:
-        """Write the rebuilt histories of the affected customers: when they differ from the stored ones,
-        in one commit that replaces those customers' rows (``replaceWhere`` on their ids), or, for more
-        ids than a predicate should name (a large backfill), the whole dimension when it changed."""
-        uri = self.uri("silver", "dim_customer")
-        ids = [r.customer_id for r in affected.limit(MAX_KEYS_IN_PREDICATE + 1).collect()]   # bounded
-        if len(ids) > MAX_KEYS_IN_PREDICATE:
-            delta_io.replace_if_changed(self.spark, dim, uri, name="dim_customer")
-            return
-        if not ids:
-            return
-        predicate = f"customer_id IN ({', '.join(str(int(i)) for i in ids)})"
-        stored = stored_dim.filter(predicate)
-        with job_description(self.spark, "compare dim_customer"):
-            same = stored.exceptAll(rebuilt).unionAll(rebuilt.exceptAll(stored)).isEmpty()
-        if not same:
-            delta_io.replace_where(self.spark, rebuilt, uri, predicate, name="dim_customer")
 
     def move_merged_customers(self, merged: DataFrame) -> None:
         """Rows stored under an id that a new delivery merged into another move to the survivor (one MERGE

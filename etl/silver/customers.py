@@ -37,9 +37,7 @@ History choices (the contract is silent on these):
   before a customer's first-known version *after* it. Rebuilding from every
   version delivered so far (``scd2_merge(empty_dim, all_versions, id_map)``)
   has no such limit and gives the same result as the incremental merges
-  otherwise. The silver stage rebuilds that way the histories a delivery can
-  change (``scd2_update``: the ids delivered, and those whose canonical id
-  changed) and keeps every other customer's stored rows.
+  otherwise; the customers feed is small, so that is the recommended use.
 * Canonical ids: the map is computed from each customer's latest version
   (latest ``updated_at``); customers whose latest phones agree are one. Only
   the canonical id's own records form its history: an alias's rows are not
@@ -207,41 +205,6 @@ def scd2_merge(current_dim: DataFrame, new_versions: DataFrame, id_map: DataFram
            .withColumn("valid_to", valid_to)
            .withColumn("is_current", F.col("valid_to") == F.lit(END_OF_TIME)))
     return to_schema(dim, DIM_CUSTOMER, "dim_customer")
-
-
-def affected_customer_ids(delivered: DataFrame, old_map: DataFrame, new_map: DataFrame) -> DataFrame:
-    """The customer ids whose ``dim_customer`` rows a delivery can change (one column, ``customer_id``).
-
-    An id's rows depend on its own versions only, and on whether it is its own canonical id (an
-    alias has none: ``_canonical_only``). So they change when the id was delivered (``delivered``:
-    a frame with ``customer_id``) or when its entry in the canonical-id map changed (an id merged
-    into another, or no longer merged, by a phone delivered for some other id). Every other id keeps
-    its stored rows (``scd2_update``).
-    """
-    require_columns(delivered, ("customer_id",), "delivered customers")
-    new = new_map.select("customer_id", F.col("canonical_customer_id").alias("_new"))
-    old = old_map.select("customer_id", F.col("canonical_customer_id").alias("_old"))
-    remapped = new.join(old, "customer_id", "full").filter(~F.col("_new").eqNullSafe(F.col("_old")))
-    return (delivered.select("customer_id").filter(F.col("customer_id").isNotNull())
-            .unionByName(remapped.select("customer_id")).distinct())
-
-
-def scd2_update(stored_dim: DataFrame, all_versions: DataFrame, id_map: DataFrame,
-                affected: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(the new ``dim_customer``, the rows of the ``affected`` ids in it) after a delivery.
-
-    The histories of the affected ids (``affected_customer_ids``) are rebuilt from all their versions
-    (``scd2_merge`` from an empty dimension); every other id keeps its stored rows. When
-    ``stored_dim`` is the dimension of the versions and map before the delivery, this equals
-    ``scd2_merge(empty, all_versions, id_map)``, for the cost of the delivered customers' histories
-    instead of every customer's (``tests/unit/test_silver_customers.py`` compares the two).
-    """
-    require_columns(stored_dim, DIM_CUSTOMER.fieldNames(), "stored dim_customer")
-    ids = F.broadcast(affected.select("customer_id"))
-    empty = stored_dim.sparkSession.createDataFrame([], DIM_CUSTOMER)
-    rebuilt = scd2_merge(empty, all_versions.join(ids, "customer_id", "left_semi"), id_map)
-    kept = to_schema(stored_dim.join(ids, "customer_id", "left_anti"), DIM_CUSTOMER, "dim_customer")
-    return kept.unionByName(rebuilt), rebuilt
 
 
 def merged_into_another(old_map: DataFrame, new_map: DataFrame) -> DataFrame:

@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from etl.contracts.customers import BRONZE_SCHEMA
 from etl.contracts.silver import BEGINNING_OF_TIME as BOT, CUSTOMER_ID_MAP, DIM_CUSTOMER, END_OF_TIME as EOT
 from etl.quality.rules import default_rules, apply_rules, passed
-from etl.silver.customers import (affected_customer_ids, customer_id_map, customer_versions, merged_into_another,
-                                  scd2_merge, scd2_update, typed_customers)
+from etl.silver.customers import (customer_id_map, customer_versions, merged_into_another,
+                                  scd2_merge, typed_customers)
 
 RUN_DATE = date(2026, 2, 15)
 PHONE = "9811000017"
@@ -284,43 +284,6 @@ def test_dimension_holds_canonical_ids_only(spark):
     delivered = versions(spark, version(3, "East", date(2026, 2, 1)), version(7, "West", date(2026, 2, 1)))
     id_map = spark.createDataFrame([(3, 3), (7, 3)], CUSTOMER_ID_MAP)
     assert_df_equality(scd2_merge(current, delivered, id_map), dim(spark, dim_row(3, "East", BOT, EOT)))
-
-
-# Deliveries, one after the other, that touch every way a customer's history can change: a new id, a later
-# and a late version, a same-date correction, an id merged into another by a phone delivered for it, a
-# canonical id whose alias splits off when the canonical one changes its phone, and ids never touched again.
-DELIVERIES = [
-    [version(1, "North", date(2026, 1, 5)), version(2, "East", date(2026, 1, 5), phone="9000000002"),
-     version(3, "West", date(2026, 1, 5), phone="9000000003"), version(4, "North", date(2026, 1, 5), phone=None),
-     version(6, "South", date(2026, 1, 6), phone="9000000006"),
-     version(7, "South", date(2026, 1, 6), phone="9000000006")],                # 7 -> 6 from the start
-    [version(1, "South", date(2026, 2, 1), run="r2"),                            # a later version
-     version(5, "East", date(2026, 2, 1), run="r2", phone="9000000002")],       # 5 merged into 2
-    [version(1, "Central", date(2026, 1, 20), run="r3"),                         # late: between two versions
-     version(6, "South", date(2026, 2, 2), run="r3", phone="9000000066")],      # 6 moves away: 7 is its own
-    [version(1, "West", date(2026, 2, 1), run="r4", file="customers/b.csv"),     # same date: replaces
-     version(3, "West", date(2026, 2, 3), run="r4", phone="9000000002")],       # 3 now shares 2's phone
-]
-
-
-def test_rebuilding_only_the_affected_histories_equals_rebuilding_every_history(spark):
-    """After each delivery, the stored dimension with the affected ids' histories rebuilt (``scd2_update``)
-    is the dimension rebuilt from every version (``scd2_merge`` from empty); ids neither delivered nor
-    remapped keep their rows."""
-    all_versions, stored_dim, stored_map = None, dim(spark), no_aliases(spark)
-    for n, delivery in enumerate(DELIVERIES):
-        new = versions(spark, *delivery)
-        all_versions = new if all_versions is None else all_versions.unionByName(new)
-        id_map = customer_id_map(all_versions)
-        affected = affected_customer_ids(new, stored_map, id_map)
-        updated, rebuilt = scd2_update(stored_dim, all_versions, id_map, affected)
-        full = scd2_merge(dim(spark), all_versions, id_map)
-        assert_df_equality(updated, full, ignore_row_order=True, ignore_nullable=True)
-        affected_ids = {r.customer_id for r in affected.collect()}
-        assert {r.customer_id for r in rebuilt.collect()} <= affected_ids
-        if n == 2:
-            assert affected_ids == {1, 6, 7}      # 7 is remapped (its own id again) without being delivered
-        stored_dim, stored_map = spark.createDataFrame(full.collect(), DIM_CUSTOMER), id_map.localCheckpoint()
 
 
 def test_an_id_merged_into_another_by_a_later_delivery_moves_its_rows(spark):

@@ -486,12 +486,12 @@ def delete_keys(spark: SparkSession, keys: DataFrame, uri: str, on: Iterable[str
 
 @logged
 def overwrite(spark: SparkSession, frame: DataFrame, uri: str, *, name: str, coalesce: int | None = None,
-              metadata: str | None = None, spread: bool = False) -> Commit:
+              metadata: str | None = None) -> Commit:
     """Replace the table's content (and schema, and partitioning: a table an older release wrote without
-    the catalogue's partition columns gains them) whole. ``spread``: as for ``laid_out``."""
+    the catalogue's partition columns gains them) whole."""
     check_schema(frame, uri)
     before = current_version(spark, uri)
-    frame = laid_out(frame.coalesce(coalesce) if coalesce else frame, uri, spread)
+    frame = laid_out(frame.coalesce(coalesce) if coalesce else frame, uri)
     # static: the whole table is replaced, whatever the session's partition overwrite mode (the pipeline's
     # is dynamic, with which Delta refuses overwriteSchema on a partitioned table)
     writer = (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")

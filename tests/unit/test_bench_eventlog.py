@@ -177,6 +177,42 @@ def test_the_warm_driver_run_is_set_against_the_after_session_target(tmp_path):
     assert warm_target_lines(verdict, path) == []            # a cold run alone says nothing of a warm driver
 
 
+def scale_result(label: str, full_s: float, incr_s: float, duck_full_s: float, duck_incr_s: float,
+                 heap_mib: int = 1800, duck_agrees: bool = True) -> dict:
+    """A sized benchmark result with what the scale targets read: both runs, the DuckDB peer, the heap."""
+    return {"label": label, "driver_memory": "2g", "measured_at": "2026-12-05T20:00:00+00:00",
+            "load_average_start": [1.0, 1, 1], "load_average_end": [1.5, 1, 1],
+            "pipeline": {"full": {"exit_code": 0, "wall_s": full_s, "spark": {"peak_heap_mib": heap_mib}},
+                         "incremental": {"exit_code": 0, "wall_s": incr_s}},
+            "peers": {"duckdb": {"full": {"exit_code": 0, "wall_s": duck_full_s, "agrees_with_gold": duck_agrees},
+                                 "incremental": {"exit_code": 0, "wall_s": duck_incr_s,
+                                                 "agrees_with_gold": duck_agrees}}}}
+
+
+def test_issue_21_scale_targets_read_the_10m_full_run_and_the_100m_incremental_day():
+    from benchmarks.run import tiny_targets_lines
+
+    table = "\n".join(tiny_targets_lines([tiny_result()], [scale_result("10M", 600.0, 180.0, 15.0, 16.0),
+                                                           scale_result("100M", 3000.0, 240.0, 60.0, 62.5)]))
+    assert "| full run at most 5× the DuckDB peer's | 10M (2026-12-05) | 40.0× | 8.0× over |" in table
+    assert "| full run with a driver heap of 2 GB or less | 10M (2026-12-05) | completed with a 2g heap, at most 1,800 MiB" in table
+    # the incremental day against DuckDB's recompute from all files (its own incremental figure), not its full run
+    assert ("| incremental day at most 0.4× the DuckDB peer's full recompute | incremental day on 100M of history "
+            "(2026-12-05) | "
+            "3.84× (240 s) | 9.6× over |") in table
+    assert ("| incremental day at most 5% of the pipeline's own full run | incremental day on 100M of history "
+            "(2026-12-05) | "
+            "0.08× (240 s) | 1.6× over |") in table
+    met = "\n".join(tiny_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0),
+                                             scale_result("100M", 3000.0, 20.0, 60.0, 62.5)]))
+    assert met.count("| met |") == 4
+    # a peer that disagrees with gold does not count; a size not run says so
+    disagrees = "\n".join(tiny_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0, duck_agrees=False)]))
+    assert "| full run at most 5× the DuckDB peer's | 10M (2026-12-05) | – | not measured |" in disagrees
+    assert "not run yet (`make bench-100m`)" in disagrees
+    assert "not run yet (`make bench`)" in "\n".join(tiny_targets_lines([], []))
+
+
 def test_tuning_steps_come_in_the_order_of_their_numbers(tmp_path):
     from benchmarks.run import load_tuning
 

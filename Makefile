@@ -148,8 +148,8 @@ bench-warm: bench-deps
 	$(BIN)/python benchmarks/warm_driver.py --runs 4
 
 # The issue's 100M size, added to the same report: the pipeline and the DuckDB peer (pandas would hold
-# every row in memory), without the serving run. About 80 minutes on 2 cores, and 45 GB of free disk at
-# its peak (Spark's shuffle files and disk cache under /tmp, the lake, the CSVs twice).
+# every row in memory), without the serving run. About 95 minutes on 2 cores, and 80 GB of free disk at
+# its peak (Spark's shuffle files and disk copies under /tmp reached 60 GB in the 2026-12-05 run; the lake; the CSVs).
 bench-100m: bench-deps
 	$(BENCH) --sales 100000000 --peers duckdb --no-serve $(BENCH_ARGS)
 

@@ -140,7 +140,7 @@ def tiny_result(wall_s: float = 170.0, after_session_s: float = 163.0) -> dict:
 
 
 def test_the_tiny_day_in_the_report_its_targets_and_its_tuning_row():
-    from benchmarks.run import tiny_lines, tiny_targets_lines, tuning_lines
+    from benchmarks.run import tiny_lines, issue_21_targets_lines, tuning_lines
 
     section = "\n".join(tiny_lines(tiny_result()))
     assert "| Spark SQL executions | 512 |" in section and "| Spark jobs | 700 |" in section
@@ -148,12 +148,12 @@ def test_the_tiny_day_in_the_report_its_targets_and_its_tuning_row():
     assert "| stage silver | 74.0 s |" in section and "| after the Spark session was up | 163 s |" in section
     assert "MERGEs by table: silver/customers 2." in section
 
-    targets = "\n".join(tiny_targets_lines([tiny_result()]))
+    targets = "\n".join(issue_21_targets_lines([tiny_result()]))
     assert "| tiny day: at most 30 s after the Spark session is up | tiny day | 163 s | 5.4× over |" in targets
     assert "| tiny day: at most 40 s for the whole process | tiny day | 170 s | 4.2× over |" in targets
-    met = "\n".join(tiny_targets_lines([tiny_result(wall_s=39.0, after_session_s=29.5)]))
+    met = "\n".join(issue_21_targets_lines([tiny_result(wall_s=39.0, after_session_s=29.5)]))
     assert met.count("| met |") == 2
-    assert "not run yet" in "\n".join(tiny_targets_lines([]))
+    assert "not run yet" in "\n".join(issue_21_targets_lines([]))
 
     tuning = "\n".join(tuning_lines({"tiny-0-before": [tiny_result()]}))
     assert "#### Tiny day" in tuning
@@ -190,12 +190,13 @@ def scale_result(label: str, full_s: float, incr_s: float, duck_full_s: float, d
 
 
 def test_issue_21_scale_targets_read_the_10m_full_run_and_the_100m_incremental_day():
-    from benchmarks.run import tiny_targets_lines
+    from benchmarks.run import issue_21_targets_lines
 
-    table = "\n".join(tiny_targets_lines([tiny_result()], [scale_result("10M", 600.0, 180.0, 15.0, 16.0),
+    table = "\n".join(issue_21_targets_lines([tiny_result()], [scale_result("10M", 600.0, 180.0, 15.0, 16.0),
                                                            scale_result("100M", 3000.0, 240.0, 60.0, 62.5)]))
     assert "| full run at most 5× the DuckDB peer's | 10M (2026-12-05) | 40.0× | 8.0× over |" in table
-    assert "| full run with a driver heap of 2 GB or less | 10M (2026-12-05) | completed with a 2g heap, at most 1,800 MiB" in table
+    assert ("| full run with a driver heap of 2 GB or less | 10M (2026-12-05) | completed with a 2g heap, "
+            "at most 1,800 MiB") in table
     # the incremental day against DuckDB's recompute from all files (its own incremental figure), not its full run
     assert ("| incremental day at most 0.4× the DuckDB peer's full recompute | incremental day on 100M of history "
             "(2026-12-05) | "
@@ -203,14 +204,14 @@ def test_issue_21_scale_targets_read_the_10m_full_run_and_the_100m_incremental_d
     assert ("| incremental day at most 5% of the pipeline's own full run | incremental day on 100M of history "
             "(2026-12-05) | "
             "0.08× (240 s) | 1.6× over |") in table
-    met = "\n".join(tiny_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0),
+    met = "\n".join(issue_21_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0),
                                              scale_result("100M", 3000.0, 20.0, 60.0, 62.5)]))
     assert met.count("| met |") == 4
     # a peer that disagrees with gold does not count; a size not run says so
-    disagrees = "\n".join(tiny_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0, duck_agrees=False)]))
+    disagrees = "\n".join(issue_21_targets_lines([], [scale_result("10M", 70.0, 20.0, 15.0, 16.0, duck_agrees=False)]))
     assert "| full run at most 5× the DuckDB peer's | 10M (2026-12-05) | – | not measured |" in disagrees
     assert "not run yet (`make bench-100m`)" in disagrees
-    assert "not run yet (`make bench`)" in "\n".join(tiny_targets_lines([], []))
+    assert "not run yet (`make bench`)" in "\n".join(issue_21_targets_lines([], []))
 
 
 def test_tuning_steps_come_in_the_order_of_their_numbers(tmp_path):

@@ -220,3 +220,15 @@ def test_tuning_steps_come_in_the_order_of_their_numbers(tmp_path):
     for step in ("tiny-10-b", "tiny-9a-x", "tiny-2-y", "1-z", "tiny-11b-w", "tiny-11a-v"):
         (tmp_path / step).mkdir()
     assert list(load_tuning(tmp_path)) == ["1-z", "tiny-2-y", "tiny-9a-x", "tiny-10-b", "tiny-11a-v", "tiny-11b-w"]
+
+
+def test_issue_9_targets_say_whether_the_run_kept_to_a_2_gb_heap():
+    from benchmarks.run import targets_lines
+
+    kept = "\n".join(targets_lines([scale_result("10M", 600.0, 180.0, 15.0, 16.0)]))
+    assert ("| completes with a driver heap of 2 GB or less | 10M | completed with a 2g heap, at most 1,800 MiB of "
+            "it in use | met |") in kept
+    larger = scale_result("10M", 600.0, 180.0, 15.0, 16.0)
+    larger["driver_memory"] = "3072m"
+    assert "completed with a 3072m heap, at most 1,800 MiB of it in use | not met |" in \
+        "\n".join(targets_lines([larger]))

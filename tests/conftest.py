@@ -57,16 +57,15 @@ def spark(local_config):
 # -- how two pytest-xdist workers share the suite (make test: -n 2 --dist loadfile) ----------------------
 # The modules that read the session's observed slice run (tests/integration/conftest.py local_slice_run)
 # go to one worker as one unit, so that run happens once, not once per worker.
-SLICE_RUN_MODULES = {"test_cluster.py", "test_daily_slice.py", "test_dashboard.py", "test_dashboard_browser.py",
-                     "test_mysql_export.py", "test_no_leaks.py",
-                     "test_recovery.py"}
+SLICE_RUN_MODULES = {"test_cluster.py", "test_daily_slice.py", "test_dashboard.py", "test_mysql_export.py",
+                     "test_no_leaks.py", "test_recovery.py"}
 SLICE_RUN_UNIT = "tests/integration/[slice run]"
 # Units start heaviest first (longest processing time first), so no worker ends alone on a long module:
 # xdist's own order is by number of tests, which put the single-test, ten-minute modules last. Weights
-# are relative costs from `pytest --durations` (docs/development.md); unlisted modules weigh nothing.
+# are relative costs from `pytest --durations` (docs/benchmarks.md, "Test suite"); unlisted modules weigh nothing.
 UNIT_WEIGHTS = {SLICE_RUN_UNIT: 100, "tests/integration/test_operations_records.py": 40,
-                "tests/integration/test_backfill.py": 21, "tests/integration/test_bench_smoke.py": 30,
-                "tests/integration/test_history_load.py": 30,
+                "tests/integration/test_multi_day_runs.py": 36, "tests/integration/test_bench_smoke.py": 30,
+                "tests/integration/test_dashboard_browser.py": 18,   # its own run of the demo's data, not the slice
                 "tests/integration/test_ingest.py": 25, "tests/integration/test_silver.py": 25,
                 "tests/integration/test_transient_outage.py": 12, "tests/integration/test_run_lock.py": 8}
 

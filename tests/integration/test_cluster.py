@@ -1,7 +1,10 @@
 """The daily job on a real Spark standalone cluster: master + worker on 127.0.0.1 via spark-class.
 
-The job is sent with ``spark-submit --master spark://127.0.0.1:<port>`` exactly as
-on a production cluster; its gold must equal the local-mode run's gold.
+The job is sent with ``spark-submit --master spark://127.0.0.1:<port>`` as on a production
+cluster; its gold must equal the local-mode run's gold. The master, the worker and the submitted
+driver compile with the client JIT only, like every job process of the tests (``JOB_JVM_OPTIONS``:
+how fast the JVMs warm up on CI's two cores, never what the job computes; the executor gets it
+through the stack's ``spark.executor.extraJavaOptions``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import pytest
 
 from etl.config import PROJECT_ROOT
 from etl.jars import jars_csv
-from tests.integration.conftest import (BIN, SLICE_OPTS, SLICE_RUN_DATE, free_ports, isolated_env,
-                                        landing_store)
+from tests.integration.conftest import (BIN, JOB_JVM_OPTIONS, SLICE_OPTS, SLICE_RUN_DATE, free_ports,
+                                        isolated_env, landing_store)
 from devtools.generate import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -40,7 +43,8 @@ def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("spark-cluster")
     port, master_ui, worker_ui = free_ports(3)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(work / "worker"),
-           "SPARK_LOG_DIR": str(work / "logs"), "SPARK_NO_DAEMONIZE": "1"}
+           "SPARK_LOG_DIR": str(work / "logs"), "SPARK_NO_DAEMONIZE": "1",
+           "SPARK_DAEMON_JAVA_OPTS": JOB_JVM_OPTIONS}
     spark_class = str(BIN / "spark-class")
     master = subprocess.Popen(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
@@ -72,6 +76,7 @@ def test_spark_submit_on_standalone_cluster_matches_local_gold(cluster, local_sl
     submitted = stack.run([
         str(BIN / "spark-submit"), "--master", master_url, "--deploy-mode", "client",
         "--jars", jars_csv(), "--driver-memory", "1g", "--executor-memory", "1g",
+        "--driver-java-options", JOB_JVM_OPTIONS,
         "--conf", "spark.cores.max=1",
         str(PROJECT_ROOT / "jobs" / "daily_etl.py"), "--date", SLICE_RUN_DATE.isoformat(),
     ], env)

@@ -355,9 +355,16 @@ def test_a_load_killed_before_its_swap_leaves_the_previous_content_and_the_next_
             proc.wait(timeout=60)
             log.close()
         # The server may not notice a dead client while its statement waits for a lock: end that session
-        # as it will end once it does (its RENAME must not run after the process is gone).
-        for session in _session_ids(conn, "RENAME TABLE"):
+        # as it will end once it does (its RENAME must not run after the process is gone). KILL only marks
+        # the session: until it has left its lock wait, a COMMIT here could still grant it the lock.
+        killed = _session_ids(conn, "RENAME TABLE")
+        for session in killed:
             conn.execute(f"KILL {session}")
+        deadline = time.monotonic() + 60
+        while killed and conn.query("SELECT id FROM information_schema.processlist "
+                                    f"WHERE id IN ({', '.join(killed)})"):
+            assert time.monotonic() < deadline, f"the killed sessions {killed} never ended"
+            time.sleep(0.1)
         holder.execute("COMMIT")
 
         assert mysql_snapshot(conn) == before               # the previous content, complete
@@ -415,6 +422,7 @@ def test_mysql_down_or_a_wrong_password_is_one_error_line_naming_the_target(slic
                                stack.secret(stack.cfg.mysql.user_secret))):
         assert value not in result.stdout and value not in result.stderr
     assert "Traceback" not in result.stderr
-    assert _lake_objects(stack, cfg) == lake_before      # the lake is unchanged
+    lake_after = _lake_objects(stack, cfg)
+    assert lake_after == lake_before, sorted(set(lake_after) ^ set(lake_before))   # the lake is unchanged
     with Connection(s3_spark, target) as conn:
         assert mysql_snapshot(conn) == mysql_before

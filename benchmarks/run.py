@@ -60,6 +60,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -246,9 +247,9 @@ def serving_figures(messages: list[dict]) -> dict:
     out: dict = {"mysql_tables": {}}
     for entry in messages:
         text = entry.get("message", "")
-        if m := re.fullmatch(r"mysql: (\w+)__staging holds (\d+) row\(s\), loaded in ([\d.]+) s", text):
-            out["mysql_tables"][m[1]] = {"rows": int(m[2]), "seconds": float(m[3])}
-        elif m := re.search(r"swapped in at once at .*, the switch \(RENAME TABLE\) took ([\d.]+) s$", text):
+        if m := re.fullmatch(r"mysql: (\w+)__staging holds (\d+) row\(s\), loaded in ([\d.]+) s \((.+)\)", text):
+            out["mysql_tables"][m[1]] = {"rows": int(m[2]), "seconds": float(m[3]), "how": m[4]}
+        elif m := re.search(r"swapped in at once at .*, the switch \(RENAME TABLE\) took ([\d.]+) s;", text):
             out["switch_s"] = float(m[1])
         elif m := re.fullmatch(r"excel: \S+ holds (\d+) row\(s\) on (\d+) sheet\(s\), "
                                r"written in ([\d.]+) s", text):
@@ -1212,7 +1213,9 @@ def serving_lines(serve: dict | None) -> list[str]:
              "|---|---|---|---|"]
     mysql = figures.get("mysql")
     if mysql:
-        lines.append(f"| MySQL load, {len(figures['mysql_tables'])} tables into staging (JDBC) | {mysql['rows']:,} | "
+        ways = Counter(t.get("how", "Spark JDBC") for t in figures["mysql_tables"].values())
+        lines.append(f"| MySQL load, {len(figures['mysql_tables'])} tables into staging "
+                     f"({', '.join(f'{n} by {how}' for how, n in sorted(ways.items()))}) | {mysql['rows']:,} | "
                      f"{_seconds(mysql['seconds'])} | {mysql['rows_per_s']:,} |")
         biggest = max(figures["mysql_tables"].items(), key=lambda kv: kv[1]["rows"])
         lines.append(f"| of which the largest, {biggest[0]} | {biggest[1]['rows']:,} | "
@@ -1221,7 +1224,9 @@ def serving_lines(serve: dict | None) -> list[str]:
         lines.append(f"| the switch a reader waits for (one RENAME TABLE of every table) | – | "
                      f"{figures.get('switch_s', 0):.3f} s | – |")
     else:
-        lines.append("| MySQL load | – | – | not measured: mysql.enabled is false in this profile |")
+        lines.append("| MySQL load | – | – | not measured: mysql.enabled is false in this profile |"
+                     if figures.get("mysql_skipped") else
+                     "| MySQL load | – | – | not measured: no table load found in the export's log |")
     excel = figures.get("excel")
     if excel:
         lines.append(f"| Excel report, {excel['sheets']} sheets | {excel['rows']:,} | {_seconds(excel['seconds'])} | "

@@ -730,6 +730,13 @@ def gold_run_date(kpi_daily_sales: DataFrame) -> date | None:
     return kpi_daily_sales.agg(F.max("date")).first()[0]
 
 
+# Two log lines of the export that benchmarks/run.py reads its serving figures from
+# (tests/unit/test_bench_eventlog.py builds its input with these, so a new wording fails there).
+LOADED_LINE = "mysql: %s__staging holds %d row(s), loaded in %.2f s (%s)"
+SWAPPED_LINE = ("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s; "
+                "%d unchanged table(s) kept%s")
+
+
 def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str], str],
                     tables: Mapping[str, DataFrame], run_id: str, run_date: date,
                     reload_all: bool = False) -> dict[str, int]:
@@ -764,8 +771,7 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
                 else:
                     counts[table] = fill_staging(cfg, target, conn, table, tables[table])
                     how = "Spark JDBC"
-                log.info("mysql: %s__staging holds %d row(s), loaded in %.2f s (%s)", table, counts[table],
-                         time.monotonic() - began, how)
+                log.info(LOADED_LINE, table, counts[table], time.monotonic() - began, how)
         except ExportError:
             try:
                 drop_staging(conn, changed)
@@ -778,8 +784,7 @@ def export_to_mysql(spark: SparkSession, cfg: Config, get_secret: Callable[[str]
         record_loaded(conn, run_id, run_date, contents, counts, kept, loaded_at)
         # Every snapshot table, loaded or kept: a history interrupted after a swap is completed by the rerun.
         record_history(conn, run_date, tables, {t: frame.columns for t, frame in tables.items()})
-        log.info("mysql: %d table(s) swapped in at once at %s, the switch (RENAME TABLE) took %.3f s; "
-                 "%d unchanged table(s) kept%s", len(counts), target.describe(), switch_seconds, len(kept),
+        log.info(SWAPPED_LINE, len(counts), target.describe(), switch_seconds, len(kept),
                  f" ({', '.join(kept)})" if kept else "")
     return {t: counts[t] if t in counts else contents[t].rows for t in tables}
 

@@ -925,8 +925,11 @@ def render_section(results: list[dict], chart: Path | None, report: Path,
         lines += [f"Pipeline: profile `{first['profile']}`, stages ingest,silver,gold, driver heap "
                   f"{first['driver_memory']}; peers as processes of their own on the same CSV files."]
     lines.append("")
-    notes = sorted({r["note"] for r in sizes if r.get("note")})
-    lines += [f"> {note}" for note in notes] + ([""] if notes else [])
+    notes: dict[str, list[str]] = {}       # note -> the sizes it was given with
+    for r in sizes:
+        if r.get("note"):
+            notes.setdefault(r["note"], []).append(r["label"])
+    lines += [f"> {', '.join(labels)}: {note}" for note, labels in notes.items()] + ([""] if notes else [])
     for r in tinies:
         lines += tiny_lines(r)
     for r in sizes:

@@ -1216,9 +1216,9 @@ def serving_lines(serve: dict | None) -> list[str]:
              "|---|---|---|---|"]
     mysql = figures.get("mysql")
     if mysql:
-        ways = Counter(t.get("how", "Spark JDBC") for t in figures["mysql_tables"].values())
-        lines.append(f"| MySQL load, {len(figures['mysql_tables'])} tables into staging "
-                     f"({', '.join(f'{n} by {how}' for how, n in sorted(ways.items()))}) | {mysql['rows']:,} | "
+        ways = Counter(t["how"] for t in figures["mysql_tables"].values() if "how" in t)   # older results: none
+        how = f" ({', '.join(f'{n} by {way}' for way, n in sorted(ways.items()))})" if ways else ""
+        lines.append(f"| MySQL load, {len(figures['mysql_tables'])} tables into staging{how} | {mysql['rows']:,} | "
                      f"{_seconds(mysql['seconds'])} | {mysql['rows_per_s']:,} |")
         biggest = max(figures["mysql_tables"].items(), key=lambda kv: kv[1]["rows"])
         lines.append(f"| of which the largest, {biggest[0]} | {biggest[1]['rows']:,} | "
